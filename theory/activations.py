@@ -1,0 +1,134 @@
+"""ReLU, CReLU and AVR for numpy arrays and torch tensors, and a CReLU ``nn.Module``.
+
+Notes
+-----
+With :math:`[t]_+ = \\max(t, 0)`,
+
+.. math::
+
+    \\operatorname{CReLU}(z) = ([z]_+, [-z]_+), \\qquad
+    \\operatorname{AVR}(z) = |z| = [z]_+ + [-z]_+ .
+
+CReLU concatenates its two halves along ``axis`` (the channel axis by default), so the
+channel count doubles. The identities :math:`[z]_+ - [-z]_+ = z`,
+:math:`[z]_+ + [-z]_+ = |z|` and :math:`\\|\\operatorname{CReLU}(z)\\|_2 = \\|z\\|_2` hold
+exactly in floating point for the first two (each entry is either copied or zero), and to
+summation rounding for the norm.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def _check(z: Array, name: str) -> None:
+    if not isinstance(z, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{name} expects a numpy array or torch tensor, got {type(z).__name__}")
+
+
+def relu(z: Array) -> Array:
+    """Rectified linear unit :math:`[z]_+`, elementwise; same type and dtype out.
+
+    Parameters
+    ----------
+    z : numpy.ndarray or torch.Tensor
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+    """
+    _check(z, "relu")
+    if isinstance(z, torch.Tensor):
+        return torch.relu(z)
+    return np.maximum(z, 0).astype(z.dtype, copy=False)
+
+
+def crelu(z: Array, axis: int = 1) -> Array:
+    """Concatenated ReLU: ``concat([z]_+, [-z]_+)`` along ``axis`` (default: channels).
+
+    Parameters
+    ----------
+    z : numpy.ndarray or torch.Tensor
+        Pre-activations, e.g. of shape ``(N, K, H, W)``.
+    axis : int
+        Axis to concatenate along; for a 3-D ``(K, H, W)`` input pass ``axis=0``.
+
+    Returns
+    -------
+    Same type as ``z``, with ``z.shape[axis]`` doubled: the first half is the positive part,
+    the second half the negative part.
+
+    Notes
+    -----
+    :math:`\\operatorname{CReLU}(Wx) = \\operatorname{ReLU}([W; -W]x)`: a CReLU layer is a
+    ReLU layer in which every filter appears with its negative.
+    """
+    _check(z, "crelu")
+    _axis_ok(z, axis)
+    if isinstance(z, torch.Tensor):
+        return torch.cat([torch.relu(z), torch.relu(-z)], dim=axis)
+    return np.concatenate([relu(z), relu(-z)], axis=axis)
+
+
+def avr(z: Array) -> Array:
+    """Absolute value rectification :math:`|z| = [z]_+ + [-z]_+` (keeps magnitude, loses sign)."""
+    _check(z, "avr")
+    return z.abs() if isinstance(z, torch.Tensor) else np.abs(z)
+
+
+def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
+    """Split CReLU features into the positive and negative halves along ``axis``.
+
+    Raises
+    ------
+    ValueError
+        If the channel count along ``axis`` is odd (not CReLU features).
+    """
+    _check(h, "split_crelu")
+    _axis_ok(h, axis)
+    n = h.shape[axis]
+    if n % 2:
+        raise ValueError(
+            f"CReLU features must have an even number of channels along axis {axis}; got {n}"
+        )
+    k = n // 2
+    if isinstance(h, torch.Tensor):
+        return h.narrow(axis, 0, k), h.narrow(axis, k, k)
+    return np.take(h, np.arange(k), axis=axis), np.take(h, np.arange(k, n), axis=axis)
+
+
+def crelu_preactivation(h: Array, axis: int = 1) -> Array:
+    """Recover the pre-activation exactly: :math:`z = h_+ - h_-`."""
+    pos, neg = split_crelu(h, axis)
+    return pos - neg
+
+
+def _axis_ok(z: Array, axis: int) -> None:
+    if not -z.ndim <= axis < z.ndim:
+        raise ValueError(f"axis {axis} is out of range for an array of {z.ndim} dimensions")
+
+
+class CReLU(torch.nn.Module):
+    """CReLU as a torch module; doubles the channel dimension ``dim`` (default 1)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return crelu(z, axis=self.dim)
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return f"dim={self.dim}"
+
+
+class AVR(torch.nn.Module):
+    """Absolute value rectification as a torch module."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return z.abs()
