@@ -13,6 +13,7 @@ from theory.inversion import (
     NonInjectiveError,
     NonInjectiveWarning,
     invert_crelu,
+    recovery_tolerance,
 )
 
 __version__ = "0.1.0"
@@ -20,5 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AVR", "CReLU", "CirculantPlan", "ConvLayer", "FrameBounds", "InversionResult",
     "NonInjectiveError", "NonInjectiveWarning", "avr", "crelu", "crelu_preactivation",
-    "frame_bounds", "invert_crelu", "relu", "split_crelu",
+    "frame_bounds", "invert_crelu", "recovery_tolerance", "relu", "split_crelu",
 ]

@@ -150,6 +150,8 @@ def gram_operator(layer: ConvLayer, input_shape: Sequence[int]) -> LinearOperato
 
 
 def _iterative(layer, shape, tol, maxiter, m, d) -> FrameBounds:
+    if d < 8:  # ARPACK needs k < d - 1 and a Krylov space; tiny problems are solved exactly
+        return frame_bounds(layer, shape, "dense")
     gram = gram_operator(layer, shape)
     rng = np.random.default_rng(0)  # fixed start vector: reproducible estimates
     v0 = rng.standard_normal(d)

@@ -93,6 +93,29 @@ class InversionResult:
         return self.frame_bounds.cond * self.relative_residual
 
 
+def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
+    r"""Relative-error tolerance ``c * cond * eps`` for an exact (``fft``/``dense``) inverse.
+
+    Notes
+    -----
+    The features are computed in float64 by ``conv2d``: each pre-activation is a dot product
+    of length :math:`n = C k_h k_w`, and the solve combines :math:`K` channels per frequency.
+    With the probabilistic rounding-error analysis of Higham and Mary (SIAM J. Sci. Comput.
+    2019), backward errors of such sums grow like :math:`\lambda\sqrt{n}\,u`; a
+    backward-stable least-squares solve turns a backward error :math:`\delta` into a forward
+    relative error of at most about :math:`\operatorname{cond}(A)\,\delta`. We use
+
+    .. math:: \text{tol} = \lambda\, \sqrt{C k_h k_w K}\; \operatorname{cond}(A)\; u,
+              \qquad \lambda = 4,\; u = 2^{-52}.
+
+    ``inf`` for a non-injective layer (no finite relative error bound exists).
+    """
+    if not bounds.injective:
+        return float("inf")
+    c, (kh, kw), k = layer.in_channels, layer.kernel_size, layer.out_channels
+    return 4.0 * float(np.sqrt(c * kh * kw * k)) * bounds.cond * float(np.finfo(np.float64).eps)
+
+
 _LSMR_REASONS = {
     0: "x = 0 is the exact solution",
     1: "Ax - b is small enough, given atol, btol",

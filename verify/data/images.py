@@ -26,6 +26,11 @@ PHOTOS = {
     "grass": ("skimage", False),
     "gravel": ("skimage", False),
 }
+# foolbox's 20 bundled ImageNet photos (read as files; skipped when foolbox is not installed).
+from verify.data.foolbox_data import foolbox_available as _fb_ok  # noqa: E402
+
+if _fb_ok():
+    PHOTOS.update({f"imagenet_{i:02d}": ("foolbox", True) for i in range(20)})
 
 COLOUR_PHOTOS = tuple(name for name, (_, colour) in PHOTOS.items() if colour)
 
@@ -43,6 +48,10 @@ def _raw(name: str) -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
         img = load_sample_image(f"{name}.jpg")
+    elif source == "foolbox":
+        from verify.data.foolbox_data import foolbox_image
+
+        img = foolbox_image("imagenet", int(name.split("_")[1]))[0]
     else:
         import matplotlib.cbook
         from PIL import Image

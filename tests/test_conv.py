@@ -1,0 +1,105 @@
+"""ConvLayer as a LinearOperator: dot tests, dense oracle, FFT cross-check, bad input."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+
+from strategies import conv_layers, filter_banks
+from theory import ConvLayer
+
+EPS = np.finfo(np.float64).eps
+
+
+def dot_test(op, rng, c=10.0):
+    """Normalised adjoint test (ODL): |<Ax,y> - <x,A^T y>| <= c eps ||A|| ||x|| ||y||."""
+    x = rng.standard_normal(op.shape[1])
+    y = rng.standard_normal(op.shape[0])
+    lhs, rhs = np.dot(op.matvec(x), y), np.dot(x, op.rmatvec(y))
+    norm_a = np.linalg.norm(op.matvec(x)) / np.linalg.norm(x)  # lower estimate of ||A||
+    scale = max(norm_a, 1e-300) * np.linalg.norm(x) * np.linalg.norm(y)
+    return abs(lhs - rhs) / scale, c * np.sqrt(op.shape[0] + op.shape[1]) * EPS
+
+
+@given(conv_layers())
+def test_dot_test_every_configuration(case):
+    op = case.layer.operator(case.input_shape)
+    err, tol = dot_test(op, np.random.default_rng(0))
+    assert err <= tol
+
+
+@given(conv_layers())
+def test_operator_matches_dense_matrix(case):
+    op = case.layer.operator(case.input_shape)
+    a = case.layer.dense(case.input_shape)
+    assert a.shape == op.shape and op.dtype == np.float64
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal(a.shape[1]), rng.standard_normal(a.shape[0])
+    scale = np.abs(a).sum()
+    assert np.abs(op.matvec(x) - a @ x).max() <= 8 * EPS * scale * np.abs(x).max()
+    assert np.abs(op.rmatvec(y) - a.T @ y).max() <= 8 * EPS * scale * np.abs(y).max()
+    X = rng.standard_normal((a.shape[1], 3))
+    np.testing.assert_allclose(op.matmat(X), a @ X, atol=8 * EPS * scale * np.abs(X).max())
+
+
+def test_wrong_adjoint_fails_dot_test():
+    """Negative control: conv_transpose2d without output_padding is not the adjoint."""
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), stride=2)
+    shape = (2, 8, 8)  # (8 - 3) mod 2 = 1: output_padding matters
+    op = layer.operator(shape)
+    from scipy.sparse.linalg import LinearOperator
+    out = layer.output_shape(shape)
+
+    def bad_rmatvec(y):
+        t = torch.from_numpy(y.reshape(1, *out))
+        g = F.conv_transpose2d(t, layer.weight, stride=2)  # 7x7: wrong, pad to 8x8
+        return F.pad(g, (1, 0, 1, 0)).reshape(-1).numpy()
+    bad = LinearOperator(op.shape, matvec=op.matvec, rmatvec=bad_rmatvec, dtype=np.float64)
+    err, tol = dot_test(bad, np.random.default_rng(0))
+    assert err > 1e3 * tol
+
+
+@given(filter_banks(circulant=True))
+def test_fft_forward_equals_conv2d(case):
+    plan = case.layer.fft_plan(case.input_shape)
+    x = np.random.default_rng(0).standard_normal((2, *case.input_shape))
+    y = case.layer.forward(x)
+    assert np.abs(plan.forward(x) - y).max() <= 1e3 * EPS * max(np.abs(y).max(), 1)
+
+
+def test_circular_forward_matches_torch_circular_conv():
+    rng = np.random.default_rng(0)
+    w, x = rng.standard_normal((5, 2, 3, 3)), rng.standard_normal((1, 2, 6, 7))
+    layer = ConvLayer(w, stride=2, padding=1, padding_mode="circular")
+    conv = torch.nn.Conv2d(2, 5, 3, stride=2, padding=1, padding_mode="circular", bias=False).double()
+    conv.weight.data = torch.from_numpy(w)
+    np.testing.assert_array_equal(layer.forward(x), conv(torch.from_numpy(x)).detach().numpy())
+
+
+def test_numpy_in_numpy_out_and_torch_in_torch_out():
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1)
+    assert isinstance(layer.forward(np.zeros((1, 4, 4))), np.ndarray)
+    assert isinstance(layer.forward(torch.zeros(1, 4, 4, dtype=torch.float64)), torch.Tensor)
+
+
+@pytest.mark.parametrize("kwargs, shape, match", [
+    (dict(weight=np.ones((2, 3, 3))), (3, 5, 5), "4 dimensions"),
+    (dict(weight=np.ones((2, 1, 3, 3)), padding_mode="reflect"), (1, 5, 5), "padding_mode"),
+    (dict(weight=np.ones((2, 1, 3, 3)), stride=0), (1, 5, 5), "stride must be >= 1"),
+    (dict(weight=np.ones((2, 1, 3, 3)), padding=-1), (1, 5, 5), "padding must be >= 0"),
+    (dict(weight=np.full((2, 1, 3, 3), np.nan)), (1, 5, 5), "NaN or Inf"),
+    (dict(weight=np.ones((0, 1, 3, 3))), (1, 5, 5), "empty"),
+    (dict(weight=np.ones((2, 1, 9, 9))), (1, 5, 5), "kernel 9x9 is larger than the padded input 5x5"),
+    (dict(weight=np.ones((2, 2, 3, 3))), (3, 5, 5), "3 channels but the layer's filters have 2"),
+    (dict(weight=np.ones((2, 1, 3, 3)), padding=6, padding_mode="circular"), (1, 5, 5), "exceeds"),
+    (dict(weight=np.ones((2, 1, 3, 3))), (5, 5), r"\(C, H, W\)"),
+])
+def test_bad_input_is_refused_clearly(kwargs, shape, match):
+    with pytest.raises(ValueError, match=match):
+        ConvLayer(**kwargs).operator(shape)
+
+
+def test_dense_refuses_large_inputs():
+    with pytest.raises(ValueError, match="dense matrix"):
+        ConvLayer(np.ones((2, 3, 3, 3))).dense((3, 64, 64))

@@ -1,0 +1,63 @@
+"""Frame bounds: the three methods agree, respect the certified bounds, flag rank deficiency."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from strategies import filter_banks, rank_deficient_layers
+from theory import ConvLayer, frame_bounds
+
+EPS = np.finfo(np.float64).eps
+
+
+@given(filter_banks(circulant=True))
+def test_fft_equals_dense_on_circulant_layers(case):
+    fft = frame_bounds(case.layer, case.input_shape, "fft")
+    dense = frame_bounds(case.layer, case.input_shape, "dense")
+    d = int(np.prod(case.input_shape))
+    tol = 10 * d * EPS * dense.upper  # SVD: absolute error of sigma^2 ~ n u sigma_max^2
+    assert fft.exact and dense.exact
+    assert abs(fft.lower - dense.lower) <= tol and abs(fft.upper - dense.upper) <= tol
+
+
+@given(filter_banks())
+def test_dense_respects_certified_bounds_and_iterative_agrees(case):
+    dense = frame_bounds(case.layer, case.input_shape, "dense")
+    assert dense.injective
+    assert dense.lower >= case.certified_lower * (1 - 1e-12)
+    assert dense.upper <= case.certified_upper * (1 + 1e-12)
+    it = frame_bounds(case.layer, case.input_shape, "iterative", tol=1e-12)
+    assert it.exact == (it.method == "dense")  # tiny inputs fall back to the exact SVD
+    # Ritz values: |theta - lambda| <= residual norm (an eigenvalue lies within it)
+    slack = it.residual + 1e-10 * dense.upper
+    assert abs(it.upper - dense.upper) <= slack
+    assert abs(it.lower - dense.lower) <= slack
+
+
+@given(rank_deficient_layers())
+def test_rank_deficient_layers_are_flagged(case):
+    fb = frame_bounds(case.layer, case.input_shape)
+    assert not fb.injective
+    assert fb.lower <= 1e-20 * max(fb.upper, 1) + 1e-24
+    assert fb.cond == float("inf")
+
+
+def test_certificate_negative_control():
+    """Negative control: the injectivity test must reject a bank with a duplicated null space.
+
+    Zeroing one input channel of an injective bank makes the same check report non-injective.
+    """
+    w = np.random.default_rng(0).standard_normal((6, 2, 3, 3))
+    ok = frame_bounds(ConvLayer(w, padding=1, padding_mode="circular"), (2, 6, 6))
+    w[:, 1] = 0
+    bad = frame_bounds(ConvLayer(w, padding=1, padding_mode="circular"), (2, 6, 6))
+    assert ok.injective and not bad.injective
+
+
+def test_unpacks_as_triple_and_fft_refuses_non_circulant():
+    lower, upper, exact = frame_bounds(ConvLayer(np.ones((2, 1, 3, 3)), padding=1), (1, 4, 4))
+    assert exact and upper >= lower >= 0
+    with pytest.raises(ValueError, match="FFT path needs circular"):
+        frame_bounds(ConvLayer(np.ones((2, 1, 3, 3)), padding=1), (1, 4, 4), "fft")
+    with pytest.raises(ValueError, match="unknown method"):
+        frame_bounds(ConvLayer(np.ones((2, 1, 3, 3)), padding=1), (1, 4, 4), "magic")

@@ -1,0 +1,96 @@
+"""A small all-convolutional family in the spirit of the paper's CIFAR experiments.
+
+Five variants (Shang et al. 2016, Sec. 4.1 / THEORY.md section 7), scaled to a 2-core CPU:
+
+==============  ===========================  ====================================
+name            filters per conv layer        activation (channels it outputs)
+==============  ===========================  ====================================
+``relu``        ``w, 2w, 2w``                ReLU (same as filters)
+``relu_double`` ``2w, 4w, 4w``               ReLU
+``crelu``       ``w, 2w, 2w``                CReLU (twice the filters)
+``crelu_half``  ``w/2, w, w``                CReLU (so the same widths as ``relu``)
+``avr``         ``w, 2w, 2w``                absolute value
+==============  ===========================  ====================================
+
+Layout: ``conv1 (k1 x k1) - act - maxpool 2 - conv2 (3x3) - act - maxpool 2 - conv3 (3x3) -
+act - conv 1x1 to the classes - global average pool``. All convs are zero-padded to keep the
+size. ``crelu_half`` has fewer parameters than ``relu``; ``crelu`` more (its later layers see
+twice the channels).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from theory.activations import AVR, CReLU
+
+MODEL_NAMES = ("relu", "relu_double", "crelu", "crelu_half", "avr")
+_FILTER_SCALE = {"relu": 1.0, "relu_double": 2.0, "crelu": 1.0, "crelu_half": 0.5, "avr": 1.0}
+
+
+def _activation(name: str) -> tuple[nn.Module, int]:
+    if name.startswith("crelu"):
+        return CReLU(dim=1), 2
+    if name == "avr":
+        return AVR(), 1
+    return nn.ReLU(), 1
+
+
+class AllConvNet(nn.Module):
+    """Three conv layers with the chosen activation, then a 1x1 conv classifier.
+
+    Parameters
+    ----------
+    name : one of :data:`MODEL_NAMES`
+    in_channels : image channels (1 grey, 3 colour)
+    n_classes : output classes
+    width : ``w``, the first-layer filter count of the ``relu`` baseline
+    kernel1 : first-layer kernel size (odd)
+    """
+
+    def __init__(self, name: str, in_channels: int = 1, n_classes: int = 10, width: int = 32,
+                 kernel1: int = 5) -> None:
+        super().__init__()
+        if name not in MODEL_NAMES:
+            raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+        if width < 2 or kernel1 < 1 or kernel1 % 2 == 0:
+            raise ValueError(f"width must be >= 2 and kernel1 odd and positive; got {width}, {kernel1}")
+        if in_channels < 1 or n_classes < 2:
+            raise ValueError(f"need in_channels >= 1 and n_classes >= 2; got {in_channels}, {n_classes}")
+        self.config = {"name": name, "in_channels": in_channels, "n_classes": n_classes,
+                       "width": width, "kernel1": kernel1}
+        scale = _FILTER_SCALE[name]
+        filters = [max(1, int(round(scale * w))) for w in (width, 2 * width, 2 * width)]
+        kernels = [kernel1, 3, 3]
+        layers: list[nn.Module] = []
+        channels = in_channels
+        self.convs = nn.ModuleList()
+        for i, (k, f) in enumerate(zip(kernels, filters)):
+            conv = nn.Conv2d(channels, f, k, padding=k // 2)
+            act, mult = _activation(name)
+            self.convs.append(conv)
+            layers += [conv, act] + ([nn.MaxPool2d(2)] if i < 2 else [])
+            channels = f * mult
+        self.classifier = nn.Conv2d(channels, n_classes, 1)
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if x.ndim != 4 or x.shape[1] != self.config["in_channels"]:
+            raise ValueError(f"{self.config['name']} expects (N, {self.config['in_channels']}, H, W) "
+                             f"images, got shape {tuple(x.shape)}")
+        return self.classifier(self.body(x)).mean(dim=(2, 3))
+
+    def conv_weights(self) -> list[torch.Tensor]:
+        """The weights of conv1..conv3 (K, C, kh, kw), detached (the pairing analysis input)."""
+        return [c.weight.detach() for c in self.convs]
+
+
+def build_model(name: str, **kwargs) -> AllConvNet:
+    """``AllConvNet(name, **kwargs)``."""
+    return AllConvNet(name, **kwargs)
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
