@@ -517,7 +517,8 @@ def invert_crelu_maxpool(
         How to compute the frame bounds of the selected set (see
         :meth:`MaxPoolSelection.frame_bounds`); ``"none"`` skips them (exact method only; the
         result then cannot say whether the set is a frame). A FrameBounds is used as given.
-    atol, btol, maxiter : LSMR stopping rule (reported in ``stopping``).
+    atol, btol, maxiter : LSMR stopping rule (reported in ``stopping``); ``maxiter=None``
+        means ``10 * min(n, D)``.
     zero_tol : float
         Pooled values ``<= zero_tol`` are treated as zero (see :func:`selection`).
     on_non_frame : {"warn", "raise", "ignore"}
@@ -569,12 +570,16 @@ def invert_crelu_maxpool(
             fb = None
         else:
             fb = sel.frame_bounds(bounds)
-        is_frame = None if fb is None else bool(fb.injective and sel.n_selected >= d)
+        if fb is None:  # without bounds, fewer measurements than unknowns still decides it
+            is_frame = False if sel.n_selected < d else None
+        else:
+            is_frame = bool(fb.injective and sel.n_selected >= d)
         if is_frame is False and on_non_frame != "ignore":
+            why = (f"{sel.n_selected} < {d} measurements" if fb is None else
+                   f"lower bound {fb.lower:.3e}, upper {fb.upper:.3e} ({fb.method})")
             msg = (f"the {sel.n_selected} selected filters ({activation} + {pool}x{pool} "
-                   f"max-pooling) do not form a frame for R^{d}: lower bound {fb.lower:.3e}, "
-                   f"upper {fb.upper:.3e} ({fb.method}); the reconstruction is the projection "
-                   "onto their span")
+                   f"max-pooling) do not form a frame for R^{d}: {why}; the reconstruction "
+                   "is the projection onto their span")
             if on_non_frame == "raise":
                 raise NonInjectiveError(msg)
             warnings.warn(msg, NonInjectiveWarning, stacklevel=2)
@@ -602,11 +607,12 @@ def invert_crelu_maxpool(
                     op, used_solver = sel.sparse(), "lsmr-sparse"
                 else:
                     op, used_solver = sel.operator(), "lsmr-operator"
-                res = lsmr(op, g, atol=atol, btol=btol, maxiter=maxiter)
+                cap = maxiter if maxiter is not None else 10 * min(sel.n_selected, d)
+                res = lsmr(op, g, atol=atol, btol=btol, maxiter=cap)
                 x, istop, iters = res[0], int(res[1]), int(res[2])
                 cond_est = float(res[6])
                 stop = {"solver": f"scipy.sparse.linalg.lsmr ({used_solver})", "atol": atol,
-                        "btol": btol, "maxiter": maxiter, "istop": istop,
+                        "btol": btol, "maxiter": cap, "istop": istop,
                         "reason": _LSMR_REASONS.get(istop, "?")}
         r = sel.operator().matvec(x) - g if sel.n_selected else np.zeros(0)
         gn = float(np.linalg.norm(g))
