@@ -32,6 +32,9 @@ PaddingMode = Literal["zeros", "circular"]
 
 #: Largest input size (C*H*W) for which a dense matrix is built without ``force=True``.
 DENSE_LIMIT = 4096
+#: Largest input size for which ``method="auto"`` picks the dense SVD / least squares
+#: (an SVD of an M x 1024 matrix takes about a second on two cores).
+AUTO_DENSE_LIMIT = 1024
 
 
 def _pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:

@@ -32,7 +32,7 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from theory.conv import DENSE_LIMIT, ConvLayer
+from theory.conv import AUTO_DENSE_LIMIT, ConvLayer
 
 Method = Literal["auto", "fft", "dense", "iterative"]
 _EPS = float(np.finfo(np.float64).eps)
@@ -110,7 +110,7 @@ def frame_bounds(layer: ConvLayer, input_shape: Sequence[int], method: Method = 
     input_shape : (C, H, W)
     method : {"auto", "fft", "dense", "iterative"}
         ``auto``: ``fft`` when the layer is circulant, else ``dense`` when the input has at
-        most ``DENSE_LIMIT`` values, else ``iterative``.
+        most ``AUTO_DENSE_LIMIT`` values, else ``iterative``.
     tol, maxiter : passed to ``eigsh`` for the iterative method.
 
     Returns
@@ -125,7 +125,7 @@ def frame_bounds(layer: ConvLayer, input_shape: Sequence[int], method: Method = 
     m = int(np.prod(layer.output_shape(shape)))
     if method == "auto":
         method = ("fft" if layer.is_circulant(shape)
-                  else "dense" if d <= DENSE_LIMIT else "iterative")
+                  else "dense" if d <= AUTO_DENSE_LIMIT else "iterative")
     if method == "fft":
         plan = layer.fft_plan(shape)
         return FrameBounds(plan.sigma_min ** 2, plan.sigma_max ** 2, True, "fft", plan.rtol)

@@ -28,7 +28,7 @@ import torch
 from scipy.sparse.linalg import lsmr
 
 from theory.activations import crelu_preactivation
-from theory.conv import DENSE_LIMIT, ConvLayer, as_tensor
+from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds, frame_bounds
 
 Method = Literal["auto", "fft", "lsmr", "dense"]
@@ -155,7 +155,7 @@ def invert_crelu(
         least squares on the dense matrix (tiny inputs). ``lsmr``: scipy's LSMR on the
         LinearOperator (any stride, padding), started at 0 so it converges to the
         minimum-norm solution. ``auto``: ``fft`` if possible, else ``dense`` if the input has
-        at most ``DENSE_LIMIT`` values, else ``lsmr``.
+        at most ``AUTO_DENSE_LIMIT`` values, else ``lsmr``.
     atol, btol, maxiter : LSMR stopping rule (see ``scipy.sparse.linalg.lsmr``); reported.
     certify : bool
         Compute the frame bounds (the injectivity certificate) with ``frame_bounds``.
@@ -202,7 +202,7 @@ def invert_crelu(
     if method == "auto":
         d = int(np.prod(shape))
         method = ("fft" if layer.is_circulant(shape)
-                  else "dense" if d <= DENSE_LIMIT else "lsmr")
+                  else "dense" if d <= AUTO_DENSE_LIMIT else "lsmr")
     if bounds is None and certify:
         bounds = frame_bounds(layer, shape, "fft" if method == "fft" else "auto")
 

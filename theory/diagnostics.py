@@ -1,0 +1,45 @@
+"""Operator diagnostics: the normalised adjoint (dot) test."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def dot_test(op: LinearOperator, rng: np.random.Generator, c: float = 10.0,
+             rmatvec=None) -> tuple[float, float]:
+    r"""Normalised adjoint test of ``op``; returns ``(error, tolerance)``; pass iff error <= tolerance.
+
+    Parameters
+    ----------
+    op : LinearOperator of shape (M, D)
+    rng : numpy Generator for the random vectors
+    c : float
+        Safety constant of the tolerance.
+    rmatvec : callable, optional
+        An alternative adjoint to test instead of ``op.rmatvec`` (used for negative controls).
+
+    Notes
+    -----
+    Following ODL's ``OperatorTest.adjoint`` the error is normalised,
+
+    .. math::
+
+        e = \frac{|\langle Ax, y\rangle - \langle x, A^T y\rangle|}{\|A\|\,\|x\|\,\|y\|},
+
+    with :math:`\|A\|` estimated from below by :math:`\|Ax\|/\|x\|` (which can only enlarge
+    :math:`e`). Both inner products are sums of :math:`M` resp. :math:`D` rounded terms, so
+    :math:`e = O(\sqrt{M + D}\,u)` for an exact adjoint; the tolerance is
+    :math:`c\sqrt{M + D}\,\varepsilon`. A wrong adjoint gives :math:`e = O(1)`.
+    """
+    m, d = op.shape
+    x = rng.standard_normal(d)
+    y = rng.standard_normal(m)
+    ax = op.matvec(x)
+    aty = (rmatvec or op.rmatvec)(y)
+    norm_a = np.linalg.norm(ax) / np.linalg.norm(x)
+    scale = max(norm_a, 1e-300) * np.linalg.norm(x) * np.linalg.norm(y)
+    err = float(abs(np.dot(ax, y) - np.dot(x, aty)) / scale)
+    return err, float(c * np.sqrt(m + d) * _EPS)

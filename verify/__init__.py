@@ -1,0 +1,1 @@
+"""crelu-theory's verification suite: claims, data, experiments, report and CLI."""
