@@ -92,3 +92,13 @@ def test_bad_input_is_refused_clearly(kwargs, shape, match):
 def test_dense_refuses_large_inputs():
     with pytest.raises(ValueError, match="dense matrix"):
         ConvLayer(np.ones((2, 3, 3, 3))).dense((3, 64, 64))
+
+
+@given(filter_banks(circulant=True))
+def test_fft_residual_by_parseval_equals_direct_residual(case):
+    """The plan's frequency-domain residual equals ||A x - z|| computed with conv2d."""
+    plan = case.layer.fft_plan(case.input_shape)
+    z = np.random.default_rng(5).standard_normal((2, *plan.output_shape))  # not in range(A)
+    x, res = plan.solve(z, return_residual=True)
+    direct = np.linalg.norm(case.layer.forward(x) - z)
+    assert abs(res - direct) <= 1e3 * EPS * np.linalg.norm(z)

@@ -99,7 +99,11 @@ def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
     k = n // 2
     if isinstance(h, torch.Tensor):
         return h.narrow(axis, 0, k), h.narrow(axis, k, k)
-    return np.take(h, np.arange(k), axis=axis), np.take(h, np.arange(k, n), axis=axis)
+    index = [slice(None)] * h.ndim
+    index[axis] = slice(0, k)
+    pos = h[tuple(index)]
+    index[axis] = slice(k, n)
+    return pos, h[tuple(index)]  # views, no copies
 
 
 def crelu_preactivation(h: Array, axis: int = 1) -> Array:

@@ -57,7 +57,7 @@ def as_tensor(array: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | 
             raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     elif isinstance(array, torch.Tensor):
-        tensor = array.detach()
+        tensor = array  # not detached: ConvLayer.forward stays differentiable
     else:
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
     if tensor.is_complex():
@@ -68,9 +68,10 @@ def as_tensor(array: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | 
         tensor = tensor.to(torch.float64)
     if dtype is not None:
         tensor = tensor.to(dtype)
-    if not torch.isfinite(tensor).all():
-        bad = int((~torch.isfinite(tensor)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or Inf value(s)")
+    if not torch.isfinite(tensor.detach().sum()):  # one pass; a finite sum proves finiteness
+        bad = int((~torch.isfinite(tensor.detach())).sum())
+        if bad:  # (an infinite sum of finite values is an overflow, not bad input)
+            raise ValueError(f"{name} contains {bad} NaN or Inf value(s)")
     return tensor
 
 
@@ -99,7 +100,7 @@ class ConvLayer:
     padding_mode: PaddingMode
 
     def __init__(self, weight, stride=1, padding=0, padding_mode: PaddingMode = "zeros"):
-        w = as_tensor(weight, "weight")
+        w = as_tensor(weight, "weight").detach()
         if w.ndim != 4:
             raise ValueError(
                 f"weight must have shape (K, C, kh, kw) (4 dimensions), got shape {tuple(w.shape)}"

@@ -56,27 +56,52 @@ class CirculantPlan:
         k = layer.out_channels
         self.input_shape = (c, h, w)
         self.output_shape = (k, h, w)
-        weight = layer.weight.to(dtype=layer.weight.dtype).double().numpy()
+        weight = layer.weight.double().numpy()
         kh, kw = weight.shape[2:]
         ph, pw = layer.padding
-        g = np.zeros((k, c, h, w))
-        rows = (np.arange(kh) - ph) % h
-        cols = (np.arange(kw) - pw) % w
-        np.add.at(g, (slice(None), slice(None), rows[:, None], cols[None, :]), weight)
-        ghat = scipy.fft.rfft2(g, axes=(-2, -1))  # (K, C, H, Wf)
-        self.freq_shape = ghat.shape[-2:]
-        # (F, K, C): one K x C matrix per frequency of the half-plane
-        self.matrices = np.conj(ghat).reshape(k, c, -1).transpose(2, 0, 1).copy()
-        u, s, vh = np.linalg.svd(self.matrices, full_matrices=False)
-        self.singular_values = s.reshape(*self.freq_shape, -1)  # (H, Wf, min(K, C))
+        wf = w // 2 + 1
+        self.freq_shape = (h, wf)
+        # DFT of the kernel wrapped on the torus, evaluated only at its taps (separable):
+        # ghat[o,c,i,j] = sum_ab w[o,c,a,b] exp(-2 pi i (i (a-ph)/H + j (b-pw)/W)).
+        # Stored as A(w)^H = ghat(w)^T, shape (F, C, K), contiguous.
+        e_h = np.exp(-2j * np.pi * np.outer(np.arange(h), np.arange(kh) - ph) / h)
+        e_w = np.exp(-2j * np.pi * np.outer(np.arange(wf), np.arange(kw) - pw) / w)
+        t = np.einsum("ocab,jb->ajco", weight, e_w)  # (kh, Wf, C, K)
+        self._ah = (e_h @ t.reshape(kh, -1)).reshape(h * wf, c, k)
+        u, s, _ = np.linalg.svd(self._ah, full_matrices=False)  # A^H = U S V^H: U spans row space
+        self.singular_values = s.reshape(h, wf, -1)  # (H, Wf, min(K, C))
         m, d = k * h * w, c * h * w
         self.rtol = float(max(m, d) * _EPS) if rtol is None else float(rtol)
         smax = float(s.max()) if s.size else 0.0
         cutoff = self.rtol * smax
         s_inv = np.where(s > cutoff, 1.0 / np.where(s > cutoff, s, 1.0), 0.0)
         self.rank_deficient_frequencies = int(np.sum(np.any(s <= cutoff, axis=-1)))
-        # pinv = V diag(1/s) U^H : (F, C, K)
-        self._pinv = np.einsum("fji,fj,fkj->fik", vh.conj(), s_inv, u.conj(), optimize=True)
+        # A(w)^+ = (A^H A)^+ A^H with (A^H A)^+ = U diag(1/s^2) U^H formed from the SVD
+        # (not from the Gram matrix), so the solve keeps cond(A) * eps accuracy.
+        gram_pinv = (u * s_inv[:, None, :] ** 2) @ np.conj(np.swapaxes(u, 1, 2))
+        # Row layout (F, N, .) for batched solves: every product below is a contiguous
+        # (N x K)(K x C)-type matmul per frequency.
+        self._ah_t = np.ascontiguousarray(np.swapaxes(self._ah, 1, 2))   # A^H^T  (F, K, C)
+        self._gram_pinv_t = np.ascontiguousarray(np.swapaxes(gram_pinv, 1, 2))  # (F, C, C)
+        self._a_t = np.conj(self._ah)                                    # A^T    (F, C, K)
+
+    @property
+    def matrices(self) -> np.ndarray:
+        """The frequency matrices :math:`A(\\omega)`, shape (F, K, C) over the rfft half-plane."""
+        return np.conj(np.swapaxes(self._ah, 1, 2))
+
+    def _to_rows(self, v: np.ndarray) -> np.ndarray:
+        """(N, ch, H, W) real -> its rfft2 in row layout (F, N, ch)."""
+        n, ch = v.shape[:2]
+        vh = scipy.fft.rfft2(v, axes=(-2, -1), workers=-1)
+        return np.ascontiguousarray(vh.reshape(n, ch, -1).transpose(2, 0, 1))
+
+    def _from_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Row layout (F, N, ch) -> real (N, ch, H, W) by irfft2."""
+        h, w = self.input_shape[1:]
+        n, ch = rows.shape[1:]
+        vh = rows.transpose(1, 2, 0).reshape(n, ch, *self.freq_shape)
+        return scipy.fft.irfft2(vh, s=(h, w), axes=(-2, -1), workers=-1)
 
     # ------------------------------------------------------------------ spectrum
     @property
@@ -112,24 +137,31 @@ class CirculantPlan:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The layer applied through the FFT (an oracle/cross-check for ``conv2d``)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
-        xh = scipy.fft.rfft2(xb, axes=(-2, -1), workers=-1)
-        n, c = xb.shape[:2]
-        xf = xh.reshape(n, c, -1).transpose(2, 1, 0)  # (F, C, N)
-        yf = self.matrices @ xf  # (F, K, N)
-        y = self._from_freq(yf, self.output_shape[0], n)
+        y = self._from_rows(self._to_rows(xb) @ self._a_t)
         return y.reshape(*np.shape(x)[:-3], *self.output_shape)
 
-    def solve(self, z: np.ndarray) -> np.ndarray:
-        """Minimum-norm least-squares solution of ``A x = z`` for ``(K,H,W)`` or ``(N,K,H,W)``."""
-        zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
-        n, k = zb.shape[:2]
-        zh = scipy.fft.rfft2(zb, axes=(-2, -1), workers=-1)
-        zf = zh.reshape(n, k, -1).transpose(2, 1, 0)  # (F, K, N)
-        xf = self._pinv @ zf  # (F, C, N)
-        x = self._from_freq(xf, self.input_shape[0], n)
-        return x.reshape(*np.shape(z)[:-3], *self.input_shape)
+    def solve(self, z: np.ndarray, return_residual: bool = False):
+        """Minimum-norm least-squares solution of ``A x = z`` for ``(K,H,W)`` or ``(N,K,H,W)``.
 
-    def _from_freq(self, vf: np.ndarray, channels: int, n: int) -> np.ndarray:
+        With ``return_residual=True`` also returns :math:`\\|A x - z\\|_2` over the batch,
+        computed in the frequency domain (Parseval) without another transform.
+        """
+        zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
+        zr = self._to_rows(zb)                                  # (F, N, K)
+        xr = (zr @ self._ah_t) @ self._gram_pinv_t              # (F, N, C) = (A^+ z)^T
+        x = self._from_rows(xr).reshape(*np.shape(z)[:-3], *self.input_shape)
+        if not return_residual:
+            return x
+        r = xr @ self._a_t - zr                                 # residual spectrum (F, N, K)
+        return x, float(np.sqrt(np.sum(self._parseval_weights * (r.real ** 2 + r.imag ** 2))))
+
+    @property
+    def _parseval_weights(self) -> np.ndarray:
+        """Weights w(f) with ||v||^2 = sum_f w(f) |rfft2(v)(f)|^2 over the half-plane."""
         h, w = self.input_shape[1:]
-        vh = vf.transpose(2, 1, 0).reshape(n, channels, *self.freq_shape)
-        return scipy.fft.irfft2(vh, s=(h, w), axes=(-2, -1), workers=-1)
+        wf = self.freq_shape[1]
+        col = np.full(wf, 2.0)
+        col[0] = 1.0
+        if w % 2 == 0:
+            col[-1] = 1.0  # the Nyquist column is its own mirror image
+        return (np.broadcast_to(col, (h, wf)).reshape(-1, 1, 1) / (h * w))

@@ -180,7 +180,7 @@ def invert_crelu(
         raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
     if on_non_injective not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_non_injective must be warn, raise or ignore, got {on_non_injective!r}")
-    h = as_tensor(features, "features", dtype=torch.float64).numpy()
+    h = as_tensor(features, "features", dtype=torch.float64).detach().numpy()
     if h.ndim not in (3, 4):
         raise ValueError(f"features must be (2K, H', W') or (N, 2K, H', W'), got shape {h.shape}")
     shape = layer.check_input_shape(input_shape)
@@ -218,10 +218,11 @@ def invert_crelu(
 
     zb = z.reshape(-1, *out_shape)
     iterations, stopping = 0, {}
+    residual = None
     if method == "fft":
-        x = layer.fft_plan(shape).solve(zb)
-        stopping = {"solver": "per-frequency pseudo-inverse (SVD)",
-                    "rtol": layer.fft_plan(shape).rtol}
+        plan = layer.fft_plan(shape)
+        x, residual = plan.solve(zb, return_residual=True)
+        stopping = {"solver": "per-frequency pseudo-inverse (SVD)", "rtol": plan.rtol}
     elif method == "dense":
         a = layer.dense(shape, force=True).astype(np.float64)
         sol, *_ = np.linalg.lstsq(a, zb.reshape(len(zb), -1).T, rcond=None)
@@ -245,9 +246,10 @@ def invert_crelu(
     else:
         raise ValueError(f"unknown method {method!r}; expected auto, fft, lsmr or dense")
 
-    ax = np.asarray(layer.forward(x))
+    if residual is None:
+        residual = float(np.linalg.norm(np.asarray(layer.forward(x)) - zb))
     znorm = float(np.linalg.norm(zb))
-    rel = float(np.linalg.norm(ax - zb) / znorm) if znorm > 0 else float(np.linalg.norm(ax))
+    rel = residual / znorm if znorm > 0 else residual
     x = x.reshape(*h.shape[:-3], *shape)
     return InversionResult(x=x, z=z, relative_residual=rel, method=method, iterations=iterations,
                            frame_bounds=bounds, injective=injective, stopping=stopping,
