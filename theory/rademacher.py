@@ -176,8 +176,10 @@ def sign_draws(L: int, n_draws: int, seed: int) -> np.ndarray:
     seed are *paired*: they average over the same sign vectors.
     """
     rng = np.random.default_rng(seed)
-    bits = rng.integers(0, 2, size=(int(n_draws), int(L)), dtype=np.int8)
-    return (2.0 * bits - 1.0).astype(np.float64)
+    out = rng.integers(0, 2, size=(int(n_draws), int(L)), dtype=np.int8).astype(np.float64)
+    out *= 2.0
+    out -= 1.0
+    return out
 
 
 def all_signs(L: int) -> np.ndarray:
@@ -260,7 +262,8 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
                                 for s in _chunks(all_signs(L))])
         return _exact_estimate(stats, scale, "exact", delta)
     stats = np.linalg.norm(sign_draws(L, n_draws, seed) @ phi, axis=1)
-    c2 = float(np.sum(phi * phi))
+    flat = phi.reshape(-1)
+    c2 = float(flat @ flat)
     return _interval(stats, scale, c2, math.sqrt(L * c2), delta, ci_method, True, seed,
                      int(n_draws), "exact")
 
@@ -324,20 +327,20 @@ def _arc_arrangement(X: np.ndarray):
     return bounds, lengths, ev_sign, ev_idx, init, L
 
 
-def _quad_arc_sup(m11, m12, m22, start, length):
-    """max of u^T M u over u = (cos t, sin t), t in [start, start + length] (length <= pi)."""
+def _quad_arc_sup(m11, m12, m22, start, length, trig):
+    """max of u^T M u over u = (cos t, sin t), t in [start, start + length] (length <= pi).
+
+    ``trig`` holds (cos, sin) of the arc starts and ends (precomputed once per arrangement).
+    """
     mid = 0.5 * (m11 + m22)
     r = np.hypot(0.5 * (m11 - m22), m12)
     tstar = 0.5 * np.arctan2(m12, 0.5 * (m11 - m22))     # maximiser angle (mod pi)
     d = np.mod(tstar - start, np.pi)                       # offset of the nearest maximiser
     inside = d <= length
-    end = start + length
-
-    def q(t):
-        c, s = np.cos(t), np.sin(t)
-        return m11 * c * c + 2 * m12 * c * s + m22 * s * s
-
-    return np.where(inside, mid + r, np.maximum(q(start), q(end)))
+    cs, ss, ce, se = trig
+    q_start = m11 * (cs * cs) + 2 * m12 * (cs * ss) + m22 * (ss * ss)
+    q_end = m11 * (ce * ce) + 2 * m12 * (ce * se) + m22 * (se * se)
+    return np.where(inside, mid + r, np.maximum(q_start, q_end))
 
 
 def _stats_2d(X: np.ndarray, signs: np.ndarray, which: Sequence[str]) -> dict[str, np.ndarray]:
@@ -352,6 +355,8 @@ def _stats_2d(X: np.ndarray, signs: np.ndarray, which: Sequence[str]) -> dict[st
     bounds, lengths, ev_sign, ev_idx, init, L = _arc_arrangement(X)
     K = 2 * L
     steps = ev_sign[:, None] * X[ev_idx]                   # (K, 2)
+    ends = bounds + lengths
+    trig = (np.cos(bounds), np.sin(bounds), np.cos(ends), np.sin(ends))
     batch = max(1, 2 ** 21 // K)
     for lo in range(0, n, batch):
         s = signs[lo:lo + batch]
@@ -370,7 +375,7 @@ def _stats_2d(X: np.ndarray, signs: np.ndarray, which: Sequence[str]) -> dict[st
             m11 = sum(t[..., 0] ** 2 for t in terms)
             m12 = sum(t[..., 0] * t[..., 1] for t in terms)
             m22 = sum(t[..., 1] ** 2 for t in terms)
-            best = _quad_arc_sup(m11, m12, m22, bounds[None], lengths[None]).max(axis=1)
+            best = _quad_arc_sup(m11, m12, m22, bounds, lengths, trig).max(axis=1)
             out[name][lo:lo + s.shape[0]] = np.sqrt(np.maximum(best, 0.0))
     return out
 

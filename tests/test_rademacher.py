@@ -1,0 +1,345 @@
+"""Tests of theory.rademacher and the rademacher claims (oracles: enumeration, grids, sympy)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory import rademacher as rad
+from verify.claims import rademacher as claims
+from verify.claims.base import Context
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+# --------------------------------------------------------------------------- strategies
+
+@st.composite
+def feature_sets(draw, max_L: int = 10, max_p: int = 5) -> np.ndarray:
+    """Features (L, p): N(0, 1) rows times per-row scales in [0.1, 10] (nonzero by construction)."""
+    L = draw(st.integers(1, max_L))
+    p = draw(st.integers(1, max_p))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((L, p))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    exponents = np.asarray(draw(st.lists(st.floats(-1, 1), min_size=L, max_size=L)))
+    return rows * (10.0 ** exponents)[:, None]
+
+
+@st.composite
+def planar_samples(draw, max_L: int = 9) -> np.ndarray:
+    """2-d inputs (L, 2): unit directions at drawn angles with radii in [0.2, 5]."""
+    L = draw(st.integers(1, max_L))
+    angles = draw(st.lists(st.floats(0, 2 * math.pi), min_size=L, max_size=L))
+    radii = draw(st.lists(st.floats(0.2, 5.0), min_size=L, max_size=L))
+    a, r = np.asarray(angles), np.asarray(radii)
+    return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+
+
+@st.composite
+def sample_sets(draw, max_L: int = 24, max_dim: int = 6) -> np.ndarray:
+    """Gaussian inputs (L, dim) of any rank, for the searched supremum."""
+    L = draw(st.integers(2, max_L))
+    dim = draw(st.integers(1, max_dim))
+    return np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).standard_normal((L, dim))
+
+
+# --------------------------------------------------------------------------- oracles
+
+def brute_linear(phi: np.ndarray, B: float) -> float:
+    """Enumerate sign vectors with itertools; sup over ||w|| <= B is B ||v||."""
+    L = phi.shape[0]
+    total = 0.0
+    for signs in itertools.product((-1.0, 1.0), repeat=L):
+        total += B * float(np.linalg.norm(np.asarray(signs) @ phi))
+    return total / 2 ** L / L
+
+
+def grid_stats(X: np.ndarray, signs: np.ndarray, n_grid: int = 20000) -> dict[str, np.ndarray]:
+    """Per-draw suprema over a dense grid of unit vectors in 2-d (lower bounds of the exact)."""
+    t = np.linspace(0, 2 * np.pi, n_grid, endpoint=False)
+    U = np.stack([np.cos(t), np.sin(t)], axis=1)
+    A = signs @ np.maximum(U @ X.T, 0).T
+    Am = signs @ np.maximum(-U @ X.T, 0).T
+    return {"relu": np.abs(A).max(1), "crelu": np.sqrt(A ** 2 + Am ** 2).max(1),
+            "avr": np.abs(A + Am).max(1), "linear": np.abs(A - Am).max(1)}
+
+
+# --------------------------------------------------------------------------- linear class
+
+@given(feature_sets(), st.floats(0.1, 10.0))
+def test_linear_exact_between_khintchine_kahane_and_jensen(phi, B):
+    exact = rad.linear_class(phi, B, exact=True).value
+    lo, hi = rad.linear_bounds(phi, B)
+    tol = 4 * phi.shape[0] * EPS * hi
+    assert lo - tol <= exact <= hi + tol
+
+
+@given(feature_sets(max_L=8), st.integers(0, 2 ** 31))
+def test_linear_monte_carlo_interval_and_bounds(phi, seed):
+    # delta = 1e-9: a correct McDiarmid interval misses with probability <= 1e-9.
+    est = rad.linear_class(phi, 1.0, 200, seed, delta=1e-9)
+    exact = rad.linear_class(phi, 1.0, exact=True).value
+    lo, hi = rad.linear_bounds(phi, 1.0)
+    assert est.ci[0] <= exact <= est.ci[1]
+    assert est.ci[0] <= hi and est.ci[1] >= lo
+    assert est.n_draws == 200 and est.seed == seed and est.sup == "exact"
+
+
+@given(feature_sets(max_L=16, max_p=3))
+def test_enumeration_equals_closed_form(phi):
+    if phi.shape[0] > 10:  # keep the python-loop oracle fast: trim to 10 rows
+        phi = phi[:10]
+    assert rad.linear_class(phi, 2.0, exact=True).value == pytest.approx(
+        brute_linear(phi, 2.0), rel=8 * phi.shape[0] * EPS)
+
+
+def test_enumeration_at_the_limit_L16():
+    phi = np.random.default_rng(0).standard_normal((16, 3))
+    assert rad.linear_class(phi, 1.0, exact=True).value == pytest.approx(
+        brute_linear(phi, 1.0), rel=64 * EPS)
+    with pytest.raises(ValueError, match="L <= 16"):
+        rad.linear_class(np.ones((17, 2)), exact=True)
+
+
+def test_khintchine_kahane_constant_is_attained():
+    # Two equal scalars: E|s1 + s2| = 1, trace bound sqrt 2: the 1/sqrt 2 constant is optimal.
+    lo, hi = rad.linear_bounds(np.ones((2, 1)), 1.0)
+    assert rad.linear_class(np.ones((2, 1)), 1.0, exact=True).value == pytest.approx(lo)
+
+
+# --------------------------------------------------------------------------- two-layer classes
+
+@given(planar_samples())
+def test_arc_sweep_equals_dense_grid(X):
+    signs = rad.all_signs(X.shape[0])
+    exact = rad.two_layer_classes(X, 1, 1.0, exact=True)
+    grid = grid_stats(X, signs)
+    # grid spacing h = 2 pi / n: |a(u) - a(u')| <= sum ||x_l|| h/2 for neighbouring grid points
+    slack = np.linalg.norm(X, axis=1).sum() * (math.pi / 20000) * 2 / X.shape[0]
+    for k, e in exact.items():
+        g = grid[k].mean() / X.shape[0]
+        assert e.sup == "exact"
+        assert g - 1e-12 <= e.value <= g + slack
+
+
+@given(planar_samples(), st.integers(1, 6))
+def test_ratio_and_sandwich_exact(X, d):
+    est = rad.two_layer_classes(X, d, 1.0, exact=True, activations=("relu", "crelu"))
+    relu2 = rad.two_layer_class(X, 2 * d, 1.0, "relu", exact=True)
+    tol = 4 * X.shape[0] * EPS
+    r, c = est["relu"].value, est["crelu"].value
+    assert r * (1 - tol) <= c <= math.sqrt(2) * r * (1 + tol)
+    assert c <= relu2.value * (1 + tol)
+    assert relu2.value == pytest.approx(math.sqrt(2) * r, rel=tol)
+
+
+@given(sample_sets(), st.integers(0, 2 ** 31))
+def test_ratio_in_range_for_searched_supremum(X, seed):
+    est = rad.two_layer_classes(X, 3, 1.0, 16, seed, activations=("relu", "crelu"),
+                                n_starts=4, n_iter=4)
+    tol = 4 * X.shape[0] * EPS
+    assert est["relu"].value * (1 - tol) <= est["crelu"].value
+    assert est["crelu"].value <= math.sqrt(2) * est["relu"].value * (1 + tol)
+
+
+def test_search_is_a_lower_estimate_of_the_exact_supremum():
+    rng = np.random.default_rng(3)
+    X2 = rng.standard_normal((10, 2))
+    Q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    X5 = np.concatenate([X2, np.zeros((10, 3))], axis=1) @ Q.T   # rank 2 in R^5
+    exact = rad.two_layer_classes(X5, 1, 1.0, 100, 7)              # detects rank 2: exact
+    assert all(e.sup == "exact" for e in exact.values())
+    signs = rad.sign_draws(10, 100, 7)
+    searched = rad._stats_search(X5, signs, ["relu", "crelu", "avr"], 8, 12,
+                                 np.random.default_rng(0))
+    full = rad._stats_2d(X2, signs, ["relu", "crelu", "avr"])
+    for k in searched:
+        assert np.all(searched[k] <= full[k] * (1 + 1e-12))
+        assert searched[k].mean() >= 0.9 * full[k].mean()        # and not a poor one here
+    X3 = rng.standard_normal((10, 3))
+    assert rad.two_layer_class(X3, 1, 1.0, "crelu", 20, 0).sup == "lower estimate"
+    assert rad.two_layer_class(X3, 1, 1.0, "crelu", 20, 0).ci_method == "hoeffding"
+
+
+def test_linear_activation_equals_theorem41_bound():
+    X = np.random.default_rng(1).standard_normal((30, 4))
+    lin = rad.two_layer_class(X, 7, 2.0, "linear", 500, 3)
+    b = rad.theorem41_bound(X, 7, 2.0, 500, 3)
+    assert lin.value == pytest.approx(b.value, rel=1e-12)
+    assert lin.sup == "exact"
+
+
+def test_same_seed_same_estimate():
+    X = np.random.default_rng(2).standard_normal((40, 2))
+    a = rad.two_layer_class(X, 2, 1.0, "crelu", 300, 11)
+    b = rad.two_layer_class(X, 2, 1.0, "crelu", 300, 11)
+    assert a == b
+
+
+def test_monte_carlo_two_layer_interval_contains_enumeration():
+    X = np.random.default_rng(4).standard_normal((12, 2))
+    exact = rad.two_layer_classes(X, 2, 1.0, exact=True)
+    mc = rad.two_layer_classes(X, 2, 1.0, 400, 5, delta=1e-6)
+    for k in exact:
+        assert mc[k].ci[0] <= exact[k].value <= mc[k].ci[1]
+
+
+# --------------------------------------------------------------------------- Theorem 4.1 (symbolic)
+
+def test_counterexample_symbolic():
+    """x = (p, -q), p, q > 0, d_in = B = 1: every sign gives sup = sqrt(p^2 + q^2) for CReLU,
+    and E|s1 p - s2 q| = max(p, q); so R_CReLU / bound = sqrt(p^2 + q^2) / max(p, q)."""
+    p, q = sp.symbols("p q", positive=True)
+    crelu_terms = []
+    linear_terms = []
+    for s1, s2 in itertools.product((-1, 1), repeat=2):
+        P, N = s1 * p, s2 * q            # a(+1) = s1 [p]_+, a(-1) = s2 [q]_+
+        crelu_terms.append(sp.sqrt(P ** 2 + N ** 2))
+        linear_terms.append(sp.Abs(s1 * p - s2 * q))
+    r_crelu = sp.simplify(sum(crelu_terms) / 4 / 2)
+    r_bound = sp.simplify(sum(linear_terms) / 4 / 2)
+    assert sp.simplify(r_crelu - sp.sqrt(p ** 2 + q ** 2) / 2) == 0
+    assert sp.simplify(r_bound.subs({p: 3, q: 2}) - sp.Rational(3, 2)) == 0
+    assert sp.simplify((r_crelu / r_bound).subs({p: 1, q: 1}) - sp.sqrt(2)) == 0
+    for pv, qv in ((1.0, 1.0), (3.0, 2.0), (0.5, 4.0)):
+        X = np.array([[pv], [-qv]])
+        num = rad.two_layer_class(X, 1, 1.0, "crelu", exact=True).value
+        bnd = rad.theorem41_bound(X, 1, 1.0, exact=True).value
+        assert num == pytest.approx(float(r_crelu.subs({p: pv, q: qv})), rel=8 * EPS)
+        assert bnd == pytest.approx(float(r_bound.subs({p: pv, q: qv})), rel=8 * EPS)
+
+
+def test_relu_counterexample_symbolic():
+    """x = {(1,0), (1/2,1/2), (1/2,-1/2)}: per-sign suprema of |a(u)| and ||S|| in closed form."""
+    X = claims.RELU_COUNTEREXAMPLE
+    signs = rad.all_signs(3)
+    half, r2 = sp.Rational(1, 2), sp.sqrt(2)
+    sup_sym, norm_sym = [], []
+    u1, u2 = sp.symbols("u1 u2", real=True)
+    pts = [sp.Matrix([1, 0]), sp.Matrix([half, half]), sp.Matrix([half, -half])]
+    for s in signs:
+        S = sum((int(si) * p for si, p in zip(s, pts)), sp.zeros(2, 1))
+        norm_sym.append(sp.sqrt(S.dot(S)))
+        # candidate maximisers: S/||S|| and the axis directions; the arc sweep proves optimality
+        cands = [sp.Matrix([c, d]) for c, d in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+        cands += [sp.Matrix([c, d]) / r2 for c in (1, -1) for d in (1, -1)]
+        vals = []
+        for u in cands:
+            a = sum(int(si) * sp.Max(u.dot(p), 0) for si, p in zip(s, pts))
+            vals.append(sp.Abs(sp.nsimplify(a)))
+        sup_sym.append(sp.Max(*vals))
+    exact = rad._stats_2d(X, signs, ["relu"])["relu"]
+    for e, v in zip(exact, sup_sym):
+        assert e == pytest.approx(float(v), rel=16 * EPS)
+    ratio = sp.nsimplify(sum(sup_sym) / sum(norm_sym))
+    assert sp.simplify(ratio - (5 + 4 * r2) / (4 + 4 * r2)) == 0
+    assert sp.N(ratio) > 1
+
+
+def test_relu_attains_paper_bound_in_one_dimension():
+    # 1-d: sup|a| = max(|P|, |N|) = (|P + N| + |P - N|)/2 and P + N =d P - N: equality.
+    x = np.random.default_rng(5).standard_normal((11, 1))
+    r = rad.two_layer_class(x, 1, 1.0, "relu", exact=True).value
+    b = rad.theorem41_bound(x, 1, 1.0, exact=True).value
+    assert r == pytest.approx(b, rel=64 * EPS)
+
+
+# --------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("X, match", [
+    (np.zeros((0, 2)), "empty"),
+    (np.array([[1.0, np.nan]]), "NaN"),
+    (np.ones((2, 2, 2)), "shape"),
+])
+def test_bad_inputs_are_named(X, match):
+    with pytest.raises(ValueError, match=match):
+        rad.two_layer_class(X)
+    with pytest.raises(ValueError, match=match):
+        rad.linear_class(X)
+
+
+def test_bad_parameters_are_named():
+    X = np.ones((3, 2))
+    with pytest.raises(ValueError, match="activation"):
+        rad.two_layer_class(X, activation="tanh")
+    with pytest.raises(ValueError, match="B"):
+        rad.linear_class(X, B=-1.0)
+    with pytest.raises(ValueError, match="n_draws"):
+        rad.linear_class(X, n_draws=0)
+    with pytest.raises(ValueError, match="d_in"):
+        rad.two_layer_class(X, d_in=0)
+    with pytest.raises(ValueError, match="McDiarmid"):
+        rad.two_layer_class(np.random.default_rng(0).standard_normal((5, 3)),
+                            ci_method="mcdiarmid")
+    with pytest.raises(ValueError, match="form"):
+        rad.theorem41_bound(X, form="tight")
+
+
+# --------------------------------------------------------------------------- claims and controls
+
+@pytest.fixture()
+def ctx(tmp_path: Path) -> Context:
+    return Context(profile="quick", seed=0, out_dir=tmp_path)
+
+
+def test_check_functions_fail_on_broken_inputs():
+    est = rad.RademacherEstimate(1.0, (0.9, 1.1), 10, 0)
+    assert claims.interval_contains(est, 1.05) and not claims.interval_contains(est, 1.2)
+    assert claims.sandwich_holds(1.0, 1.2, math.sqrt(2), 10)
+    assert not claims.sandwich_holds(1.0, 1.2, math.sqrt(2), 10, upper_factor=0.5)
+    bound = rad.RademacherEstimate(2.0, (1.9, 2.1), 10, 0)
+    assert claims.bound_verdict(est, bound) == "pass"
+    assert claims.bound_verdict(est, bound.scaled(0.5)) == "inconclusive"   # intervals overlap
+    assert claims.bound_verdict(est, bound.scaled(0.4)) == "fail"
+    lower = rad.RademacherEstimate(1.0, (0.0, 3.0), 10, 0, sup="lower estimate")
+    assert claims.bound_verdict(lower, bound) == "inconclusive"
+
+
+def test_mc_claim_passes_and_too_few_draws_fail(ctx):
+    assert claims._mc_vs_enum(ctx, None, "auto").status == "pass"
+    assert claims._mc_vs_enum(ctx, 1, "normal").status == "fail"
+
+
+def test_counterexample_claim_and_relu_control(ctx):
+    assert claims._counterexample(ctx, "crelu").status == "pass"
+    assert claims._counterexample(ctx, "relu").status == "fail"
+
+
+def test_corrected_bound_claim_and_halved_control(ctx):
+    assert claims._corrected(ctx, "gaussian", 1.0, False).status == "pass"
+    assert claims._corrected(ctx, "gaussian", 0.5, False).status == "fail"
+
+
+def test_paper_bound_halved_is_never_reported_as_holding(ctx):
+    assert claims._paper_form(ctx, "gaussian", 0.5).status != "pass"
+
+
+@pytest.mark.slow
+def test_ratio_claim_and_halved_control(ctx):
+    assert claims._ratio_sandwich(ctx, 1.0, False).status == "pass"
+    assert claims._ratio_sandwich(ctx, 0.5, False).status == "fail"
+
+
+def test_trained_features_loader(tmp_path, monkeypatch, ctx):
+    from safetensors.numpy import save_file
+
+    monkeypatch.setattr(claims, "WEIGHTS_DIR", tmp_path)
+    X, note = claims.trained_features(ctx, 20)
+    assert X is None and "not yet available" in note
+    w = np.random.default_rng(0).standard_normal((6, 3, 4, 4)).astype(np.float32)
+    save_file({"convs.0.weight": w, "head.bias": np.zeros(10, np.float32)},
+              str(tmp_path / "allconv_crelu.safetensors"))
+    X, note = claims.trained_features(ctx, 20)
+    assert X.shape == (20, 6) and "convs.0.weight" in note
+    est = rad.two_layer_classes(X, 2, 1.0, 8, 0, activations=("relu", "crelu"), n_starts=3,
+                                n_iter=2)
+    assert est["relu"].value <= est["crelu"].value * (1 + 1e-12)
