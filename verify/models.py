@@ -47,10 +47,12 @@ class AllConvNet(nn.Module):
     n_classes : output classes
     width : ``w``, the first-layer filter count of the ``relu`` baseline
     kernel1 : first-layer kernel size (odd)
+    init_scale1 : factor on conv1's default (Kaiming-uniform) initial weights; below 1 the
+        learned structure of the first layer dominates its initial noise sooner
     """
 
     def __init__(self, name: str, in_channels: int = 1, n_classes: int = 10, width: int = 32,
-                 kernel1: int = 5) -> None:
+                 kernel1: int = 5, init_scale1: float = 1.0) -> None:
         super().__init__()
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
@@ -58,28 +60,38 @@ class AllConvNet(nn.Module):
             raise ValueError(f"width must be >= 2 and kernel1 odd and positive; got {width}, {kernel1}")
         if in_channels < 1 or n_classes < 2:
             raise ValueError(f"need in_channels >= 1 and n_classes >= 2; got {in_channels}, {n_classes}")
+        if not init_scale1 > 0:
+            raise ValueError(f"init_scale1 must be > 0, got {init_scale1}")
         self.config = {"name": name, "in_channels": in_channels, "n_classes": n_classes,
                        "width": width, "kernel1": kernel1}
+        if init_scale1 != 1.0:
+            self.config["init_scale1"] = float(init_scale1)
         scale = _FILTER_SCALE[name]
         filters = [max(1, int(round(scale * w))) for w in (width, 2 * width, 2 * width)]
         kernels = [kernel1, 3, 3]
         layers: list[nn.Module] = []
         channels = in_channels
-        self.convs = nn.ModuleList()
         for i, (k, f) in enumerate(zip(kernels, filters)):
             conv = nn.Conv2d(channels, f, k, padding=k // 2)
             act, mult = _activation(name)
-            self.convs.append(conv)
             layers += [conv, act] + ([nn.MaxPool2d(2)] if i < 2 else [])
             channels = f * mult
         self.classifier = nn.Conv2d(channels, n_classes, 1)
         self.body = nn.Sequential(*layers)
+        if init_scale1 != 1.0:
+            with torch.no_grad():
+                self.convs[0].weight.mul_(init_scale1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if x.ndim != 4 or x.shape[1] != self.config["in_channels"]:
             raise ValueError(f"{self.config['name']} expects (N, {self.config['in_channels']}, H, W) "
                              f"images, got shape {tuple(x.shape)}")
         return self.classifier(self.body(x)).mean(dim=(2, 3))
+
+    @property
+    def convs(self) -> list[nn.Conv2d]:
+        """conv1..conv3 (the classifier excluded)."""
+        return [m for m in self.body if isinstance(m, nn.Conv2d)]
 
     def conv_weights(self) -> list[torch.Tensor]:
         """The weights of conv1..conv3 (K, C, kh, kw), detached (the pairing analysis input)."""

@@ -82,7 +82,7 @@ def load_dataset(name: str, seed: int = 0, root: str | os.PathLike | None = None
         xte, yte = load_cifar10(root, "test")
         k = 10
     elif name.startswith("photos-"):
-        from verify.data.images import COLOUR_PHOTOS
+        from verify.data.images import ALL_COLOUR_PHOTOS
         from verify.data.photo_task import photo_task
 
         variant = name[len("photos-"):]
@@ -91,7 +91,7 @@ def load_dataset(name: str, seed: int = 0, root: str | os.PathLike | None = None
         xtr, ytr, xte, yte = photo_task(n_train or 20000, n_test or 4000, size=28,
                                         grey=variant != "colour", whiten=variant == "grey-white",
                                         seed=seed)
-        k = len(COLOUR_PHOTOS)
+        k = len(ALL_COLOUR_PHOTOS)
     else:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     rng = np.random.default_rng([seed, 1])
@@ -110,12 +110,13 @@ class TrainConfig:
 
     model: str = "relu"
     data: str = "fashion-mnist"
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 5e-4
     width: int = 16
     kernel1: int = 7
+    init_scale1: float = 1.0
     seed: int = 0
     shuffle_labels: bool = False
     n_train: int | None = None
@@ -191,7 +192,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
         ytr = rng.permutation(ytr)
     torch.manual_seed(config.seed)
     model = AllConvNet(config.model, in_channels=xtr.shape[1], n_classes=dataset.n_classes,
-                       width=config.width, kernel1=config.kernel1)
+                       width=config.width, kernel1=config.kernel1, init_scale1=config.init_scale1)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
@@ -244,7 +245,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
         stem = stem or f"{config.model}-{config.data}-s{config.seed}"
         wpath, cpath = out / f"{stem}.safetensors", out / f"{stem}.json"
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath),
-                  metadata={"card": stem})
+                  metadata={"format": "pt", "card": f"{stem}.json"})
         cpath.write_text(json.dumps(card, indent=1) + "\n")
     return TrainResult(model, card, wpath, cpath)
 
@@ -273,11 +274,64 @@ def load_trained(weights: str | os.PathLike) -> tuple[AllConvNet, dict[str, Any]
         state = load_file(str(wpath))
     except Exception as exc:  # safetensors raises its own error types
         raise ValueError(f"{wpath}: not a readable safetensors file ({exc})") from exc
-    model = AllConvNet(cfg["name"], in_channels=cfg["in_channels"], n_classes=cfg["n_classes"],
-                       width=cfg["width"], kernel1=cfg["kernel1"])
+    model = AllConvNet(**_model_kwargs(cfg))
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"{wpath}: weights do not match the model in its card ({exc})") from exc
     model.eval()
     return model, card
+
+
+# ----------------------------------------------------------------------------- shipped weights
+#: Folder of the weights the verification suite ships (package data).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: The models ``crelu verify`` uses: file stem -> training config. Regenerate all of them with
+#: ``crelu train suite`` (writes verify/weights/<stem>.safetensors and <stem>.json).
+SUITE: dict[str, TrainConfig] = {
+    "relu-fashion-mnist": TrainConfig(model="relu", data="fashion-mnist", steps=1000, kernel1=7),
+    "crelu-fashion-mnist": TrainConfig(model="crelu", data="fashion-mnist", steps=1000, kernel1=7),
+}
+
+_SUITE_CACHE: dict[tuple[str, str], tuple[AllConvNet, dict[str, Any]]] = {}
+
+
+def suite_model(stem: str, retrain: bool = False, out_dir: str | os.PathLike | None = None,
+                progress: bool = False) -> tuple[AllConvNet, dict[str, Any]]:
+    """A suite model: the shipped weights, or (``retrain=True``) freshly trained into ``out_dir``.
+
+    Retrained models are cached per ``out_dir`` for the life of the process, so several claims
+    of one ``crelu verify --profile full`` run share one training run.
+    """
+    if stem not in SUITE:
+        raise ValueError(f"unknown suite model {stem!r}; choose one of {sorted(SUITE)}")
+    if not retrain:
+        key = ("shipped", stem)
+        if key not in _SUITE_CACHE:
+            _SUITE_CACHE[key] = load_trained(WEIGHTS_DIR / f"{stem}.safetensors")
+        return _SUITE_CACHE[key]
+    folder = Path(out_dir if out_dir is not None else "crelu-weights")
+    key = (str(folder.resolve()), stem)
+    if key not in _SUITE_CACHE:
+        res = train(SUITE[stem], out_dir=folder, stem=stem, progress=progress)
+        _SUITE_CACHE[key] = (res.model.eval(), res.card)
+    return _SUITE_CACHE[key]
+
+
+def initial_model(card: dict[str, Any]) -> AllConvNet:
+    """The untrained model a card's run started from (same seed, same config)."""
+    cfg = card["model_config"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(card["seed"]))
+        return AllConvNet(**_model_kwargs(cfg))
+
+
+def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """AllConvNet keyword arguments from a card's ``model_config``."""
+    try:
+        return {"name": cfg["name"], "in_channels": cfg["in_channels"],
+                "n_classes": cfg["n_classes"], "width": cfg["width"], "kernel1": cfg["kernel1"],
+                "init_scale1": cfg.get("init_scale1", 1.0)}
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"model_config {cfg!r} lacks {exc}") from exc

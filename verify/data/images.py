@@ -33,6 +33,8 @@ if _fb_ok():
     PHOTOS.update({f"imagenet_{i:02d}": ("foolbox", True) for i in range(20)})
 
 COLOUR_PHOTOS = tuple(name for name, (_, colour) in PHOTOS.items() if colour)
+#: COLOUR_PHOTOS includes foolbox's photos when foolbox is installed (same tuple).
+ALL_COLOUR_PHOTOS = COLOUR_PHOTOS
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,6 @@
 """A labelled surrogate task on the bundled photos: which photo did this crop come from?
 
-Nothing is downloaded: the crops are cut from :data:`verify.data.images.COLOUR_PHOTOS`
+Nothing is downloaded: the crops are cut from :data:`verify.data.images.ALL_COLOUR_PHOTOS`
 (scikit-image, scikit-learn, matplotlib and foolbox photos). Train and test crops come from
 disjoint parts of every photo (the left 80 % of its width for training, the right 20 % for
 testing), so test accuracy is not inflated by overlapping crops.
@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from verify.data.images import COLOUR_PHOTOS, load_photo
+from verify.data.images import ALL_COLOUR_PHOTOS, load_photo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _crops(img: np.ndarray, n: int, size: int, left: int, right: int,
 
 
 def photo_task(n_train: int = 20000, n_test: int = 4000, size: int = 28, grey: bool = True,
-               whiten: bool = False, seed: int = 0, photos: tuple[str, ...] = COLOUR_PHOTOS,
+               whiten: bool = False, seed: int = 0, photos: tuple[str, ...] = ALL_COLOUR_PHOTOS,
                test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Crops of the bundled photos labelled by their photo.
 

@@ -1,0 +1,278 @@
+"""theory.pairing: pairing filters, mu, and the random baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from theory.pairing import (
+    normalise_filters,
+    pairing,
+    random_pairing_baseline,
+    sign_flip_baseline,
+)
+
+
+@st.composite
+def filter_bank_arrays(draw, min_filters: int = 2, max_filters: int = 12, max_dim: int = 10):
+    """Banks (K, d) with rows bounded away from zero by construction (a unit spike added)."""
+    k = draw(st.integers(min_filters, max_filters))
+    d = draw(st.integers(1, max_dim))
+    base = draw(arrays(np.float64, (k, d), elements=st.floats(-1, 1)))
+    spike = np.zeros((k, d))
+    spike[np.arange(k), np.arange(k) % d] = 2.0  # |row| >= 2 - sqrt(d-1)*... ensure nonzero:
+    bank = base + spike                           # the spiked entry lies in [1, 3]
+    return bank
+
+
+@st.composite
+def antipodal_banks(draw, max_half: int = 6, max_dim: int = 8):
+    """Banks [V; -c V] (positive c per row): every filter's negative is in the bank."""
+    half = draw(filter_bank_arrays(min_filters=1, max_filters=max_half, max_dim=max_dim))
+    scale = draw(arrays(np.float64, (len(half), 1), elements=st.floats(0.25, 4.0)))
+    return np.concatenate([half, -scale * half])
+
+
+def _oracle(bank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    phi = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    mu, pair = [], []
+    for i in range(len(phi)):
+        sims = [(float(phi[i] @ phi[j]), j) for j in range(len(phi)) if j != i]
+        best = min(sims)
+        mu.append(best[0])
+        pair.append(best[1])
+    return np.array(mu), np.array(pair)
+
+
+@given(filter_bank_arrays())
+def test_pairing_matches_brute_force_oracle(bank):
+    res = pairing(bank)
+    mu, _ = _oracle(bank)
+    np.testing.assert_allclose(res.mu, mu, atol=1e-12)
+    assert np.all(res.pair != np.arange(len(bank)))
+    phi = normalise_filters(bank)
+    np.testing.assert_allclose(np.sum(phi * phi[res.pair], axis=1), res.mu, atol=1e-12)
+    assert np.all(np.abs(res.mu) <= 1.0)
+
+
+@given(antipodal_banks())
+def test_antipodal_bank_pairs_exactly(bank):
+    res = pairing(bank)
+    np.testing.assert_allclose(res.mu, -1.0, atol=1e-12)
+
+
+@given(filter_bank_arrays(), st.integers(0, 2**32 - 1))
+def test_invariant_to_positive_scale_and_covariant_to_permutation(bank, seed):
+    rng = np.random.default_rng(seed)
+    scale = rng.uniform(0.1, 10.0, size=(len(bank), 1))
+    perm = rng.permutation(len(bank))
+    ref = pairing(bank)
+    np.testing.assert_allclose(pairing(scale * bank).mu, ref.mu, atol=1e-12)
+    np.testing.assert_allclose(pairing(bank[perm]).mu, ref.mu[perm], atol=1e-12)
+
+
+def test_torch_and_4d_shapes_agree_with_numpy():
+    w = torch.randn(6, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    a, b = pairing(w), pairing(w.numpy().reshape(6, -1))
+    np.testing.assert_allclose(a.mu, b.mu, atol=1e-6)
+    assert a.dim == 18 and a.n_filters == 6
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones((1, 3, 3, 3)), "at least 2 filters"),
+    (np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 0.0]]), "all zero"),
+    (np.array([[1.0, np.nan], [1.0, 0.0]]), "NaN"),
+    (np.array([[1.0, np.inf], [1.0, 0.0]]), "NaN or Inf"),
+    (np.ones(5), "shape"),
+    (np.zeros((0, 3)), "empty"),
+])
+def test_bad_banks_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        pairing(bad)
+
+
+def test_non_array_refused():
+    with pytest.raises(TypeError):
+        pairing([[1.0, 0.0], [0.0, 1.0]])
+
+
+def _hoeffding(reps: int, value_range: float, delta: float = 1e-6) -> float:
+    """Half-width of a Hoeffding interval for the mean of ``reps`` values in a range."""
+    return value_range * math.sqrt(math.log(2 / delta) / (2 * reps))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_baseline_mean_in_one_dimension_matches_closed_form(n):
+    # d = 1: phi_i = sign(w_i); mu_i = -1 iff some other filter has the opposite sign,
+    # probability 1 - 2^-(n-1); so E[mu_i] = -1 + 2^(2-n), and the bank mean has that mean.
+    reps = 4000
+    base = random_pairing_baseline(n, 1, repetitions=reps, seed=1)
+    assert abs(base.mean - (-1 + 2.0 ** (2 - n))) <= _hoeffding(reps, 2.0)
+
+
+def test_baseline_two_filters_has_mean_zero_and_variance_one_over_d():
+    # n = 2: both mu equal the cosine of two independent directions: mean 0, variance 1/d.
+    d, reps = 25, 4000
+    base = random_pairing_baseline(2, (1, 5, 5), repetitions=reps, seed=2)
+    assert abs(base.mean) <= _hoeffding(reps, 2.0)
+    # the sample variance of a [-1,1]-bounded variable: relative error well within 20 % here
+    assert abs(base.bank_means.var() * d - 1.0) < 0.2
+    assert base.dim == d and base.kind == "iid"
+
+
+def test_baseline_summary_is_consistent_and_seeded():
+    a = random_pairing_baseline(16, (1, 7, 7), repetitions=50, seed=3)
+    b = random_pairing_baseline(16, 49, repetitions=50, seed=3)
+    np.testing.assert_array_equal(a.bank_means, b.bank_means)
+    lo, hi = a.interval
+    assert lo <= a.mean <= hi
+    assert abs(np.sum(a.density * np.diff(a.edges)) - 1.0) < 1e-12
+    assert a.tail_probability(-1.0) == 1 / 51 and a.tail_probability(1.0) == 1.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_filters=1, shape=4), "at least 2"),
+    (dict(n_filters=4, shape=4, repetitions=1), "repetitions"),
+    (dict(n_filters=4, shape=(0, 3)), "positive"),
+    (dict(n_filters=4, shape=4, level=1.0), "level"),
+])
+def test_baseline_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        random_pairing_baseline(**kwargs)
+
+
+def test_sign_flip_baseline_detects_antipodal_pairs():
+    # [V; -V] with 8 pairs: a random sign pattern keeps every pair antipodal with prob 2^-8,
+    # so the observed mean mu = -1 sits in the far tail of the sign-flipped means.
+    rng = np.random.default_rng(4)
+    half = rng.standard_normal((8, 12))
+    bank = np.concatenate([half, -half])
+    base = sign_flip_baseline(bank, repetitions=2000, seed=5)
+    assert base.kind == "sign-flip"
+    assert base.tail_probability(pairing(bank).mean) < 0.02
+
+
+def test_sign_flip_baseline_of_two_filters_is_plus_minus_the_cosine():
+    bank = np.array([[1.0, 0.0], [0.6, 0.8]])
+    base = sign_flip_baseline(bank, repetitions=200, seed=0)
+    assert set(np.round(base.bank_means, 12)) == {0.6, -0.6}
+
+
+def test_sign_flip_test_is_not_fooled_by_low_rank_banks():
+    # Filters confined to a 2-D subspace of R^20 pair strongly by chance: the i.i.d. baseline
+    # in 20 dimensions calls that pairing, the sign-flip test (signs are symmetric) does not.
+    ps, iid_tail = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        bank = rng.standard_normal((12, 2)) @ rng.standard_normal((2, 20))
+        mean = pairing(bank).mean
+        iid_tail.append(random_pairing_baseline(12, 20, repetitions=200, seed=seed)
+                        .tail_probability(mean))
+        ps.append(sign_flip_baseline(bank, repetitions=200, seed=seed).tail_probability(mean))
+    assert max(iid_tail) < 0.01
+    # valid p-values: P(p <= 0.05) <= 0.05 + 1/201; 5 or more of 20 has probability < 0.02
+    assert sum(p <= 0.05 for p in ps) < 5
+
+
+# ----------------------------------------------------------------- the claims' checks and controls
+from verify.claims.pairing import (  # noqa: E402
+    EFFECT_MIN,
+    _inversion_check,
+    closer_status,
+    fades_status,
+    layer_effect,
+    more_than_random_status,
+    signflip_status,
+)
+
+
+def _paired_bank(rng, k=16, d=49, noise=0.3):
+    """k/2 random filters and their noisy negatives: strong, known pairing."""
+    half = rng.standard_normal((k // 2, d))
+    return np.concatenate([half, -half + noise * rng.standard_normal((k // 2, d))])
+
+
+def test_more_than_random_check_passes_on_pairs_and_fails_on_random_banks():
+    rng = np.random.default_rng(0)
+    paired = layer_effect(_paired_bank(rng), rng, reps=300, boot=500, signflip=False)
+    assert more_than_random_status(paired) == "pass"
+    assert paired["delta_ci95"][1] < -EFFECT_MIN
+    # negative control: an i.i.d. bank (like an untrained initialisation) must not pass
+    statuses = [more_than_random_status(layer_effect(rng.standard_normal((16, 49)), rng,
+                                                     reps=300, boot=500, signflip=False))
+                for _ in range(5)]
+    assert "pass" not in statuses
+    uniform_init = rng.uniform(-1, 1, (16, 49))  # torch's default (Kaiming-uniform) shape
+    assert more_than_random_status(layer_effect(uniform_init, rng, reps=300, boot=500,
+                                                signflip=False)) != "pass"
+
+
+def test_fades_check_directions():
+    rng = np.random.default_rng(1)
+    strong = layer_effect(_paired_bank(rng, 16, 49), rng, reps=300, boot=500, signflip=False)
+    rand = layer_effect(rng.standard_normal((32, 144)), rng, reps=300, boot=500, signflip=False)
+    assert fades_status([strong, rand])[0] == "pass"
+    assert fades_status([rand, strong])[0] == "fail"           # pairing grows with depth
+    rand1 = layer_effect(rng.standard_normal((16, 49)), rng, reps=300, boot=500, signflip=False)
+    assert fades_status([rand1, rand])[0] != "pass"            # the control: untrained banks
+
+
+def test_closer_check_directions_and_self_control():
+    rng = np.random.default_rng(2)
+    paired = layer_effect(_paired_bank(rng), rng, reps=300, boot=500, signflip=False)
+    rand = layer_effect(rng.standard_normal((16, 49)), rng, reps=300, boot=500, signflip=False)
+    assert closer_status(paired, rand)[0] == "pass"
+    assert closer_status(rand, paired)[0] == "fail"
+    again = layer_effect(_paired_bank(np.random.default_rng(0)), rng, reps=300, boot=500,
+                         signflip=False)
+    assert closer_status(again, again)[0] == "inconclusive"    # ReLU in place of CReLU
+
+
+def test_inversion_check_passes_on_crelu_features_and_fails_on_relu_only():
+    from theory import ConvLayer, crelu
+
+    rng = np.random.default_rng(3)
+    layer = ConvLayer(rng.standard_normal((6, 1, 5, 5)), padding=2)
+    x = rng.random((1, 12, 12))
+    z = np.asarray(layer.forward(x))
+    assert _inversion_check(layer, x, crelu(z, axis=0)).status == "pass"
+    relu_only = np.concatenate([np.maximum(z, 0), np.zeros_like(z)])
+    out = _inversion_check(layer, x, relu_only)
+    assert out.status == "fail" and out.measured["relative_error"] > 1e-3
+
+
+def test_inversion_check_reports_a_non_injective_layer():
+    from theory import ConvLayer, crelu
+
+    rng = np.random.default_rng(4)
+    w = np.zeros((2, 2, 3, 3))
+    w[:, 0] = rng.standard_normal((2, 3, 3))   # ignores input channel 1: not injective
+    layer = ConvLayer(w, padding=1)
+    x = rng.random((2, 6, 6))
+    out = _inversion_check(layer, x, crelu(np.asarray(layer.forward(x)), axis=0))
+    assert out.status == "pass" and out.measured["reported_non_injective"]
+
+
+def test_signflip_check_passes_on_pairs_and_not_on_sign_symmetric_banks():
+    rng = np.random.default_rng(5)
+    paired = layer_effect(_paired_bank(rng, noise=0.1), rng, reps=500, boot=200)
+    assert signflip_status(paired) == "pass"
+    smooth = rng.standard_normal((16, 3)) @ rng.standard_normal((3, 49))  # low rank, random signs
+    assert signflip_status(layer_effect(smooth, rng, reps=500, boot=200)) != "pass"
+
+
+def test_inversion_image_falls_back_without_the_debian_files(monkeypatch, tmp_path):
+    import verify.data.fashion_mnist as fm
+    from verify.claims.base import Context
+    from verify.claims.pairing import _test_image
+
+    monkeypatch.setattr(fm, "fashion_mnist_available", lambda root=None: False)
+    x, source = _test_image(Context("quick", 0, tmp_path))
+    assert x.shape == (1, 28, 28) and x.dtype == np.float64
+    assert "foolbox" in source or "camera" in source
