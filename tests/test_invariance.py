@@ -1,0 +1,346 @@
+"""Tests of theory.invariance: constructed units of known invariance, properties, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from theory.invariance import (
+    bootstrap_layer_scores,
+    firing_thresholds,
+    invariance_scores,
+    layer_score,
+    rotation,
+    rotations,
+    scaling,
+    scalings,
+    translation,
+    translations,
+)
+
+
+# ----------------------------------------------------------------------------- constructions
+def dot_images(n: int = 2000, size: int = 9, seed: int = 0) -> torch.Tensor:
+    """Black images with one bright dot; dot positions cycle through every pixel.
+
+    Each position holds floor(n / size^2) >= 21 dots (so the centre pixel unit has more than
+    round(0.01 n) = 20 inputs above zero), intensities are distinct by construction.
+    """
+    rng = np.random.default_rng(seed)
+    x = torch.zeros(n, 1, size, size, dtype=torch.float64)
+    pos = np.arange(n) % (size * size)
+    intensity = 0.5 + 0.5 * (rng.permutation(n) + 1) / (n + 1)   # distinct values in (0.5, 1)
+    x[np.arange(n), 0, pos // size, pos % size] = torch.as_tensor(intensity)
+    return x
+
+
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """A unit that ignores translation: the global average of the channel."""
+    return x.mean(dim=(2, 3))
+
+
+def centre_pixel(x: torch.Tensor) -> torch.Tensor:
+    """A unit tied to one pixel."""
+    h, w = x.shape[-2:]
+    return x[:, 0, h // 2, w // 2][:, None]
+
+
+def both_units(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([global_mean(x), centre_pixel(x)], dim=1)
+
+
+def rot90(k: int):
+    return lambda x: torch.rot90(x, k, dims=(-2, -1))
+
+
+# ----------------------------------------------------------------------------- known invariance
+def test_translation_invariant_unit_scores_the_maximum_and_pixel_unit_zero():
+    x = dot_images()
+    res = invariance_scores(both_units, x, translations(3, mode="circular"))
+    n, k = x.shape[0], 20
+    assert np.allclose(res.global_rate, k / n)          # distinct responses: exactly k fire
+    assert res.valid.all()
+    # global mean: every shifted top input still fires -> L = 1, S = 1/G = N/k exactly
+    assert res.local_rate[0] == 1.0
+    assert res.score[0] == pytest.approx(n / k, rel=1e-12)
+    assert res.score[0] == pytest.approx(res.max_score[0], rel=1e-12)
+    # centre pixel: its top inputs have the dot at the centre; every shift moves it away
+    assert res.local_rate[1] == 0.0 and res.score[1] == 0.0
+
+
+def test_rotation_by_quarter_turns_keeps_the_global_mean_at_the_maximum():
+    x = dot_images(size=9, seed=1)
+    res = invariance_scores(both_units, x, [rot90(1), rot90(2), rot90(3)])
+    assert res.score[0] == pytest.approx(1 / res.global_rate[0], rel=1e-12)
+    # the centre pixel is the rotation centre: quarter turns keep it -> also maximal
+    assert res.score[1] == pytest.approx(1 / res.global_rate[1], rel=1e-12)
+
+
+def test_pixel_unit_on_noise_scores_at_chance_by_an_exact_binomial_test():
+    """i.i.d. uniform pixels: a shifted top input fires w.p. 1 - t, independently.
+
+    The count of firing (input, shift) pairs is Binomial(k T, 1 - t) given the threshold t,
+    so a two-sided tail probability below 1e-6 would be a bug, not bad luck.
+    """
+    rng = np.random.default_rng(3)
+    n, size = 4000, 8
+    x = torch.as_tensor(rng.random((n, 1, size, size)))
+    moves = translations(3, mode="circular")
+    res = invariance_scores(centre_pixel, x, moves)
+    k, t = res.top_inputs.shape[1], float(res.threshold[0])
+    trials = k * len(moves)
+    count = int(round(res.local_rate[0] * trials))
+    p = 1.0 - t
+    assert stats.binom.cdf(count, trials, p) > 1e-6
+    assert stats.binom.sf(count - 1, trials, p) > 1e-6
+    # chance level S ~ (1 - t) / G ~ 1, far below the maximum 1/G = 100
+    assert res.score[0] < 0.05 * res.max_score[0]
+
+
+def test_identity_transformation_gives_every_unit_the_maximum():
+    rng = np.random.default_rng(4)
+    x = torch.as_tensor(rng.standard_normal((600, 2, 5, 5)))
+    w = torch.as_tensor(rng.standard_normal((50, 7)))
+    res = invariance_scores(lambda b: b.flatten(1) @ w, x, [lambda b: b.clone()])
+    assert np.all(res.local_rate == 1.0)
+    assert np.allclose(res.score, 1 / res.global_rate)
+    assert res.layer_score == pytest.approx(100.0)
+
+
+def test_bootstrap_without_resampling_returns_the_layer_score():
+    x = dot_images()
+    res = invariance_scores(both_units, x, translations(2, mode="circular"))
+    draws = bootstrap_layer_scores(res, np.random.default_rng(0), reps=5, units=False, images=False)
+    assert np.allclose(draws, res.layer_score)
+    draws = bootstrap_layer_scores(res, np.random.default_rng(0), reps=200)
+    assert draws.min() >= 0 and draws.max() <= 100 + 1e-9
+
+
+def test_transformations_do_what_they_say():
+    x = torch.zeros(1, 1, 7, 7)
+    x[0, 0, 3, 3] = 1.0
+    assert translation(2, -1)(x)[0, 0, 2, 5] == 1.0
+    assert translation(9, 0)(x).sum() == 0.0                     # shifted out
+    assert torch.equal(translation(7, 0, "circular")(x), x)      # full wrap
+    # the centre is fixed by rotations and scalings
+    assert torch.allclose(rotation(90)(x), x, atol=1e-6)
+    assert torch.allclose(scaling(1.0)(x), x, atol=1e-6)
+    y = torch.zeros(1, 1, 8, 8)
+    y[0, 0, 1, 3] = 1.0                                           # off-centre
+    r = rotation(90)(y)[0, 0]
+    assert r.argmax() != y[0, 0].argmax() and r.sum() == pytest.approx(1.0, abs=1e-5)
+    assert len(translations(3)) == 12 and len(rotations()) == 6 and len(scalings()) == 4
+
+
+# ----------------------------------------------------------------------------- properties
+@st.composite
+def linear_unit_problems(draw):
+    """(images, weight) for linear units of random images; continuous, hence no ties a.s."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(200, 600))
+    c = draw(st.integers(1, 2))
+    size = draw(st.integers(4, 7))
+    u = draw(st.integers(1, 12))
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.standard_normal((n, c, size, size)))
+    w = torch.as_tensor(rng.standard_normal((c * size * size, u)))
+    return x, w
+
+
+@st.composite
+def response_matrices(draw):
+    """(N, U) responses whose columns are permutations of distinct integers (no ties)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(50, 400))
+    u = draw(st.integers(1, 10))
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n).astype(float) for _ in range(u)], axis=1)
+
+
+@given(response_matrices(), st.sampled_from([0.01, 0.05, 0.1, 0.3]))
+def test_thresholds_fire_on_exactly_round_rate_n_inputs(r, rate):
+    n = r.shape[0]
+    k = math.floor(rate * n + 0.5)
+    if k < 1:
+        with pytest.raises(ValueError, match="needs at least"):
+            firing_thresholds(r, rate)
+        return
+    thr = firing_thresholds(r, rate)
+    assert thr.n_firing == k
+    assert np.all((r > thr.threshold).sum(axis=0) == k)
+    assert np.allclose(thr.global_rate, k / n)
+
+
+@given(linear_unit_problems(), st.sampled_from([1, 2, 3]))
+def test_scores_lie_between_zero_and_one_over_g(problem, shift):
+    x, w = problem
+    res = invariance_scores(lambda b: b.flatten(1) @ w, x, translations(shift))
+    assert np.all((res.local_firing >= 0) & (res.local_firing <= 1))
+    assert np.all(res.score >= 0)
+    assert np.all(res.score <= res.max_score * (1 + 1e-12))
+
+
+@given(linear_unit_problems(), st.sampled_from([0.25, 0.5, 2.0, 8.0]))
+def test_scores_unchanged_by_positive_rescaling_and_unit_permutation(problem, a):
+    x, w = problem
+    moves = translations(1)
+    base = invariance_scores(lambda b: b.flatten(1) @ w, x, moves)
+    scaled = invariance_scores(lambda b: a * (b.flatten(1) @ w), x, moves)
+    np.testing.assert_array_equal(base.score, scaled.score)
+    perm = np.random.default_rng(0).permutation(w.shape[1])
+    permuted = invariance_scores(lambda b: b.flatten(1) @ w[:, perm], x, moves)
+    np.testing.assert_array_equal(base.score[perm], permuted.score)
+
+
+@given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40),
+       st.floats(0.01, 1.0), st.floats(0.01, 1.0))
+def test_layer_score_is_a_decreasing_top_mean(scores, f1, f2):
+    lo, hi = sorted((f1, f2))
+    s = np.asarray(scores)
+    assert s.min() - 1e-9 <= layer_score(s, hi) <= layer_score(s, lo) + 1e-9 <= s.max() + 2e-9
+    assert layer_score(s, 1.0) == pytest.approx(s.mean())
+
+
+# ----------------------------------------------------------------------------- bad input
+def _x(n=200):
+    return torch.as_tensor(np.random.default_rng(0).standard_normal((n, 1, 5, 5)))
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_rate_outside_open_unit_interval_is_refused(rate):
+    with pytest.raises(ValueError, match=r"rate must lie in the open interval \(0, 1\)"):
+        invariance_scores(global_mean, _x(), translations(1), rate=rate)
+    with pytest.raises(ValueError, match="open interval"):
+        firing_thresholds(np.ones((10, 2)), rate)
+
+
+def test_no_units_is_refused():
+    with pytest.raises(ValueError, match="no units"):
+        invariance_scores(lambda b: b.flatten(1)[:, :0], _x(), translations(1))
+    with pytest.raises(ValueError, match="no units"):
+        firing_thresholds(np.zeros((10, 0)))
+
+
+def test_empty_transformation_set_is_refused():
+    with pytest.raises(ValueError, match="transformation set is empty"):
+        invariance_scores(global_mean, _x(), [])
+    with pytest.raises(ValueError, match="no rotation angles"):
+        rotations(())
+
+
+def test_nan_is_refused():
+    x = _x()
+    x[3, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="images contain NaN"):
+        invariance_scores(global_mean, x, translations(1))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        invariance_scores(lambda b: global_mean(b) * float("nan"), _x(), translations(1))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        firing_thresholds(np.array([[1.0], [np.nan], [2.0]]), 0.4)
+
+
+def test_other_bad_input_is_refused():
+    with pytest.raises(ValueError, match="needs at least 50 natural inputs"):
+        invariance_scores(global_mean, _x(20), translations(1))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        invariance_scores(global_mean, torch.zeros(10, 5, 5), translations(1))
+    with pytest.raises(ValueError, match="same shape"):
+        invariance_scores(global_mean, _x(), [lambda b: b[..., :4]])
+    with pytest.raises(ValueError, match="n_top"):
+        invariance_scores(global_mean, _x(), translations(1), n_top=0)
+    with pytest.raises(ValueError, match="top_fraction"):
+        invariance_scores(global_mean, _x(), translations(1), top_fraction=0.0)
+    with pytest.raises(ValueError, match=r"\(batch, units\)"):
+        invariance_scores(lambda b: b.mean(), _x(), translations(1))
+    with pytest.raises(ValueError, match="no unit has a finite"):
+        layer_score(np.array([np.nan, np.nan]))
+    with pytest.raises(ValueError, match="mode"):
+        translation(1, 0, mode="reflect")
+    with pytest.raises(ValueError, match="positive"):
+        scaling(0.0)
+
+
+def test_units_that_never_reach_the_rate_are_not_scored():
+    """A dead unit (always 0) and a unit positive on 0.25 % of inputs: ties at threshold 0."""
+    x = _x(2000)
+
+    def units(b):
+        dead = torch.zeros(b.shape[0], 1, dtype=b.dtype)
+        rare = torch.relu(b[:, 0, 2, 2] - 2.8)[:, None]       # P(N(0,1) > 2.8) ~ 0.26 %
+        return torch.cat([dead, rare, global_mean(b)], dim=1)
+
+    res = invariance_scores(units, x, translations(1))
+    assert res.global_rate[0] == 0 and res.global_rate[1] < 0.005
+    assert list(res.valid) == [False, False, True]
+    assert np.isnan(res.score[:2]).all() and np.isfinite(res.score[2])
+    assert res.layer_score == res.score[2]
+
+
+# ----------------------------------------------------------------------------- the experiment and claims
+def test_compare_layers_passes_fails_and_stays_inconclusive_on_the_null():
+    from verify.claims.invariance import compare_layers
+
+    rng = np.random.default_rng(0)
+    layers = ["a", "b", "c"]
+    est = [50.0, 60.0, 70.0]
+    draws = [e + rng.normal(0, 2, 2000) for e in est]
+    higher = [e + 20 for e in est]
+    draws_h = [d + 20 + rng.normal(0, 2, 2000) for d in draws]
+    assert compare_layers(higher, draws_h, est, draws, layers)[0] == "pass"
+    assert compare_layers(est, draws, higher, draws_h, layers)[0] == "fail"
+    # a model against itself, independent bootstraps: never "higher at every layer"
+    again = [e + rng.normal(0, 2, 2000) for e in est]
+    assert compare_layers(est, draws, est, again, layers)[0] == "inconclusive"
+
+
+def test_centre_units_and_stored_scores_round_trip():
+    from verify.invariance_exp import LAYERS, centre_units, scores_of, score_model
+    from verify.models import AllConvNet
+
+    torch.manual_seed(0)
+    model = AllConvNet("crelu", width=2, kernel1=3).eval()
+    units, slices = centre_units(model, 0.0, 1.0)
+    x = torch.rand(150, 1, 28, 28)
+    out = units(x)
+    assert list(slices) == list(LAYERS)
+    assert [s.stop - s.start for s in slices.values()] == [4, 4, 8, 8, 8]   # CReLU doubles
+    assert out.shape == (150, 32)
+    card = {"normalisation": {"mean": 0.0, "std": 1.0}}
+    stored = score_model(model, card, x)
+    result = {"models": {"m": stored}, "rate": 0.01, "top_fraction": 0.2}
+    direct = invariance_scores(units, x, translations(3))
+    for layer, sl in slices.items():
+        s = scores_of(result, "m", "translation", layer)
+        np.testing.assert_allclose(s.score, direct.score[sl], equal_nan=True)
+
+
+def test_invariance_claims_on_committed_results_and_their_controls(tmp_path):
+    from verify.claims import Context
+    from verify.claims.invariance import CLAIMS
+
+    ctx = Context(profile="quick", seed=0, out_dir=tmp_path)
+    by_id = {c.id: c for c in CLAIMS}
+    rec = by_id["invariance-score-extremes"].run(ctx)
+    assert rec["status"] == "pass" and rec["negative_control"]["status"] == "fail"
+    for cid in ("invariance-crelu-above-relu-translation", "invariance-pooling-raises-translation"):
+        rec = by_id[cid].run(ctx)
+        assert rec["negative_control"]["status"] != "pass"
+        assert rec["status"] in ("pass", "fail", "inconclusive")
+        assert "error" not in rec["measured"]
+    assert (tmp_path / "figures" / "invariance-per-layer.png").is_file()
+
+
+def test_stale_committed_results_are_refused():
+    from verify.invariance_exp import check_fresh, read_results
+
+    result = read_results()
+    check_fresh(result)                      # the committed file matches the shipped weights
+    result["models"]["relu"]["weights_sha256"] = "0" * 64
+    with pytest.raises(ValueError, match="regenerate"):
+        check_fresh(result)
