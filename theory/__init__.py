@@ -8,13 +8,14 @@ from theory.activations import AVR, CReLU, avr, crelu, crelu_preactivation, relu
 from theory.conv import ConvLayer
 from theory.fft import CirculantPlan
 from theory import rademacher
+from theory import invariance
 from theory.frames import FrameBounds, frame_bounds
 from theory.pairing import (
     Pairing,
     PairingBaseline,
-    matched_pairing_baseline,
     pairing,
     random_pairing_baseline,
+    sign_flip_baseline,
 )
 from theory.inversion import (
     InversionResult,
@@ -23,6 +24,14 @@ from theory.inversion import (
     invert_crelu,
     recovery_tolerance,
 )
+from theory.pooling import (
+    MaxPoolSelection,
+    PoolInversionResult,
+    crelu_maxpool,
+    invert_crelu_maxpool,
+    selection,
+)
+from theory.deep import Stage, deep_forward, invert_deep
 
 __version__ = "0.1.0"
 
@@ -31,6 +40,8 @@ __all__ = [
     "NonInjectiveError", "NonInjectiveWarning", "avr", "crelu", "crelu_preactivation",
     "frame_bounds", "invert_crelu", "recovery_tolerance", "relu", "split_crelu",
     "rademacher",
-    "Pairing", "PairingBaseline", "matched_pairing_baseline", "pairing",
-    "random_pairing_baseline",
+    "invariance",
+    "Pairing", "PairingBaseline", "pairing", "random_pairing_baseline", "sign_flip_baseline",
+    "MaxPoolSelection", "PoolInversionResult", "crelu_maxpool", "invert_crelu_maxpool",
+    "selection", "Stage", "deep_forward", "invert_deep",
 ]

@@ -1,21 +1,29 @@
-"""Deep stacks conv -> CReLU (or ReLU) -> max-pool, inverted stage by stage with switches.
+r"""Deep stacks conv -> CReLU (or ReLU) -> max-pool, inverted stage by stage with switches.
 
 Notes
 -----
-A stack of stages :math:`u_{l} = \\operatorname{pool}_{p_l}(\\sigma(A_l u_{l-1}))`,
-:math:`u_0 = x`, with :math:`\\sigma` = CReLU or ReLU. Given the last features
+A stack of stages :math:`u_{l} = \operatorname{pool}_{p_l}(\sigma(A_l u_{l-1}))`,
+:math:`u_0 = x`, with :math:`\sigma` = CReLU or ReLU. Given the last features
 :math:`u_L` and every stage's switches, invert from the top: stage :math:`l` recovers
 :math:`u_{l-1}` from :math:`u_l` with :func:`theory.pooling.invert_crelu_maxpool`. If every
 stage's selected filters form a frame, each step is exact and so is the whole inverse; the
 relative errors then compound at most as
-:math:`\\epsilon_{l-1} \\le \\kappa_l(\\epsilon_l + \\rho_l)` with :math:`\\rho_l` the
+:math:`\epsilon_{l-1} \le \kappa_l(\epsilon_l + \rho_l)` with :math:`\rho_l` the
 relative residual of stage :math:`l`'s solve.
 
-A recovered intermediate :math:`u_{l-1}` carries rounding noise, so its zero entries come
-back as tiny numbers of either sign. Entries at most ``zero_tol_rel * max|u|`` are set to
-zero before stage :math:`l-1` selects its filters (a spurious selection would add a false
-equation; a dropped tiny one only removes an equation), and negative entries are clipped
-to 0 (pooled rectified features are non-negative). ``pool = 1`` gives a stack without
+A recovered intermediate :math:`u_{l-1}` carries the previous solve's error, so its zero
+entries come back as small numbers of either sign. Entries at most
+:math:`\tau = \max(\text{zero\_tol\_rel}\cdot\max|u|,\; c\,\kappa\rho\,\|u\|_2)` are
+set to zero before stage :math:`l-1` selects its filters, where :math:`\kappa\rho` bounds
+the relative 2-norm error of the previous solve (:math:`\kappa` from the frame bounds, or
+LSMR's own estimate, a lower estimate, hence ``c = zero_tol_factor = 10``). Since
+:math:`\|u'-u\|_\infty \le \|u'-u\|_2`, no true zero survives when :math:`\kappa` is
+right; the price is that true values below :math:`\tau` are dropped (a dropped value only
+removes an equation; a spurious one would add a false equation). This needs the previous
+stage solved accurately (small :math:`\rho`): with a loose LSMR tolerance :math:`\tau`
+swallows most features. Negative entries are clipped to 0 (pooled rectified features are
+non-negative).
+``pool = 1`` gives a stack without
 pooling (Proposition 2.1 stage by stage).
 """
 
@@ -120,9 +128,11 @@ def invert_deep(
     features: np.ndarray, switches: Sequence[np.ndarray], stages: Sequence[Stage],
     input_shape: Sequence[int], activation: Activation = "crelu",
     method: Literal["exact", "linear"] = "exact", *, bounds="none",
-    zero_tol_rel: float = 1e-9, atol: float = 1e-14, btol: float = 1e-14,
+    zero_tol_rel: float = 1e-9, zero_tol_factor: float = 10.0,
+    atol: float = 1e-14, btol: float = 1e-14,
     maxiter: int | None = None,
     callback: Callable[[int, PoolInversionResult], None] | None = None,
+    iteration_callback: Callable[[int, int], None] | None = None,
 ) -> DeepInversionResult:
     """Invert a stack from its last features and all switches, back to the image.
 
@@ -140,11 +150,14 @@ def invert_deep(
     bounds : str or None
         Frame-bound method per stage (see :meth:`MaxPoolSelection.frame_bounds`);
         ``"none"`` skips them (image-size stacks: the smallest eigenvalue is expensive).
-    zero_tol_rel : float
-        Relative threshold below which a recovered intermediate feature counts as zero.
+    zero_tol_rel, zero_tol_factor : float
+        Thresholds below which a recovered intermediate feature counts as zero (module
+        notes).
     atol, btol, maxiter : LSMR stopping rule for every stage.
     callback : callable(stage_number, result), optional
         Called after each stage (1-based stage number, last stage first): progress hooks.
+    iteration_callback : callable(stage_number, iteration), optional
+        Called after every LSMR iteration of every stage.
 
     Returns
     -------
@@ -159,15 +172,24 @@ def invert_deep(
     if u.shape != shapes[-1]:
         raise ValueError(f"features have shape {u.shape}; the stack's last stage gives "
                          f"{shapes[-1]}")
-    results = []
+    results: list[PoolInversionResult] = []
     for i in range(len(stages) - 1, -1, -1):
         st = stages[i]
-        u = np.maximum(u, 0.0)
-        tol = zero_tol_rel * float(np.abs(u).max()) if i < len(stages) - 1 else 0.0
-        u = np.where(u > tol, u, 0.0)
+        tol = 0.0
+        if results:  # u was reconstructed: clip, and zero what is below its accuracy
+            prev = results[-1]
+            fb = prev.frame_bounds[0]
+            kappa = fb.cond if fb is not None and np.isfinite(fb.cond) else prev.cond_estimate[0]
+            kappa = kappa if np.isfinite(kappa) else 1.0
+            u = np.maximum(u, 0.0)
+            tol = max(zero_tol_rel * float(u.max(initial=0.0)),
+                      zero_tol_factor * kappa * prev.relative_residual[0] * float(np.linalg.norm(u)))
+            u = np.where(u > tol, u, 0.0)
         res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, method,
                                    activation, bounds=bounds, atol=atol, btol=btol,
-                                   maxiter=maxiter, zero_tol=tol, on_non_frame="ignore")
+                                   maxiter=maxiter, zero_tol=tol, on_non_frame="ignore",
+                                   iteration_callback=None if iteration_callback is None else
+                                   (lambda k, n=i + 1: iteration_callback(n, k)))
         results.append(res)
         if callback is not None:
             callback(i + 1, res)

@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMAND_MODULES: list[str] = []
+_SUBCOMMAND_MODULES: list[str] = [
+    "verify.train_cmd",
+    "verify.reconstruct_cmd",
+    "verify.table_exp",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,9 @@ MODULES = [
     "reconstruction",
     "rademacher",
     "pairing",
+    "pooling",
+    "invariance",
+    "table",
 ]
 
 

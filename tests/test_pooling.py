@@ -1,0 +1,284 @@
+"""CReLU/ReLU + max-pooling with switches: operator vs dense oracle, recovery, linear bound."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory import ConvLayer, recovery_tolerance
+from theory.deep import Stage, deep_forward, invert_deep
+from theory.inversion import NonInjectiveError, NonInjectiveWarning
+from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def _bank(rng, k, c, ks):
+    """Orthonormal random filters (rows of a random orthogonal matrix when k <= c*ks*ks)."""
+    g = rng.standard_normal((k, c * ks * ks))
+    q, _ = np.linalg.qr(g.T if k <= c * ks * ks else g)
+    w = q.T if k <= c * ks * ks else q
+    return w.reshape(k, c, ks, ks)
+
+
+@st.composite
+def pooled_cases(draw, frame_rich: bool = False):
+    """(layer, x, pool, activation) with any stride/padding; ``frame_rich``: many filters."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    c = draw(st.integers(1, 2))
+    ks = draw(st.integers(1, 3))
+    stride = draw(st.integers(1, 2))
+    pad = draw(st.integers(0, ks - 1))
+    mode = draw(st.sampled_from(["zeros", "circular"]))
+    pool = draw(st.integers(1, 2))
+    k = draw(st.integers(4 * c * ks * ks, 6 * c * ks * ks)) if frame_rich else draw(
+        st.integers(1, 6))
+    h = draw(st.integers(max(ks, 2) + 2, 7))
+    w = draw(st.integers(max(ks, 2) + 2, 7))
+    layer = ConvLayer(_bank(rng, k, c, ks), stride=stride, padding=pad, padding_mode=mode)
+    act = draw(st.sampled_from(["crelu", "relu"]))
+    x = rng.standard_normal((c, h, w))
+    return layer, x, pool, act
+
+
+def _selection(case):
+    layer, x, pool, act = case
+    f, s = crelu_maxpool(x, layer, pool, act)
+    return selection(f, s, layer, x.shape, pool, act), f, s
+
+
+@given(pooled_cases())
+def test_operator_matches_dense_oracle_and_sparse(case):
+    sel, _, _ = _selection(case)
+    x = case[1]
+    a = sel.dense()
+    assert np.array_equal(sel.sparse().toarray() != 0, a != 0) or np.allclose(
+        sel.sparse().toarray(), a, rtol=0, atol=0)
+    op = sel.operator()
+    y = np.random.default_rng(1).standard_normal(sel.n_selected)
+    scale = np.linalg.norm(a, "fro") * EPS * (a.shape[1] + 10)
+    assert np.abs(op.matvec(x.ravel()) - a @ x.ravel()).max() <= scale * np.linalg.norm(x)
+    assert np.abs(op.rmatvec(y) - a.T @ y).max() <= scale * np.linalg.norm(y)
+    # the features' non-zero values are exactly the selected responses (same float64 sums)
+    assert np.allclose(a @ x.ravel(), sel.values, rtol=0,
+                       atol=scale * np.linalg.norm(x))
+
+
+@given(pooled_cases())
+def test_dot_test_normalised(case):
+    """|<Ax,y> - <x,A^T y>| <= 2 (T + max(n, D)) eps ||A||_F ||x|| ||y|| (ODL-style)."""
+    sel, _, _ = _selection(case)
+    layer = case[0]
+    op = sel.operator()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(sel.dim)
+    y = rng.standard_normal(sel.n_selected)
+    taps = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    norm_a = np.linalg.norm(sel.sparse().toarray(), "fro")
+    c = 2 * (taps + max(sel.n_selected, sel.dim))
+    lhs = abs(op.matvec(x) @ y - x @ op.rmatvec(y))
+    assert lhs <= c * EPS * norm_a * np.linalg.norm(x) * np.linalg.norm(y)
+
+
+def test_dot_test_catches_a_wrong_adjoint():
+    """Negative control: a sign error in the adjoint fails the same dot test."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(_bank(rng, 6, 2, 3), padding=1)
+    x = rng.standard_normal((2, 6, 6))
+    sel, _, _ = _selection((layer, x, 2, "crelu"))
+    op = sel.operator()
+    u, v = rng.standard_normal(sel.dim), rng.standard_normal(sel.n_selected)
+    norm_a = np.linalg.norm(sel.dense(), "fro")
+    c = 2 * (27 + max(sel.n_selected, sel.dim))
+    wrong = abs(op.matvec(u) @ v - u @ (-op.rmatvec(v)))
+    assert wrong > c * EPS * norm_a * np.linalg.norm(u) * np.linalg.norm(v)
+
+
+@given(pooled_cases(frame_rich=True))
+def test_exact_recovery_or_projection(case):
+    """Frame regime: x recovered to 4 sqrt(T K) cond eps; otherwise the projection onto span."""
+    layer, x, pool, act = case
+    sel, f, s = _selection(case)
+    fb = sel.frame_bounds("dense")
+    res = invert_crelu_maxpool(f, s, layer, x.shape, pool, "exact", act, solver="dense",
+                               bounds=fb, on_non_frame="ignore")
+    a = sel.dense()
+    if res.is_frame[0]:
+        err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+        assert err <= recovery_tolerance(layer, fb)
+    else:
+        proj = np.linalg.pinv(a) @ a
+        expect = proj @ x.ravel()
+        assert np.linalg.norm(res.x.ravel() - expect) <= 1e3 * EPS * a.shape[1] * np.linalg.norm(x)
+
+
+def test_frame_rich_banks_usually_give_frames():
+    """The frame-rich strategy is not vacuous: CReLU gives frames on most seeded draws."""
+    rng = np.random.default_rng(5)
+    frames = 0
+    for _ in range(10):
+        layer = ConvLayer(_bank(rng, 40, 1, 3), padding=1)
+        x = rng.standard_normal((1, 6, 6))
+        sel, _, _ = _selection((layer, x, 2, "crelu"))
+        frames += sel.frame_bounds("dense").injective
+    assert frames >= 8
+
+
+@given(pooled_cases())
+def test_linear_map_bound_holds(case):
+    layer, x, pool, act = case
+    sel, f, s = _selection(case)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, pool, "linear", act, bounds="dense",
+                               on_non_frame="ignore")
+    err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+    bound = res.error_bound[0]
+    assert 0 <= bound <= 1
+    assert err <= bound + 1e3 * EPS * sel.dim
+
+
+def test_linear_bound_halved_is_violated_somewhere():
+    """Negative control: 0.5 * (b-a)/(b+a) fails the same check on some seeded input."""
+    rng = np.random.default_rng(3)
+    violated = 0
+    for _ in range(20):
+        layer = ConvLayer(_bank(rng, 12, 1, 3), padding=1)
+        x = rng.standard_normal((1, 6, 6))
+        f, s = crelu_maxpool(x, layer, 2)
+        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, "linear", bounds="dense",
+                                   on_non_frame="ignore")
+        err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+        violated += err > 0.5 * res.error_bound[0] + 1e3 * EPS * 36
+    assert violated >= 1
+
+
+def test_shuffled_switches_break_exact_recovery():
+    """Negative control: wrong switches (same windows) give a large error on a frame."""
+    rng = np.random.default_rng(4)
+    layer = ConvLayer(_bank(rng, 36, 1, 3), padding=1)
+    x = rng.standard_normal((1, 8, 8))
+    f, s = crelu_maxpool(x, layer, 2)
+    good = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="dense")
+    fb = good.frame_bounds[0]
+    assert good.is_frame[0]
+    assert np.linalg.norm(good.x - x) / np.linalg.norm(x) <= recovery_tolerance(layer, fb)
+    # move every switch to another position of its 2x2 window
+    i, j = np.divmod(s, 8)
+    bad = ((i // 2) * 2 + (1 - i % 2)) * 8 + (j // 2) * 2 + (1 - j % 2)
+    wrong = invert_crelu_maxpool(f, bad, layer, x.shape, 2, solver="dense",
+                                 on_non_frame="ignore")
+    assert np.linalg.norm(wrong.x - x) / np.linalg.norm(x) > recovery_tolerance(layer, fb)
+
+
+def test_relu_keeps_a_subset_and_fails_where_crelu_is_a_frame():
+    rng = np.random.default_rng(6)
+    layer = ConvLayer(_bank(rng, 10, 3, 3), padding=1)
+    x = rng.random((3, 8, 8))  # non-negative, like images; ReLU has <= 160 < 192 values
+    fc, sc = crelu_maxpool(x, layer, 2, "crelu")
+    fr, sr = crelu_maxpool(x, layer, 2, "relu")
+    assert np.array_equal(fr, fc[:10]) and np.array_equal(sr, sc[:10])
+    rc = invert_crelu_maxpool(fc, sc, layer, x.shape, 2)
+    with pytest.warns(NonInjectiveWarning):
+        rr = invert_crelu_maxpool(fr, sr, layer, x.shape, 2, activation="relu")
+    assert rc.is_frame[0] and not rr.is_frame[0]
+    assert np.linalg.norm(rc.x - x) < 1e-9 * np.linalg.norm(x)
+    assert np.linalg.norm(rr.x - x) > 1e-3 * np.linalg.norm(x)
+    with pytest.raises(NonInjectiveError):
+        invert_crelu_maxpool(fr, sr, layer, x.shape, 2, activation="relu", on_non_frame="raise")
+
+
+def test_lsmr_and_banded_agree_with_dense():
+    rng = np.random.default_rng(7)
+    layer = ConvLayer(_bank(rng, 16, 3, 3), padding=1)
+    x = rng.random((3, 12, 12))
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape, 2)
+    fd, fbd = sel.frame_bounds("dense"), sel.frame_bounds("banded")
+    assert abs(fd.upper - fbd.upper) <= 1e-9 * fd.upper
+    assert abs(fd.lower - fbd.lower) <= x.size * EPS * fd.upper * 10
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", bounds=fd)
+    err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+    assert res.solver == "lsmr-sparse"
+    assert err <= recovery_tolerance(layer, fd) + res.error_bound[0]
+
+
+def test_operator_path_used_for_large_selections(monkeypatch):
+    import theory.pooling as tp
+
+    monkeypatch.setattr(tp, "SPARSE_LIMIT", 10)
+    rng = np.random.default_rng(8)
+    layer = ConvLayer(_bank(rng, 16, 3, 3), padding=1)
+    x = rng.random((3, 12, 12))
+    f, s = crelu_maxpool(x, layer, 2)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", bounds="none")
+    assert res.solver == "lsmr-operator"
+    assert res.is_frame[0] is None
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 1e-9
+
+
+def test_torch_in_torch_out_and_batches():
+    rng = np.random.default_rng(9)
+    layer = ConvLayer(_bank(rng, 8, 1, 3), padding=1)
+    xb = torch.from_numpy(rng.standard_normal((3, 1, 6, 6)))
+    f, s = crelu_maxpool(xb, layer, 2)
+    assert isinstance(f, torch.Tensor) and f.shape == (3, 16, 3, 3) and s.dtype == torch.int64
+    res = invert_crelu_maxpool(f, s, layer, (1, 6, 6), 2, solver="dense", on_non_frame="ignore")
+    assert res.x.shape == (3, 1, 6, 6) and len(res.is_frame) == 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda f, s: (-f, s), "negative"),
+    (lambda f, s: (f[:-1], s[:-1]), "shape"),
+    (lambda f, s: (f, s[..., :-1]), "switches have shape"),
+    (lambda f, s: (f, s + 1000), "outside"),
+    (lambda f, s: (f * np.nan, s), "NaN"),
+    (lambda f, s: (f, s.astype(float)), "integer"),
+])
+def test_bad_input_is_refused(bad, message):
+    rng = np.random.default_rng(10)
+    layer = ConvLayer(_bank(rng, 8, 1, 3), padding=1)
+    x = rng.standard_normal((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    f, s = bad(f, s)
+    with pytest.raises((ValueError, TypeError), match=message):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2)
+
+
+def test_bad_arguments():
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1)
+    x = np.ones((1, 4, 4))
+    with pytest.raises(ValueError, match="activation"):
+        crelu_maxpool(x, layer, 2, "tanh")
+    with pytest.raises(ValueError, match="pool"):
+        crelu_maxpool(x, layer, 0)
+    with pytest.raises(ValueError, match="smaller than the pooling"):
+        crelu_maxpool(x, layer, 5)
+    f, s = crelu_maxpool(x, layer, 2)
+    with pytest.raises(ValueError, match="method"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, method="magic")
+    with pytest.raises(ValueError, match="float64"):
+        invert_crelu_maxpool(f, s, ConvLayer(np.ones((2, 1, 3, 3), np.float32), padding=1),
+                             x.shape, 2)
+
+
+def test_deep_two_stages_exact_for_crelu_and_not_for_relu():
+    rng = np.random.default_rng(11)
+    w1 = _bank(rng, 12, 3, 3)
+    w2 = _bank(rng, 96, 24, 3)
+    x = rng.random((3, 8, 8))  # ReLU stage 1 keeps <= 12 * 16 = 192 = D values: no frame
+    crelu_st = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    relu_st = [Stage(ConvLayer(w1, padding=1)),
+               Stage(ConvLayer(np.ascontiguousarray(w2[:, :12]), padding=1))]
+    out = {}
+    for act, stages in (("crelu", crelu_st), ("relu", relu_st)):
+        fwd = deep_forward(x, stages, act)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonInjectiveWarning)
+            res = invert_deep(fwd.last, fwd.switches, stages, x.shape, act, bounds="dense")
+        out[act] = (np.linalg.norm(res.x - x) / np.linalg.norm(x), res.all_frames)
+    assert out["crelu"][1] is True and out["crelu"][0] < 1e-8
+    assert out["relu"][1] is False and out["relu"][0] > 1e-2

@@ -1,0 +1,267 @@
+"""Deep reconstruction experiments: random/trained stacks, the optimisation baseline, metrics.
+
+The mathematics (forward pass with switches, stage-by-stage inverse) is in
+:mod:`theory.deep`; this module builds the stacks used by the claims and by
+``crelu reconstruct``, and runs the Mahendran-Vedaldi-style optimisation baseline.
+
+Trained weights (safetensors) use this key layout: ``stage1.weight``, ``stage2.weight``, ...
+each of shape ``(K_l, C_l, k, k)`` with ``C_1 = 3`` (RGB) and ``C_{l+1} = 2 K_l`` (the CReLU
+stack's input at stage ``l+1``); ``conv1.weight``, ``conv2.weight``, ... are accepted as
+well, and so is the layout of the project's trained CNNs (``verify.models``: the 4-dimensional
+``body.N.weight`` tensors in order of N). Biases are ignored (the stacks are bias-free).
+Padding is ``(k-1)//2`` at every stage.
+The ReLU stack built from the same weights uses, at stage ``l+1``, the first ``K_l`` input
+channels of each filter (the channels that multiply the positive CReLU half).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from theory.conv import ConvLayer
+from theory.deep import Stage, deep_forward, invert_deep
+
+#: Default random architecture: (filters, kernel) per stage; 3x3 kernels, padding 1.
+DEFAULT_WIDTHS = (12, 96)
+#: Where ``--weights trained`` looks (written by the trained-filters work, verify/weights/).
+TRAINED_CANDIDATES = ("crelu_stack.safetensors", "crelu-cifar10.safetensors",
+                      "crelu-fashion-mnist.safetensors")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def random_bank(rng: np.random.Generator, filters: int, channels: int, kernel: int = 3
+                ) -> np.ndarray:
+    """A random filter bank with orthonormal filters (rows of a random orthogonal matrix).
+
+    For ``filters > channels * kernel**2`` the columns are orthonormal instead, scaled so
+    that the filters have unit average squared norm. Gaussian draws orthonormalised by QR.
+    """
+    dim = channels * kernel * kernel
+    g = rng.standard_normal((filters, dim))
+    if filters <= dim:
+        q, _ = np.linalg.qr(g.T)
+        w = q.T
+    else:
+        q, _ = np.linalg.qr(g)
+        w = q * np.sqrt(dim / filters)
+    return w.reshape(filters, channels, kernel, kernel)
+
+
+def random_weights(rng: np.random.Generator, in_channels: int = 3,
+                   widths: Sequence[int] = DEFAULT_WIDTHS, kernel: int = 3) -> list[np.ndarray]:
+    """Random weights of a CReLU stack: stage ``l+1`` has ``2 K_l`` input channels."""
+    weights, c = [], in_channels
+    for k in widths:
+        weights.append(random_bank(rng, k, c, kernel))
+        c = 2 * k
+    return weights
+
+
+def load_weights(path: str | Path) -> list[np.ndarray]:
+    """Stage weights from a safetensors file (key layout in the module docstring)."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        raise ValueError(f"{path} is not a readable safetensors file: {exc}") from exc
+    out = []
+    for prefix in ("stage", "conv"):
+        i = 1
+        while f"{prefix}{i}.weight" in tensors:
+            out.append(np.asarray(tensors[f"{prefix}{i}.weight"], dtype=np.float64))
+            i += 1
+        if out:
+            break
+    if not out:  # verify.models layout: body.<N>.weight, conv weights are the 4-D ones
+        body = sorted((int(k.split(".")[1]), v) for k, v in tensors.items()
+                      if k.startswith("body.") and k.endswith(".weight")
+                      and k.split(".")[1].isdigit() and np.ndim(v) == 4)
+        out = [np.asarray(v, dtype=np.float64) for _, v in body]
+    if not out:
+        raise ValueError(f"{path} has no 'stage1.weight' (or 'conv1.weight') tensor; keys: "
+                         f"{sorted(tensors)[:10]}")
+    for i, w in enumerate(out):
+        if w.ndim != 4:
+            raise ValueError(f"stage {i + 1} weight has shape {w.shape}; expected (K, C, k, k)")
+        if i and w.shape[1] != 2 * out[i - 1].shape[0]:
+            raise ValueError(f"stage {i + 1} has {w.shape[1]} input channels; the CReLU stack "
+                             f"needs 2 * {out[i - 1].shape[0]}")
+    return out
+
+
+def trained_weights_path() -> Path:
+    """The trained stack weights in verify/weights/, or a clear FileNotFoundError."""
+    for name in TRAINED_CANDIDATES:
+        if (WEIGHTS_DIR / name).is_file():
+            return WEIGHTS_DIR / name
+    raise FileNotFoundError(
+        f"no trained weights in {WEIGHTS_DIR} (looked for {', '.join(TRAINED_CANDIDATES)}); "
+        "they come from the project's training code. Use --weights random, or --weights PATH "
+        "to a safetensors file with keys stage1.weight, stage2.weight, ...")
+
+
+def build_stacks(weights: Sequence[np.ndarray], pool: int = 2, padding: int | None = None
+                 ) -> tuple[list[Stage], list[Stage]]:
+    """CReLU and ReLU stacks from CReLU-stack weights (see the module docstring)."""
+    crelu, relu = [], []
+    for i, w in enumerate(weights):
+        pad = (w.shape[-1] - 1) // 2 if padding is None else padding
+        crelu.append(Stage(ConvLayer(w, padding=pad), pool))
+        wr = w if i == 0 else w[:, : weights[i - 1].shape[0]]
+        relu.append(Stage(ConvLayer(np.ascontiguousarray(wr), padding=pad), pool))
+    return crelu, relu
+
+
+# ---------------------------------------------------------------------------- metrics
+def psnr(x: np.ndarray, ref: np.ndarray, peak: float = 1.0) -> float:
+    """PSNR in dB of ``x`` clipped to [0, peak] against ``ref`` (``inf`` if identical)."""
+    mse = float(np.mean((np.clip(x, 0, peak) - ref) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak ** 2 / mse)
+
+
+def relative_error(x: np.ndarray, ref: np.ndarray) -> float:
+    """``||x - ref|| / ||ref||`` (unclipped)."""
+    return float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
+
+
+# ---------------------------------------------------------------------------- baseline
+def _torch_forward(x: torch.Tensor, stages: Sequence[Stage], activation: str) -> torch.Tensor:
+    u = x
+    for st in stages:
+        z = F.conv2d(u, st.layer.weight.to(u.dtype), stride=st.layer.stride,
+                     padding=st.layer.padding)  # the stacks built here use zero padding
+        if activation == "crelu":
+            u = torch.cat([torch.relu(z), torch.relu(-z)], 1)
+        else:
+            u = torch.relu(z)
+        if st.pool > 1:
+            u = F.max_pool2d(u, st.pool, stride=st.pool)
+    return u
+
+
+def tv(x: torch.Tensor, delta: float = 1e-3) -> torch.Tensor:
+    """Smoothed isotropic total variation, mean over pixels of sqrt(dx^2 + dy^2 + delta^2)."""
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return torch.sqrt(dx ** 2 + dy ** 2 + delta ** 2).mean()
+
+
+def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_shape,
+                           activation: str = "crelu", steps: int = 300, lr: float = 0.02,
+                           lam_tv: float = 0.01, seed: int = 0,
+                           callback: Callable[[int], None] | None = None) -> np.ndarray:
+    """Mahendran & Vedaldi (CVPR 2015) style inversion by optimisation, no switches.
+
+    Minimises :math:`\\|\\Phi(x) - \\Phi_0\\|^2 / \\|\\Phi_0\\|^2 + \\lambda_{TV} R_{TV}(x)`
+    over :math:`x \\in [0, 1]^D` (projected Adam, float32), where :math:`\\Phi` is the stack's
+    forward pass (conv, activation, max-pool) and :math:`R_{TV}` the smoothed total
+    variation. Start: mid-grey plus small seeded noise. ``lam_tv``, ``lr`` and ``steps`` are
+    fixed in advance, not tuned on the test image.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = (0.5 + 0.01 * torch.randn(1, *input_shape, generator=gen)).requires_grad_(True)
+    phi0 = torch.from_numpy(np.asarray(target, dtype=np.float32))[None]
+    norm0 = phi0.pow(2).sum()
+    f32 = [Stage(ConvLayer(st.layer.weight.float(), stride=st.layer.stride,
+                           padding=st.layer.padding), st.pool) for st in stages]
+    opt = torch.optim.Adam([x], lr=lr)
+    for it in range(steps):
+        opt.zero_grad()
+        loss = (_torch_forward(x, f32, activation) - phi0).pow(2).sum() / norm0 + lam_tv * tv(x)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+        if callback is not None:
+            callback(it)
+    return x.detach()[0].double().numpy()
+
+
+@dataclasses.dataclass
+class MethodResult:
+    """One reconstruction: image, PSNR (dB), relative error, seconds, notes."""
+
+    name: str
+    x: np.ndarray
+    psnr: float
+    relative_error: float
+    seconds: float
+    info: dict
+
+
+def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int = 2,
+                    baseline_steps: int = 300, methods: Sequence[str] = ("crelu", "relu",
+                                                                         "optimisation"),
+                    progress: Callable[..., None] | None = None, tol: float = 1e-10,
+                    maxiter: int | None = 3000) -> list[MethodResult]:
+    """Reconstruct ``image`` (3, H, W) in [0, 1] from its deep features by each method.
+
+    ``crelu``: stage-by-stage exact inverse of the CReLU stack with switches. ``relu``: the
+    same algorithm on the ReLU stack. ``optimisation``: the baseline, on the CReLU stack's
+    features (no switches). ``tol`` is LSMR's ``atol = btol`` and ``maxiter`` its cap per
+    stage.
+    """
+    crelu_stages, relu_stages = build_stacks(weights, pool)
+    with _single_threaded_blas():
+        return _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods,
+                                progress, tol, maxiter)
+
+
+def _single_threaded_blas():
+    """LSMR's vector operations (norms, axpy) run single-threaded: on a shared machine a
+    threaded BLAS on 10^5-10^6-long vectors is several times *slower* (oversubscription).
+    Torch's conv threads are untouched."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, progress, tol,
+                     maxiter):
+    out = []
+    for name in methods:
+        t0 = time.perf_counter()
+        if name in ("crelu", "relu"):
+            stages = crelu_stages if name == "crelu" else relu_stages
+            fwd = deep_forward(image, stages, name)
+            res = invert_deep(
+                fwd.last, fwd.switches, stages, image.shape, name, atol=tol, btol=tol,
+                maxiter=maxiter,
+                callback=(lambda i, r, n=name: progress(f"{n} stage {i}")) if progress else None,
+                iteration_callback=((lambda i, k, n=name: progress(f"{n} s{i} it {k}", 0))
+                                    if progress else None))
+            x = res.x
+            info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected[0],
+                                "unknowns": int(np.prod(r.x.shape)),
+                                "lsmr_iterations": r.iterations[0],
+                                "cond_estimate": r.cond_estimate[0],
+                                "relative_residual": r.relative_residual[0],
+                                "stop": r.stopping[0].get("reason", "")}
+                               for j, r in enumerate(res.stages)]}
+        elif name == "optimisation":
+            fwd = deep_forward(image, crelu_stages, "crelu")
+            x = optimisation_inversion(fwd.last, crelu_stages, image.shape, "crelu",
+                                       steps=baseline_steps,
+                                       callback=(lambda it: progress("optimisation step"))
+                                       if progress else None)
+            info = {"steps": baseline_steps, "lam_tv": 0.01, "lr": 0.02}
+        else:
+            raise ValueError(f"unknown method {name!r}")
+        out.append(MethodResult(name, x, psnr(x, image), relative_error(x, image),
+                                time.perf_counter() - t0, info))
+    return out
