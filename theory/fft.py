@@ -25,7 +25,7 @@ is stored.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
+import torch
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -61,47 +61,79 @@ class CirculantPlan:
         ph, pw = layer.padding
         wf = w // 2 + 1
         self.freq_shape = (h, wf)
-        # DFT of the kernel wrapped on the torus, evaluated only at its taps (separable):
-        # ghat[o,c,i,j] = sum_ab w[o,c,a,b] exp(-2 pi i (i (a-ph)/H + j (b-pw)/W)).
-        # Stored as A(w)^H = ghat(w)^T, shape (F, C, K), contiguous.
+        nf = h * wf
+        # ghat: the DFT of the kernel wrapped on the torus, evaluated only at its taps
+        # (separable), stored frequency-last, ghat[k, c, f]: (K, C, F). A(w) = conj(ghat(w)),
+        # so ghat[:, :, f] = conj(A(w)) and A(w)^H = ghat(w)^T: no conjugated copy is kept.
         e_h = np.exp(-2j * np.pi * np.outer(np.arange(h), np.arange(kh) - ph) / h)
         e_w = np.exp(-2j * np.pi * np.outer(np.arange(wf), np.arange(kw) - pw) / w)
-        t = np.einsum("ocab,jb->ajco", weight, e_w)  # (kh, Wf, C, K)
-        self._ah = (e_h @ t.reshape(kh, -1)).reshape(h * wf, c, k)
-        u, s, _ = np.linalg.svd(self._ah, full_matrices=False)  # A^H = U S V^H: U spans row space
-        self.singular_values = s.reshape(h, wf, -1)  # (H, Wf, min(K, C))
+        t = np.einsum("ocab,jb->aocj", weight, e_w).reshape(kh, -1)   # (kh, K*C*Wf)
+        g = (e_h @ t).reshape(h, k, c, wf)                            # one matmul
+        self._g = np.ascontiguousarray(g.transpose(1, 2, 0, 3)).reshape(k, c, nf)
         m, d = k * h * w, c * h * w
         self.rtol = float(max(m, d) * _EPS) if rtol is None else float(rtol)
-        smax = float(s.max()) if s.size else 0.0
+        s, gram_pinv = self._factor(k, c, nf)
+        self.singular_values = s.reshape(h, wf, -1)                  # (H, Wf, min(K, C))
+        self._gram_pinv = gram_pinv                                  # (C, C, F)
+
+    #: Frequencies whose condition number is at most this use the C x C Gram matrix (error
+    #: ~ kappa^2 eps <= 16 eps); the others use an SVD of A(w) (error ~ kappa eps).
+    GRAM_KAPPA = 4.0
+
+    def _factor(self, k: int, c: int, nf: int):
+        """Singular values of every A(w) and (A^H A)^+ per frequency, as (C, C, F).
+
+        The Gram matrix route (one batched C x C eigendecomposition) is used where
+        A(w) is well conditioned; elsewhere the singular values and (A^H A)^+ come from an
+        SVD of A(w) itself, which also resolves rank deficiency down to ``rtol``.
+        """
+        gram = np.zeros((c, c, nf), dtype=complex)                    # A^H A, one filter at a time
+        for row in self._g:                                           # row = conj(A[k]) (C, F)
+            gram += row[:, None, :] * np.conj(row)[None, :, :]
+        gram = np.ascontiguousarray(np.moveaxis(gram, 2, 0))          # (F, C, C)
+        lam, vec = np.linalg.eigh(gram)                               # ascending
+        lam = np.ascontiguousarray(np.maximum(lam[:, ::-1], 0.0))
+        vec = np.ascontiguousarray(vec[:, :, ::-1])
+        sv = np.sqrt(lam)                                             # (F, C), descending
+        slow = ~(sv[:, 0] <= self.GRAM_KAPPA * sv[:, -1])             # ill-conditioned/singular
+        if slow.any():
+            a_slow = np.conj(np.moveaxis(self._g[:, :, slow], 2, 0))  # A(w), (F_slow, K, C)
+            _, s_slow, vh = np.linalg.svd(a_slow, full_matrices=True)
+            full = np.zeros((s_slow.shape[0], c))
+            full[:, :s_slow.shape[1]] = s_slow
+            sv[slow] = full
+            lam[slow] = full ** 2
+            vec[slow] = np.conj(np.swapaxes(vh, 1, 2))
+        smax = float(sv.max()) if sv.size else 0.0
         cutoff = self.rtol * smax
-        s_inv = np.where(s > cutoff, 1.0 / np.where(s > cutoff, s, 1.0), 0.0)
-        self.rank_deficient_frequencies = int(np.sum(np.any(s <= cutoff, axis=-1)))
-        # A(w)^+ = (A^H A)^+ A^H with (A^H A)^+ = U diag(1/s^2) U^H formed from the SVD
-        # (not from the Gram matrix), so the solve keeps cond(A) * eps accuracy.
-        gram_pinv = (u * s_inv[:, None, :] ** 2) @ np.conj(np.swapaxes(u, 1, 2))
-        # Row layout (F, N, .) for batched solves: every product below is a contiguous
-        # (N x K)(K x C)-type matmul per frequency.
-        self._ah_t = np.ascontiguousarray(np.swapaxes(self._ah, 1, 2))   # A^H^T  (F, K, C)
-        self._gram_pinv_t = np.ascontiguousarray(np.swapaxes(gram_pinv, 1, 2))  # (F, C, C)
-        self._a_t = np.conj(self._ah)                                    # A^T    (F, C, K)
+        keep = sv > cutoff
+        inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+        self.rank_deficient_frequencies = int(np.sum(~keep[:, -1]))
+        self.svd_frequencies = int(slow.sum())
+        gram_pinv = (vec * inv[:, None, :]) @ np.conj(np.swapaxes(vec, 1, 2))   # (F, C, C)
+        return sv[:, :min(k, c)], np.ascontiguousarray(np.moveaxis(gram_pinv, 0, 2))
 
     @property
     def matrices(self) -> np.ndarray:
         """The frequency matrices :math:`A(\\omega)`, shape (F, K, C) over the rfft half-plane."""
-        return np.conj(np.swapaxes(self._ah, 1, 2))
+        return np.conj(np.moveaxis(self._g, 2, 0))
 
-    def _to_rows(self, v: np.ndarray) -> np.ndarray:
-        """(N, ch, H, W) real -> its rfft2 in row layout (F, N, ch)."""
+    def _apply_a(self, xf: np.ndarray) -> np.ndarray:
+        """A(w) x(w) for (N, C, F) spectra: conj(ghat^T conj(x)), only x is conjugated."""
+        return np.conj(np.einsum("kcf,ncf->nkf", self._g, np.conj(xf)))
+
+    def _spectra(self, v: np.ndarray) -> np.ndarray:
+        """(N, ch, H, W) real -> rfft2 as (N, ch, F) complex (torch's FFT, all threads)."""
         n, ch = v.shape[:2]
-        vh = scipy.fft.rfft2(v, axes=(-2, -1), workers=-1)
-        return np.ascontiguousarray(vh.reshape(n, ch, -1).transpose(2, 0, 1))
+        vh = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(v)))
+        return vh.numpy().reshape(n, ch, -1)
 
-    def _from_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Row layout (F, N, ch) -> real (N, ch, H, W) by irfft2."""
+    def _signals(self, vf: np.ndarray) -> np.ndarray:
+        """(N, ch, F) complex -> real (N, ch, H, W) by irfft2."""
         h, w = self.input_shape[1:]
-        n, ch = rows.shape[1:]
-        vh = rows.transpose(1, 2, 0).reshape(n, ch, *self.freq_shape)
-        return scipy.fft.irfft2(vh, s=(h, w), axes=(-2, -1), workers=-1)
+        n, ch = vf.shape[:2]
+        t = torch.from_numpy(np.ascontiguousarray(vf).reshape(n, ch, *self.freq_shape))
+        return torch.fft.irfft2(t, s=(h, w)).numpy()
 
     # ------------------------------------------------------------------ spectrum
     @property
@@ -137,8 +169,8 @@ class CirculantPlan:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The layer applied through the FFT (an oracle/cross-check for ``conv2d``)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
-        y = self._from_rows(self._to_rows(xb) @ self._a_t)
-        return y.reshape(*np.shape(x)[:-3], *self.output_shape)
+        yf = self._apply_a(self._spectra(xb))
+        return self._signals(yf).reshape(*np.shape(x)[:-3], *self.output_shape)
 
     def solve(self, z: np.ndarray, return_residual: bool = False):
         """Minimum-norm least-squares solution of ``A x = z`` for ``(K,H,W)`` or ``(N,K,H,W)``.
@@ -147,13 +179,15 @@ class CirculantPlan:
         computed in the frequency domain (Parseval) without another transform.
         """
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
-        zr = self._to_rows(zb)                                  # (F, N, K)
-        xr = (zr @ self._ah_t) @ self._gram_pinv_t              # (F, N, C) = (A^+ z)^T
-        x = self._from_rows(xr).reshape(*np.shape(z)[:-3], *self.input_shape)
+        zf = self._spectra(zb)                                             # (N, K, F)
+        y = np.einsum("kcf,nkf->ncf", self._g, zf)                         # A^H z
+        xf = np.einsum("cdf,ndf->ncf", self._gram_pinv, y)                 # (A^H A)^+ A^H z
+        x = self._signals(xf).reshape(*np.shape(z)[:-3], *self.input_shape)
         if not return_residual:
             return x
-        r = xr @ self._a_t - zr                                 # residual spectrum (F, N, K)
-        return x, float(np.sqrt(np.sum(self._parseval_weights * (r.real ** 2 + r.imag ** 2))))
+        r = self._apply_a(xf) - zf                                         # residual spectrum
+        weights = self._parseval_weights.reshape(-1)
+        return x, float(np.sqrt(np.sum(weights * (r.real ** 2 + r.imag ** 2))))
 
     @property
     def _parseval_weights(self) -> np.ndarray:

@@ -53,7 +53,7 @@ from scipy.sparse.linalg import (
 
 from theory.conv import DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
-from theory.inversion import NonInjectiveError, NonInjectiveWarning
+from theory.inversion import LSMR_REASONS, NonInjectiveError, NonInjectiveWarning
 
 Activation = Literal["crelu", "relu"]
 _EPS = float(np.finfo(np.float64).eps)
@@ -61,17 +61,6 @@ _EPS = float(np.finfo(np.float64).eps)
 #: Largest ``n_selected * taps`` for which the sparse matrix of the selected filters is built
 #: automatically (about 100 MB of index/value arrays).
 SPARSE_LIMIT = 8_000_000
-
-_LSMR_REASONS = {
-    0: "x = 0 is the exact solution",
-    1: "Ax - b is small enough, given atol, btol",
-    2: "the least-squares solution is good enough, given atol",
-    3: "the estimate of cond(A) exceeded conlim",
-    4: "Ax - b is small enough for this machine",
-    5: "the least-squares solution is good enough for this machine",
-    6: "cond(A) seems too large for this machine",
-    7: "the iteration limit was reached",
-}
 
 
 def _check_activation(activation: str) -> None:
@@ -681,7 +670,7 @@ def invert_crelu_maxpool(
                 cond_est = float(res[6])
                 stop = {"solver": f"scipy.sparse.linalg.lsmr ({used_solver})", "atol": atol,
                         "btol": btol, "maxiter": cap, "istop": istop,
-                        "reason": _LSMR_REASONS.get(istop, "?")}
+                        "reason": LSMR_REASONS.get(istop, "?")}
         r = sel.operator().matvec(x) - g if sel.n_selected else np.zeros(0)
         gn = float(np.linalg.norm(g))
         rel = float(np.linalg.norm(r) / gn) if gn > 0 else 0.0

@@ -131,7 +131,7 @@ def spectrum_figure(ctx: Context) -> str:
     fig.suptitle(f"Circular conv, 16 filters 3x5x5 on 3x64x64: cond = {plan.sigma_max / plan.sigma_min:.2f}")
     fig.tight_layout()
     path = ctx.figures_dir / "frame_spectrum.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return str(path)
 

@@ -114,10 +114,11 @@ def photo_panel(ctx: Context, layer: ConvLayer, size: int) -> str:
         ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1))
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    fig.suptitle("Proposition 2.1 on a photo: 24 random filters 3x7x7, circular padding, x' = A^+ (h+ - h-)")
-    fig.tight_layout()
+    fig.suptitle("Proposition 2.1 on a photo: 24 random filters 3x7x7, circular padding, "
+                 "x' = A^+ (h+ - h-)")
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     path = ctx.figures_dir / "prop21_astronaut.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return str(path)
 
