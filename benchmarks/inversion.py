@@ -13,22 +13,13 @@ Usage: python benchmarks/inversion.py [--quick] [--threads N]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 
+from _timing import timeit
 from theory import ConvLayer, crelu, frame_bounds, invert_crelu
-
-
-def timeit(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def rel(a, b):

@@ -12,25 +12,16 @@ Usage: python benchmarks/pooling.py [--filters K] [--size N] [--threads N]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 
+from _timing import timeit
 from theory import ConvLayer
 from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection
 from verify.data import load_photo
 from verify.deep import _single_threaded_blas, random_bank
-
-
-def timeit(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from theory.invariance import (
     scalings,
     translations,
 )
+from verify.results_io import read_results_json
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "invariance.json"
 REGENERATE = "python -m verify.invariance_exp --out verify/results/invariance.json"
@@ -192,16 +193,7 @@ def run_invariance(retrain: bool = False, weights_dir: str | os.PathLike | None 
 
 def read_results(path: str | os.PathLike = RESULTS_FILE) -> dict[str, Any]:
     """Read results written by :func:`run_invariance` (clear errors if missing or corrupt)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; regenerate it with `{REGENERATE}`")
-    try:
-        result = json.loads(path.read_text())
-        if not result["models"]:
-            raise ValueError("no models")
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not an invariance results file ({exc})") from exc
-    return result
+    return read_results_json(path, "models", "invariance", REGENERATE)
 
 
 # ----------------------------------------------------------------------------- statistics

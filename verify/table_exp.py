@@ -35,6 +35,7 @@ import torch
 
 from verify.models import MODEL_NAMES, AllConvNet, parameter_count
 from verify.train import Dataset, TrainConfig, evaluate, load_dataset, train
+from verify.results_io import read_results_json
 
 #: Where the committed results live (package data read by the quick profile).
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -148,17 +149,7 @@ def write_results(result: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def read_results(path: str | os.PathLike = RESULTS_FILE) -> dict[str, Any]:
     """Read a results JSON written by :func:`run_table` (clear errors if missing or corrupt)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; regenerate it with `{REGENERATE}`")
-    try:
-        result = json.loads(path.read_text())
-        runs = result["runs"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a table results file ({exc})") from exc
-    if not runs:
-        raise ValueError(f"{path}: holds no runs")
-    return result
+    return read_results_json(path, "runs", "table", REGENERATE)
 
 
 # ----------------------------------------------------------------------------- summary
