@@ -33,7 +33,8 @@ _EPS = float(np.finfo(np.float64).eps)
 class CirculantPlan:
     """Per-layer, per-input-shape FFT plan: frequency matrices, singular values, pseudo-inverses.
 
-    Built once (kernel FFT and one SVD per frequency) and reused for every image.
+    Built once (kernel DFT; per frequency a C x C Gram eigendecomposition, or an SVD where
+    A(w) is ill-conditioned) and reused for every image.
 
     Parameters
     ----------
