@@ -186,9 +186,18 @@ class CirculantPlan:
         x = self._signals(xf).reshape(*np.shape(z)[:-3], *self.input_shape)
         if not return_residual:
             return x
+        return x, self._residual_from_spectra(xf, zf)
+
+    def residual_norm(self, x: np.ndarray, z: np.ndarray) -> float:
+        """:math:`\\|A x - z\\|_2` over a batch, in the frequency domain (Parseval)."""
+        xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
+        zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
+        return self._residual_from_spectra(self._spectra(xb), self._spectra(zb))
+
+    def _residual_from_spectra(self, xf: np.ndarray, zf: np.ndarray) -> float:
         r = self._apply_a(xf) - zf                                         # residual spectrum
         weights = self._parseval_weights.reshape(-1)
-        return x, float(np.sqrt(np.sum(weights * (r.real ** 2 + r.imag ** 2))))
+        return float(np.sqrt(np.sum(weights * (r.real ** 2 + r.imag ** 2))))
 
     @property
     def _parseval_weights(self) -> np.ndarray:

@@ -189,6 +189,8 @@ def invert_crelu(
     t0 = time.perf_counter()
     if not isinstance(layer, ConvLayer):
         raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
+    if method not in ("auto", "fft", "lsmr", "dense"):
+        raise ValueError(f"unknown method {method!r}; expected auto, fft, lsmr or dense")
     if on_non_injective not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_non_injective must be warn, raise or ignore, got {on_non_injective!r}")
     h = as_tensor(features, "features", dtype=torch.float64).detach().numpy()
@@ -237,13 +239,13 @@ def invert_crelu(
                     "rtol": plan.rtol, "svd_frequencies": plan.svd_frequencies}
 
         def residual_fn():
-            return plan.solve(zb, return_residual=True)[1]
+            return plan.residual_norm(x, zb)
     elif method == "dense":
         a = layer.dense(shape, force=True).astype(np.float64)
         sol, *_ = np.linalg.lstsq(a, zb.reshape(len(zb), -1).T, rcond=None)
         x = sol.T.reshape(-1, *shape)
         stopping = {"solver": "numpy.linalg.lstsq (SVD, minimum norm)"}
-    elif method == "lsmr":
+    else:  # lsmr
         op = layer.operator(shape)
         if op.dtype != np.float64:
             raise ValueError("method='lsmr' needs float64 weights for a theorem-grade inverse; "
@@ -258,8 +260,6 @@ def invert_crelu(
         worst = max(reasons)
         stopping = {"solver": "scipy.sparse.linalg.lsmr", "atol": atol, "btol": btol,
                     "maxiter": maxiter, "istop": worst, "reason": LSMR_REASONS.get(worst, "?")}
-    else:
-        raise ValueError(f"unknown method {method!r}; expected auto, fft, lsmr or dense")
 
     xb = x
     if residual_fn is None:
