@@ -282,3 +282,91 @@ def test_deep_two_stages_exact_for_crelu_and_not_for_relu():
         out[act] = (np.linalg.norm(res.x - x) / np.linalg.norm(x), res.all_frames)
     assert out["crelu"][1] is True and out["crelu"][0] < 1e-8
     assert out["relu"][1] is False and out["relu"][0] > 1e-2
+
+
+@given(pooled_cases())
+def test_column_norms_match_the_sparse_matrix(case):
+    sel, _, _ = _selection(case)
+    layer, x = case[0], case[1]
+    exact = np.sqrt(np.asarray(sel.sparse().multiply(sel.sparse()).sum(0))).ravel()
+    got = sel.column_norms()
+    wraps = layer.padding_mode == "circular" and (layer.kernel_size[0] > x.shape[1]
+                                                   or layer.kernel_size[1] > x.shape[2])
+    if not wraps:  # documented exception: a tap wrapping onto a coordinate already covered
+        assert np.allclose(got, exact, rtol=1e-12, atol=1e-14)
+    assert np.array_equal(got == 0, exact == 0) or wraps
+
+
+def test_jacobi_and_zero_windows_near_black():
+    rng = np.random.default_rng(12)
+    layer = ConvLayer(_bank(rng, 16, 3, 3), padding=1)
+    x = rng.random((3, 20, 20))
+    x[:, :, :8] = 0.0  # a black region: coordinates next to it are measured unevenly
+    f, s = crelu_maxpool(x, layer, 2)
+    kw = dict(solver="lsmr", bounds="none", atol=1e-12, btol=1e-12, on_non_frame="ignore")
+    runs = {(pre, zw): invert_crelu_maxpool(f, s, layer, x.shape, 2, precondition=pre,
+                                            zero_windows=zw, **kw)
+            for pre in ("none", "jacobi") for zw in (False, True)}
+    a, b = runs["none", False], runs["jacobi", False]
+    assert b.stopping[0]["preconditioner"].startswith("jacobi")
+    assert a.stopping[0]["preconditioner"] == "none"
+    # paper's measurements: black pixels away from the edge are untouched and come back 0
+    assert np.abs(b.x[:, :, :4]).max() == 0.0 and np.abs(a.x[:, :, :4]).max() == 0.0
+    for r in runs.values():
+        assert np.linalg.norm(r.x - x) / np.linalg.norm(x) < 1e-6
+    assert b.iterations[0] < a.iterations[0]
+    # zero windows measure the black region: every coordinate is determined, the set is a
+    # frame (dense SVD), and LSMR needs fewer iterations than with the paper's measurements
+    sel0 = selection(f, s, layer, x.shape, 2, zero_windows=False)
+    sel1 = selection(f, s, layer, x.shape, 2)
+    assert sel1.n_zero_window > 0 and sel0.n_zero_window == 0
+    assert np.all(sel1.column_norms() > 0) and not np.all(sel0.column_norms() > 0)
+    assert sel1.frame_bounds("dense").injective and not sel0.frame_bounds("dense").injective
+    assert np.allclose(sel1.values[sel1.zero_window], 0.0)
+    assert np.abs(sel1.operator().matvec(x.ravel())[sel1.zero_window]).max() == 0.0
+    assert runs["jacobi", True].iterations[0] < b.iterations[0]
+
+
+def test_zero_windows_are_crelu_only_and_exact():
+    rng = np.random.default_rng(14)
+    layer = ConvLayer(_bank(rng, 8, 1, 3), padding=1)
+    x = rng.standard_normal((1, 10, 10))
+    x[:, 3:9, 3:9] = 0.0
+    f, s = crelu_maxpool(x, layer, 2, "relu")
+    assert selection(f, s, layer, x.shape, 2, "relu").n_zero_window == 0
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape, 2)
+    assert sel.n_zero_window > 0 and sel.n_zero_window % 4 == 0
+    # negative control: a window with one non-zero half is not a zero window
+    f2 = f.copy()
+    k, i, j = np.argwhere((f[:8] == 0) & (f[8:] == 0))[0]
+    f2[k, i, j] = 0.5
+    assert selection(f2, s, layer, x.shape, 2).n_zero_window == sel.n_zero_window - 4
+
+
+def test_jacobi_is_not_the_projection_on_a_non_frame_so_auto_leaves_it_off():
+    rng = np.random.default_rng(13)
+    layer = ConvLayer(_bank(rng, 1, 1, 3), padding=1)  # 2 values per 4 unknowns: no frame
+    x = rng.standard_normal((1, 12, 12))
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape, 2)
+    proj = np.linalg.pinv(sel.dense()) @ sel.values
+    kw = dict(solver="lsmr", bounds="dense", atol=1e-14, btol=1e-14, on_non_frame="ignore")
+    auto = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
+    jac = invert_crelu_maxpool(f, s, layer, x.shape, 2, precondition="jacobi", **kw)
+    assert auto.is_frame[0] is False and auto.stopping[0]["preconditioner"] == "none"
+    assert np.allclose(auto.x.ravel(), proj, atol=1e-8)
+    assert not np.allclose(jac.x.ravel(), proj, atol=1e-4)  # another least-squares solution
+    assert np.allclose(sel.operator().matvec(jac.x.ravel()), sel.values, atol=1e-8)
+    with pytest.raises(ValueError, match="precondition"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, precondition="ilu")
+
+
+def test_solver_environment_restores_and_nests():
+    from verify.deep import solver_environment
+
+    with solver_environment():
+        with solver_environment():
+            pass
+        y = np.ones(10**6).sum()  # allocations still work inside
+    assert y == 10**6

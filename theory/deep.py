@@ -16,7 +16,10 @@ entries come back as small numbers of either sign. Entries at most
 :math:`\tau = \max(\text{zero\_tol\_rel}\cdot\max|u|,\; c\,\kappa\rho\,\|u\|_2)` are
 set to zero before stage :math:`l-1` selects its filters, where :math:`\kappa\rho` bounds
 the relative 2-norm error of the previous solve (:math:`\kappa` from the frame bounds, or
-LSMR's own estimate, a lower estimate, hence ``c = zero_tol_factor = 10``). Since
+LSMR's own estimate, a lower estimate, hence ``c = zero_tol_factor = 10``; with Jacobi
+preconditioning LSMR estimates :math:`\operatorname{cond}(W_xM)`, and
+:math:`\|x'-x\| \le \operatorname{cond}(W_xM)\operatorname{cond}(M)\,\rho\,\|x\|`, so the
+estimate is multiplied by the spread of the column norms). Since
 :math:`\|u'-u\|_\infty \le \|u'-u\|_2`, no true zero survives when :math:`\kappa` is
 right; the price is that true values below :math:`\tau` are dropped (a dropped value only
 removes an equation; a spurious one would add a false equation). This needs the previous
@@ -129,7 +132,8 @@ def invert_deep(
     input_shape: Sequence[int], activation: Activation = "crelu",
     method: Literal["exact", "linear"] = "exact", *, bounds="none",
     zero_tol_rel: float = 1e-9, zero_tol_factor: float = 10.0,
-    atol: float = 1e-14, btol: float = 1e-14,
+    atol: float = 1e-14, btol: float = 1e-14, precondition: str = "jacobi",
+    zero_windows: bool = True,
     maxiter: int | None = None,
     callback: Callable[[int, PoolInversionResult], None] | None = None,
     iteration_callback: Callable[[int, int], None] | None = None,
@@ -154,6 +158,13 @@ def invert_deep(
         Thresholds below which a recovered intermediate feature counts as zero (module
         notes).
     atol, btol, maxiter : LSMR stopping rule for every stage.
+    precondition : {"jacobi", "none", "auto"}
+        LSMR's column scaling at every stage (see :func:`invert_crelu_maxpool`). Jacobi by
+        default: it leaves the solution of a frame unchanged, still returns 0 on every
+        coordinate no selected filter touches, and halves the iterations next to regions of
+        exactly zero input.
+    zero_windows : bool
+        Use CReLU's zero windows at every stage (:func:`theory.pooling.selection`).
     callback : callable(stage_number, result), optional
         Called after each stage (1-based stage number, last stage first): progress hooks.
     iteration_callback : callable(stage_number, iteration), optional
@@ -181,6 +192,8 @@ def invert_deep(
             fb = prev.frame_bounds[0]
             kappa = fb.cond if fb is not None and np.isfinite(fb.cond) else prev.cond_estimate[0]
             kappa = kappa if np.isfinite(kappa) else 1.0
+            if fb is None or not np.isfinite(fb.cond):  # LSMR's estimate of cond(W_x M)
+                kappa *= prev.stopping[0].get("scale_spread", 1.0)
             u = np.maximum(u, 0.0)
             tol = max(zero_tol_rel * float(u.max(initial=0.0)),
                       zero_tol_factor * kappa * prev.relative_residual[0] * float(np.linalg.norm(u)))
@@ -188,6 +201,7 @@ def invert_deep(
         res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, method,
                                    activation, bounds=bounds, atol=atol, btol=btol,
                                    maxiter=maxiter, zero_tol=tol, on_non_frame="ignore",
+                                   precondition=precondition, zero_windows=zero_windows,
                                    iteration_callback=None if iteration_callback is None else
                                    (lambda k, n=i + 1: iteration_callback(n, k)))
         results.append(res)
