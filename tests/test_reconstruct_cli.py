@@ -102,8 +102,10 @@ def test_failure_mid_run_leaves_no_file(photo, tmp_path, monkeypatch):
 
 
 def test_stage_widths_and_read_image(photo):
-    assert reconstruct_cmd.stage_widths(2) == (12, 96)
+    from verify.deep import stage_widths
+
+    assert stage_widths(2) == (16, 224) and stage_widths(3, first=2, factor=3) == (2, 6, 18)
     with pytest.raises(ValueError):
-        reconstruct_cmd.stage_widths(0)
+        stage_widths(0)
     img = reconstruct_cmd.read_image(photo, multiple=3)
     assert img.shape == (3, 15, 15) and 0 <= img.min() and img.max() <= 1

@@ -28,8 +28,30 @@ import torch.nn.functional as F
 from theory.conv import ConvLayer
 from theory.deep import Stage, deep_forward, invert_deep
 
-#: Default random architecture: (filters, kernel) per stage; 3x3 kernels, padding 1.
-DEFAULT_WIDTHS = (12, 96)
+
+
+def stage_widths(stages: int, first: int = 16, factor: int = 14) -> tuple[int, ...]:
+    """Filters per stage of the random stack: ``first``, then ``factor`` x the previous.
+
+    A stage with ``2K`` input channels (CReLU) has ``8K`` unknowns per 2x2 pooling window of
+    its output and measures at most ``2 K'`` of them; on photos about 45% of the pooled
+    CReLU units are 0 (non-negative inputs give every filter a mean response of one sign),
+    so ``K' = 8K`` (the earlier choice) gives barely more measurements than unknowns
+    (1.1x) and a condition number that grows with the image (LSMR did not finish stage 2
+    of the 512x512 photo in 16 minutes). ``factor = 14`` gives about 1.9x and a
+    well-conditioned frame (docs/theory/maxpool.md, "Deep stacks"). The first stage has
+    ``first`` filters on ``in_channels * 9`` coefficients (1.4x for RGB).
+    """
+    if stages < 1:
+        raise ValueError(f"the stack needs at least one stage, got {stages}")
+    widths = [first]
+    for _ in range(stages - 1):
+        widths.append(factor * widths[-1])
+    return tuple(widths)
+
+
+#: Default random architecture (filters per stage); 3x3 kernels, padding 1.
+DEFAULT_WIDTHS = stage_widths(2)
 #: Where ``--weights trained`` looks (written by the trained-filters work, verify/weights/).
 TRAINED_CANDIDATES = ("crelu_stack.safetensors", "crelu-cifar10.safetensors",
                       "crelu-fashion-mnist.safetensors")
@@ -213,22 +235,61 @@ def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int 
     stage.
     """
     crelu_stages, relu_stages = build_stacks(weights, pool)
-    with _single_threaded_blas():
+    with solver_environment():
         return _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods,
                                 progress, tol, maxiter)
 
 
-def _single_threaded_blas():
-    """LSMR's vector operations (norms, axpy) run single-threaded: on a shared machine a
-    threaded BLAS on 10^5-10^6-long vectors is several times *slower* (oversubscription).
-    Torch's conv threads are untouched."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+class solver_environment:  # noqa: N801 - used as a context manager, like a function
+    """Process settings for long LSMR solves on a shared CPU; restored on exit.
+
+    * LSMR's vector operations (norms, axpy) run with single-threaded BLAS: on a shared
+      machine a threaded BLAS on 10^5-10^6-long vectors is several times *slower*
+      (oversubscription). Torch's conv threads are untouched.
+    * glibc only: large buffers (the conv outputs and unfolded inputs of every operator
+      application, 10^2 MB each at 512x512) are taken from the heap instead of fresh
+      ``mmap`` pages, which the kernel zero-fills on first touch at every allocation. This
+      halves one stage-2 operator application of the 512x512 astronaut stack (0.49 s ->
+      0.24 s, ``benchmarks/pooling.py``). Restored to glibc's defaults on exit.
+    """
+
+    _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+    def __enter__(self):
         import contextlib
 
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        self._stack = contextlib.ExitStack()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            pass
+        else:
+            self._stack.enter_context(threadpool_limits(1, user_api="blas"))
+        self._libc = _glibc()
+        if self._libc is not None:
+            self._libc.mallopt(self._M_MMAP_MAX, 0)
+            self._libc.mallopt(self._M_TRIM_THRESHOLD, 2 ** 31 - 1)
+        return self
+
+    def __exit__(self, *exc):
+        if self._libc is not None:  # glibc's defaults (mallopt(3))
+            self._libc.mallopt(self._M_MMAP_MAX, 65536)
+            self._libc.mallopt(self._M_TRIM_THRESHOLD, 128 * 1024)
+        self._stack.close()
+        return False
+
+
+def _glibc():
+    """The running glibc (ctypes), or None on other C libraries and platforms."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # pragma: no cover
+        return None
 
 
 def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, progress, tol,
@@ -247,6 +308,7 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
                                     if progress else None))
             x = res.x
             info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected[0],
+                                "zero_window_rows": r.n_zero_window[0],
                                 "unknowns": int(np.prod(r.x.shape)),
                                 "lsmr_iterations": r.iterations[0],
                                 "cond_estimate": r.cond_estimate[0],

@@ -17,23 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+#: The panel's error row shows |reconstruction - original| times this, clipped to [0, 1].
+ERROR_GAIN = 10.0
 #: Refuse images with more pixels than this unless --max-pixels is raised.
 DEFAULT_MAX_PIXELS = 1024 * 1024
-
-
-def stage_widths(stages: int, first: int = 12) -> tuple[int, ...]:
-    """Filters per stage of the random stack: 12, then 8x the previous stage's filters.
-
-    Each stage must measure at least as many values as its input has: 2x2 pooling keeps a
-    quarter of the positions and roughly half the CReLU channels are non-zero, so a stage
-    with ``2K`` input channels needs about ``8K`` filters to stay a frame.
-    """
-    if stages < 1:
-        raise ValueError(f"--stages must be >= 1, got {stages}")
-    widths = [first]
-    for _ in range(stages - 1):
-        widths.append(8 * widths[-1])
-    return tuple(widths)
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -68,8 +55,10 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def _weights(spec: str, stages: int, seed: int):
-    from verify.deep import load_weights, random_weights, trained_weights_path
+    from verify.deep import load_weights, random_weights, stage_widths, trained_weights_path
 
+    if stages < 1:
+        raise ValueError(f"--stages must be >= 1, got {stages}")
     if spec == "random":
         return random_weights(np.random.default_rng(seed), 3, stage_widths(stages)), "random"
     path = trained_weights_path() if spec == "trained" else Path(spec)
@@ -91,16 +80,24 @@ def write_panel(out: Path, image: np.ndarray, results, title: str) -> None:
 
     labels = {"crelu": "CReLU, exact with switches", "relu": "ReLU, same algorithm",
               "optimisation": "optimisation + TV (M&V)"}
-    fig, axes = plt.subplots(1, 1 + len(results), figsize=(4 * (1 + len(results)), 4.6))
+    ncol = 1 + len(results)
+    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 9.2), squeeze=False)
     show = (lambda a: a[0]) if image.shape[0] == 1 else (lambda a: a.transpose(1, 2, 0))
     kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if image.shape[0] == 1 else {}
-    axes[0].imshow(show(image), **kw)
-    axes[0].set_title("original")
-    for ax, r in zip(axes[1:], results):
-        ax.imshow(show(np.clip(r.x, 0, 1)), **kw)
-        ax.set_title(f"{labels.get(r.name, r.name)}\nPSNR {r.psnr:.1f} dB, "
-                     f"rel. err {r.relative_error:.2g}")
-    for ax in axes:
+    axes[0, 0].imshow(show(image), **kw)
+    axes[0, 0].set_title("original")
+    axes[1, 0].text(0.5, 0.5, f"second row:\n|reconstruction - original|\nx{ERROR_GAIN:g}, "
+                    "clipped to [0, 1]\n(max over channels)", ha="center", va="center",
+                    fontsize=11, transform=axes[1, 0].transAxes)
+    for col, r in enumerate(results, start=1):
+        xr = np.clip(r.x, 0, 1)
+        axes[0, col].imshow(show(xr), **kw)
+        axes[0, col].set_title(f"{labels.get(r.name, r.name)}\nPSNR {r.psnr:.1f} dB, "
+                               f"rel. err {r.relative_error:.2g}")
+        err = np.abs(xr - image).max(axis=0)
+        axes[1, col].imshow(np.clip(ERROR_GAIN * err, 0, 1), cmap="magma", vmin=0, vmax=1)
+        axes[1, col].set_title(f"max |error| {err.max():.2g}", fontsize=10)
+    for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(title, fontsize=10, y=0.99)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
@@ -158,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
              f"conv{'' if args.no_pool else ' + 2x2 max-pool'}, filters {widths} ({source})")
     write_panel(out, image, results, title)
     print(title)
-    print(f"{'method':<14}{'PSNR dB':>10}{'rel. error':>13}{'seconds':>10}  frames per stage")
+    print(f"{'method':<14}{'PSNR dB':>10}{'rel. error':>13}{'seconds':>10}  measurements/unknowns per stage")
     for r in results:
         frames = ""
         if "stages" in r.info:
@@ -167,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.name:<14}{r.psnr:>10.2f}{r.relative_error:>13.3g}{r.seconds:>10.1f}  {frames}")
     for r in results:
         for s in r.info.get("stages", []):
-            print(f"  {r.name} stage {s['stage']}: {s['n_selected']} values for {s['unknowns']} "
+            print(f"  {r.name} stage {s['stage']}: {s['n_selected']} measurements "
+                  f"({s['zero_window_rows']} from zero windows) for {s['unknowns']} "
                   f"unknowns, LSMR {s['lsmr_iterations']} it., residual "
                   f"{s['relative_residual']:.2g}, cond est. {s['cond_estimate']:.3g} "
                   f"({s['stop']})")
