@@ -81,7 +81,8 @@ def write_panel(out: Path, image: np.ndarray, results, title: str) -> None:
     labels = {"crelu": "CReLU, exact with switches", "relu": "ReLU, same algorithm",
               "optimisation": "optimisation + TV (M&V)"}
     ncol = 1 + len(results)
-    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 9.2), squeeze=False)
+    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 9.2), squeeze=False,
+                             layout="constrained")
     show = (lambda a: a[0]) if image.shape[0] == 1 else (lambda a: a.transpose(1, 2, 0))
     kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if image.shape[0] == 1 else {}
     axes[0, 0].imshow(show(image), **kw)
@@ -99,8 +100,7 @@ def write_panel(out: Path, image: np.ndarray, results, title: str) -> None:
         axes[1, col].set_title(f"max |error| {err.max():.2g}", fontsize=10)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(title, fontsize=10, y=0.99)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.suptitle(title, fontsize=10)
     fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".crelu-", dir=out.parent)
     os.close(fd)
     try:
