@@ -27,6 +27,10 @@ positive channel and ``-`` for the negative one). Stacking them as the columns o
   :math:`x - x' = (I - \\tfrac{2}{a+b} S)x` and the eigenvalues of
   :math:`I - \\tfrac{2}{a+b}S` lie in :math:`[-\\tfrac{b-a}{b+a}, \\tfrac{b-a}{b+a}]`.
 
+Beyond the paper: where both of filter :math:`k`'s pooled CReLU values are 0 on a window,
+the responses vanish on the whole window, which adds ``pool**2`` exact equations
+:math:`\\langle w_{k,j}, x\\rangle = 0` (*zero windows*, :func:`selection`).
+
 This is the project's formalisation of the paper's Figure 3 / Section 2.3 (see
 docs/theory/maxpool.md).
 """
