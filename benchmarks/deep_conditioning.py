@@ -11,8 +11,13 @@ max-pooling, CReLU, seed 0 (the numbers quoted in docs/theory/maxpool.md, "Deep 
    preconditioning, on a crop away from the black background and on a crop that contains
    black pixels (each stage solved from its exact features).
 
+3. ``--allocator plain|env``: one application of W_x^T and W_x for stage 2 of the 512x512
+   stack (16, 224 filters), median of 7, in a process that runs plain or entirely inside
+   ``verify.deep.solver_environment`` (glibc: large buffers from the heap instead of fresh
+   mmap pages). Run both, alternating, in separate processes.
+
 Usage: python benchmarks/deep_conditioning.py [--crop 32] [--archs 12,96 16,224]
-       [--lsmr-crop 128] [--skip-svd] [--skip-lsmr]
+       [--lsmr-crop 128] [--skip-svd] [--skip-lsmr] [--allocator plain|env]
 """
 
 from __future__ import annotations
@@ -77,6 +82,26 @@ def lsmr_iterations(widths, size: int, top: int, left: int) -> list[dict]:
     return rows
 
 
+def allocator(mode: str) -> None:
+    import contextlib
+
+    from _timing import timeit
+
+    ctx = solver_environment() if mode == "env" else contextlib.nullcontext()
+    with ctx:  # the whole process, from the first large allocation on
+        img = load_photo("astronaut")
+        stages, _ = build_stacks(random_weights(np.random.default_rng(0), 3, (16, 224)))
+        fwd = deep_forward(img, stages, "crelu")
+        sel = selection(fwd.features[1], fwd.switches[1], stages[1].layer,
+                        fwd.input_shapes[1], 2)
+        op = sel.operator()
+        v = fwd.features[0].ravel()
+        pair = timeit(lambda: op.rmatvec(op.matvec(v)), repeat=7)
+    print(f"3. stage 2 of the 512x512 stack, {sel.n_selected} x {sel.dim} operator, "
+          f"{'inside solver_environment' if mode == 'env' else 'plain'}: W^T and W once "
+          f"{pair:.3f} s (median of 7)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crop", type=int, default=32)
@@ -84,7 +109,11 @@ def main() -> None:
     ap.add_argument("--lsmr-crop", type=int, default=128)
     ap.add_argument("--skip-svd", action="store_true")
     ap.add_argument("--skip-lsmr", action="store_true")
+    ap.add_argument("--allocator", choices=["plain", "env"], default=None)
     args = ap.parse_args()
+    if args.allocator:
+        allocator(args.allocator)
+        return
     archs = [tuple(int(v) for v in a.split(",")) for a in args.archs]
     with solver_environment():
         if not args.skip_svd:

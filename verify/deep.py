@@ -248,9 +248,10 @@ class solver_environment:  # noqa: N801 - used as a context manager, like a func
       (oversubscription). Torch's conv threads are untouched.
     * glibc only: large buffers (the conv outputs and unfolded inputs of every operator
       application, 10^2 MB each at 512x512) are taken from the heap instead of fresh
-      ``mmap`` pages, which the kernel zero-fills on first touch at every allocation. This
-      halves one stage-2 operator application of the 512x512 astronaut stack (0.49 s ->
-      0.24 s, ``benchmarks/pooling.py``). Restored to glibc's defaults on exit.
+      ``mmap`` pages, which the kernel zero-fills on first touch at every allocation. One
+      stage-2 operator application of the 512x512 astronaut stack: 0.43-0.44 s plain,
+      0.30-0.35 s inside (``python benchmarks/deep_conditioning.py --allocator plain|env``,
+      three alternating runs each, 2 cores). Restored to glibc's defaults on exit.
     """
 
     _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
