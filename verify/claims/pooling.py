@@ -256,6 +256,11 @@ def _trained_arms(ctx: Context, arms: tuple[str, str]):
     return n, out, "grey 1x32x32, standardised like Fashion-MNIST training (bias dropped)"
 
 
+def _quantiles(errors: np.ndarray) -> list[float] | None:
+    """5%, 50% and 95% quantiles, or None when no patch has a relative error."""
+    return np.quantile(errors, [0.05, 0.5, 0.95]).tolist() if errors.size else None
+
+
 def _patch_check(ctx: Context, arms: tuple[str, str], trained: bool = False) -> Outcome:
     n, out, patch_desc = (_trained_arms if trained else _random_arms)(ctx, arms)
     measured, ok = {"patches": n, "patch": patch_desc, "arms": list(arms)}, True
@@ -269,8 +274,8 @@ def _patch_check(ctx: Context, arms: tuple[str, str], trained: bool = False) -> 
         measured[bank] = {
             f"{act_a}_frame_fraction": fa / n, f"{act_a}_frame_ci99": _wilson(fa, n),
             f"{act_b}_frame_fraction": fb_ / n, f"{act_b}_frame_ci99": _wilson(fb_, n),
-            f"{act_a}_error_quantiles_5_50_95": np.quantile(ea, [0.05, 0.5, 0.95]).tolist(),
-            f"{act_b}_error_quantiles_5_50_95": np.quantile(eb, [0.05, 0.5, 0.95]).tolist(),
+            f"{act_a}_error_quantiles_5_50_95": _quantiles(ea),
+            f"{act_b}_error_quantiles_5_50_95": _quantiles(eb),
             "patches_with_error": [int(ea.size), int(eb.size)],
             f"{act_a}_median_cond_of_frames": float(np.median(ca)) if ca.size else None,
             f"{act_b}_median_cond_of_frames": float(np.median(cb)) if cb.size else None,
