@@ -38,6 +38,12 @@ def _crop(size: int, top: int, left: int) -> np.ndarray:
     return np.ascontiguousarray(img[:, top:top + size, left:left + size])
 
 
+def _stack(img: np.ndarray, widths):
+    """The seed-0 random CReLU stack of these widths and its forward pass on ``img``."""
+    stages, _ = build_stacks(random_weights(np.random.default_rng(0), 3, widths))
+    return stages, deep_forward(img, stages, "crelu")
+
+
 def _cond(mat: np.ndarray) -> float:
     s = np.linalg.svd(mat, compute_uv=False)
     nz = s[s > 1e-12 * s[0]]
@@ -46,8 +52,7 @@ def _cond(mat: np.ndarray) -> float:
 
 def conditioning(widths, size: int) -> list[dict]:
     img = _crop(size, 0, 0)
-    stages, _ = build_stacks(random_weights(np.random.default_rng(0), 3, widths))
-    fwd = deep_forward(img, stages, "crelu")
+    stages, fwd = _stack(img, widths)
     rows = []
     for i, st in enumerate(stages):
         sel = selection(fwd.features[i], fwd.switches[i], st.layer, fwd.input_shapes[i], 2)
@@ -62,8 +67,7 @@ def conditioning(widths, size: int) -> list[dict]:
 
 def lsmr_iterations(widths, size: int, top: int, left: int) -> list[dict]:
     img = _crop(size, top, left)
-    stages, _ = build_stacks(random_weights(np.random.default_rng(0), 3, widths))
-    fwd = deep_forward(img, stages, "crelu")
+    stages, fwd = _stack(img, widths)
     inputs = [img] + fwd.features[:-1]
     rows = []
     for i, st in enumerate(stages):
@@ -90,8 +94,7 @@ def allocator(mode: str) -> None:
     ctx = solver_environment() if mode == "env" else contextlib.nullcontext()
     with ctx:  # the whole process, from the first large allocation on
         img = load_photo("astronaut")
-        stages, _ = build_stacks(random_weights(np.random.default_rng(0), 3, (16, 224)))
-        fwd = deep_forward(img, stages, "crelu")
+        stages, fwd = _stack(img, (16, 224))
         sel = selection(fwd.features[1], fwd.switches[1], stages[1].layer,
                         fwd.input_shapes[1], 2)
         op = sel.operator()

@@ -190,10 +190,12 @@ def invert_deep(
         if results:  # u was reconstructed: clip, and zero what is below its accuracy
             prev = results[-1]
             fb = prev.frame_bounds[0]
-            kappa = fb.cond if fb is not None and np.isfinite(fb.cond) else prev.cond_estimate[0]
-            kappa = kappa if np.isfinite(kappa) else 1.0
-            if fb is None or not np.isfinite(fb.cond):  # LSMR's estimate of cond(W_x M)
-                kappa *= prev.stopping[0].get("scale_spread", 1.0)
+            if fb is not None and np.isfinite(fb.cond):
+                kappa = fb.cond
+            else:  # LSMR's estimate of cond(W_x M), times cond(M) of its Jacobi scaling
+                est = prev.cond_estimate[0]
+                kappa = ((est if np.isfinite(est) else 1.0)
+                         * prev.stopping[0].get("scale_spread", 1.0))
             u = np.maximum(u, 0.0)
             tol = max(zero_tol_rel * float(u.max(initial=0.0)),
                       zero_tol_factor * kappa * prev.relative_residual[0] * float(np.linalg.norm(u)))
