@@ -74,13 +74,13 @@ def lsmr_iterations(widths, size: int, top: int, left: int) -> list[dict]:
         for zw, pre in ((False, "none"), (False, "jacobi"), (True, "none"), (True, "jacobi")):
             t0 = time.perf_counter()
             res = invert_crelu_maxpool(fwd.features[i], fwd.switches[i], st.layer,
-                                       fwd.input_shapes[i], 2, solver="lsmr", bounds="none",
+                                       fwd.input_shapes[i], 2, solver="lsmr", certify=False,
                                        atol=1e-10, btol=1e-10, maxiter=20000,
                                        precondition=pre, zero_windows=zw,
-                                       on_non_frame="ignore")
+                                       on_non_injective="ignore")
             err = float(np.linalg.norm(res.x - inputs[i]) / np.linalg.norm(inputs[i]))
             rows.append({"stage": i + 1, "precondition": pre, "zero_windows": zw,
-                         "iterations": res.iterations[0],
+                         "iterations": res.iterations,
                          "seconds": time.perf_counter() - t0, "error": err,
                          "black": float((img.max(0) == 0).mean())})
     return rows

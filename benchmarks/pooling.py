@@ -47,11 +47,11 @@ def main() -> None:
             pair = timeit(lambda: op.rmatvec(op.matvec(v)), repeat=3)
             t0 = time.perf_counter()
             res = invert_crelu_maxpool(f, s, layer, x.shape, 2, activation=act, solver="lsmr",
-                                       bounds="none", atol=1e-10, btol=1e-10,
-                                       precondition=pre, on_non_frame="ignore")
+                                       certify=False, atol=1e-10, btol=1e-10,
+                                       precondition=pre, on_non_injective="ignore")
             sec = time.perf_counter() - t0
             err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
-            rows.append((f"{act}/{pre}", sel.n_selected, x.size, res.solver, res.iterations[0], pair / fwd,
+            rows.append((f"{act}/{pre}", sel.n_selected, x.size, res.solver, res.iterations, pair / fwd,
                          sec, sec / fwd, err))
     print(f"3x{args.size}x{args.size} astronaut crop, {args.filters} random orthonormal 3x3 "
           f"filters, padding 1, 2x2 max-pool, float64, torch threads {torch.get_num_threads()}")

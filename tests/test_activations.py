@@ -1,4 +1,4 @@
-"""The CReLU identities of THEORY.md section 2, exactly, for numpy and torch."""
+"""The CReLU identities (docs/theory/identities.md), exactly, for numpy and torch."""
 
 import numpy as np
 import pytest

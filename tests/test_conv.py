@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
-from strategies import conv_layers, filter_banks
+from theory.testing import conv_layers, injective_layers
 from theory import ConvLayer
 from theory.diagnostics import dot_test
 
@@ -49,7 +49,7 @@ def test_wrong_adjoint_fails_dot_test():
     assert err > 1e3 * tol
 
 
-@given(filter_banks(circulant=True))
+@given(injective_layers(circulant=True))
 def test_fft_forward_equals_conv2d(case):
     plan = case.layer.fft_plan(case.input_shape)
     x = np.random.default_rng(0).standard_normal((2, *case.input_shape))
@@ -94,7 +94,7 @@ def test_dense_refuses_large_inputs():
         ConvLayer(np.ones((2, 3, 3, 3))).dense((3, 64, 64))
 
 
-@given(filter_banks(circulant=True))
+@given(injective_layers(circulant=True))
 def test_fft_residual_by_parseval_equals_direct_residual(case):
     """The plan's frequency-domain residual equals ||A x - z|| computed with conv2d."""
     plan = case.layer.fft_plan(case.input_shape)

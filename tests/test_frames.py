@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from strategies import filter_banks, rank_deficient_layers
+from theory.testing import injective_layers, rank_deficient_layers
 from theory import ConvLayer, frame_bounds
 
 EPS = np.finfo(np.float64).eps
 
 
-@given(filter_banks(circulant=True))
+@given(injective_layers(circulant=True))
 def test_fft_equals_dense_on_circulant_layers(case):
     fft = frame_bounds(case.layer, case.input_shape, "fft")
     dense = frame_bounds(case.layer, case.input_shape, "dense")
@@ -20,7 +20,7 @@ def test_fft_equals_dense_on_circulant_layers(case):
     assert abs(fft.lower - dense.lower) <= tol and abs(fft.upper - dense.upper) <= tol
 
 
-@given(filter_banks())
+@given(injective_layers())
 def test_dense_respects_certified_bounds_and_iterative_agrees(case):
     dense = frame_bounds(case.layer, case.input_shape, "dense")
     assert dense.injective

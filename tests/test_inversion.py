@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from strategies import filter_banks, rank_deficient_layers
+from theory.testing import injective_layers, rank_deficient_layers
 from theory import (ConvLayer, NonInjectiveError, NonInjectiveWarning, crelu, invert_crelu,
                     recovery_tolerance)
 
@@ -20,15 +20,15 @@ def rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-@given(filter_banks(circulant=True))
+@given(injective_layers(circulant=True))
 def test_fft_exact_recovery(case):
     x = np.random.default_rng([0, 7919]).standard_normal((3, *case.input_shape))
     res = invert_crelu(features(case.layer, x), case.layer, case.input_shape, "fft")
-    assert res.method == "fft" and res.injective
+    assert res.solver == "fft" and res.injective
     assert rel(res.x, x) <= recovery_tolerance(case.layer, res.frame_bounds)
 
 
-@given(filter_banks())
+@given(injective_layers())
 def test_dense_exact_recovery(case):
     x = np.random.default_rng([1, 7919]).standard_normal(case.input_shape)
     res = invert_crelu(features(case.layer, x), case.layer, case.input_shape, "dense")
@@ -36,7 +36,7 @@ def test_dense_exact_recovery(case):
     assert rel(res.x, x) <= recovery_tolerance(case.layer, res.frame_bounds)
 
 
-@given(filter_banks())
+@given(injective_layers())
 def test_lsmr_recovery_within_a_posteriori_bound(case):
     x = np.random.default_rng([2, 7919]).standard_normal(case.input_shape)
     res = invert_crelu(features(case.layer, x), case.layer, case.input_shape, "lsmr",
@@ -58,7 +58,7 @@ def test_rank_deficient_returns_the_projection(case):
     assert rel(res.x, x) > 1e-3  # and it is not x: the warning is not a false alarm
 
 
-@given(filter_banks(circulant=True))
+@given(injective_layers(circulant=True))
 def test_relu_half_alone_does_not_reconstruct(case):
     """Negative control: drop the negative channels (ReLU features); the check then fails."""
     x = np.random.default_rng([4, 7919]).standard_normal(case.input_shape)
@@ -104,5 +104,5 @@ def test_bad_features_are_refused(h, shape, match):
 
 def test_unknown_method():
     layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1, padding_mode="circular")
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown solver"):
         invert_crelu(np.ones((4, 5, 5)), layer, (1, 5, 5), "magic")

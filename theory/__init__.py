@@ -1,47 +1,62 @@
 """crelu-theory: the mathematics of CReLU conv layers.
 
 Pure functions and small classes (numpy, scipy, torch); no file I/O, no printing, no
-training. See the docs for the theorems each routine implements.
+training. Each name below lives in a topic module (``theory.conv``, ``theory.frames``, ...)
+and is re-exported here; the docs (docs/theory/) give the theorem each routine implements,
+and docs/dev/architecture.md the map of the modules.
 """
 
-from theory.activations import AVR, CReLU, avr, crelu, crelu_preactivation, relu, split_crelu
-from theory.conv import ConvLayer
-from theory.fft import CirculantPlan
-from theory import rademacher
-from theory import invariance
-from theory.frames import FrameBounds, frame_bounds
-from theory.pairing import (
-    Pairing,
-    PairingBaseline,
-    pairing,
-    random_pairing_baseline,
-    sign_flip_baseline,
-)
-from theory.inversion import (
-    InversionResult,
-    NonInjectiveError,
-    NonInjectiveWarning,
-    invert_crelu,
-    recovery_tolerance,
-)
-from theory.pooling import (
-    MaxPoolSelection,
-    PoolInversionResult,
-    crelu_maxpool,
-    invert_crelu_maxpool,
-    selection,
-)
-from theory.deep import Stage, deep_forward, invert_deep
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
-__version__ = "0.1.0"
+from theory import invariance as invariance
+from theory import rademacher as rademacher
+from theory.activations import AVR as AVR
+from theory.activations import CReLU as CReLU
+from theory.activations import avr as avr
+from theory.activations import crelu as crelu
+from theory.activations import crelu_preactivation as crelu_preactivation
+from theory.activations import relu as relu
+from theory.activations import split_crelu as split_crelu
+from theory.conv import ConvLayer as ConvLayer
+from theory.deep import Stage as Stage
+from theory.deep import deep_forward as deep_forward
+from theory.deep import invert_deep as invert_deep
+from theory.features import conv_crelu_maxpool as conv_crelu_maxpool
+from theory.features import crelu_features as crelu_features
+from theory.features import crelu_maxpool as crelu_maxpool
+from theory.fft import CirculantPlan as CirculantPlan
+from theory.frames import FrameBounds as FrameBounds
+from theory.frames import frame_bounds as frame_bounds
+from theory.inversion import NonInjectiveError as NonInjectiveError
+from theory.inversion import NonInjectiveWarning as NonInjectiveWarning
+from theory.inversion import invert_crelu as invert_crelu
+from theory.inversion import recovery_tolerance as recovery_tolerance
+from theory.operator import ConvOperator as ConvOperator
+from theory.pairing import Pairing as Pairing
+from theory.pairing import PairingBaseline as PairingBaseline
+from theory.pairing import pairing as pairing
+from theory.pairing import random_pairing_baseline as random_pairing_baseline
+from theory.pairing import sign_flip_baseline as sign_flip_baseline
+from theory.pooling import PoolInversionResult as PoolInversionResult
+from theory.pooling import invert_crelu_maxpool as invert_crelu_maxpool
+from theory.results import InversionBatch as InversionBatch
+from theory.results import InversionResult as InversionResult
+from theory.selection import MaxPoolSelection as MaxPoolSelection
+from theory.selection import selection as selection
+from theory.solvers import Solution as Solution
+
+try:
+    __version__ = _version("crelu-theory")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
-    "AVR", "CReLU", "CirculantPlan", "ConvLayer", "FrameBounds", "InversionResult",
-    "NonInjectiveError", "NonInjectiveWarning", "avr", "crelu", "crelu_preactivation",
-    "frame_bounds", "invert_crelu", "recovery_tolerance", "relu", "split_crelu",
-    "rademacher",
-    "invariance",
-    "Pairing", "PairingBaseline", "pairing", "random_pairing_baseline", "sign_flip_baseline",
-    "MaxPoolSelection", "PoolInversionResult", "crelu_maxpool", "invert_crelu_maxpool",
-    "selection", "Stage", "deep_forward", "invert_deep",
+    "AVR", "CReLU", "CirculantPlan", "ConvLayer", "ConvOperator", "FrameBounds",
+    "InversionBatch", "InversionResult", "MaxPoolSelection", "NonInjectiveError",
+    "NonInjectiveWarning", "Pairing", "PairingBaseline", "PoolInversionResult", "Solution",
+    "Stage", "avr", "conv_crelu_maxpool", "crelu", "crelu_features", "crelu_maxpool",
+    "crelu_preactivation", "deep_forward", "frame_bounds", "invariance", "invert_crelu",
+    "invert_crelu_maxpool", "invert_deep", "pairing", "rademacher", "random_pairing_baseline",
+    "recovery_tolerance", "relu", "selection", "sign_flip_baseline", "split_crelu",
 ]

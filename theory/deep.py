@@ -39,13 +39,9 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from theory.conv import ConvLayer, as_tensor
-from theory.pooling import (
-    Activation,
-    PoolInversionResult,
-    crelu_maxpool,
-    invert_crelu_maxpool,
-    pooled_shape,
-)
+from theory.features import Activation, conv_crelu_maxpool
+from theory.pooling import PoolInversionResult, invert_crelu_maxpool
+from theory.selection import pooled_shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +98,7 @@ def deep_forward(x: np.ndarray, stages: Sequence[Stage],
     shapes = stack_shapes(stages, u.shape, activation)
     feats, sws = [], []
     for st in stages:
-        u, s = crelu_maxpool(u, st.layer, st.pool, activation)
+        u, s = conv_crelu_maxpool(u, st.layer, st.pool, activation)
         feats.append(u)
         sws.append(s)
     return DeepFeatures(feats, sws, shapes[:-1], activation)
@@ -121,7 +117,7 @@ class DeepInversionResult:
 
     @property
     def all_frames(self) -> bool | None:
-        flags = [r.is_frame[0] for r in self.stages]
+        flags = [r.is_frame for r in self.stages]
         if any(f is False for f in flags):
             return False
         return None if any(f is None for f in flags) else True
@@ -130,7 +126,7 @@ class DeepInversionResult:
 def invert_deep(
     features: np.ndarray, switches: Sequence[np.ndarray], stages: Sequence[Stage],
     input_shape: Sequence[int], activation: Activation = "crelu",
-    method: Literal["exact", "linear"] = "exact", *, bounds="none",
+    inverse: Literal["exact", "linear"] = "exact", *, certify: bool | str = False,
     zero_tol_rel: float = 1e-9, zero_tol_factor: float = 10.0,
     atol: float = 1e-14, btol: float = 1e-14, precondition: str = "jacobi",
     zero_windows: bool = True,
@@ -149,11 +145,12 @@ def invert_deep(
     stages : list of Stage
     input_shape : (C, H, W) of the image
     activation : {"crelu", "relu"}
-    method : {"exact", "linear"}
-        Passed to every stage (``linear`` needs frame bounds: set ``bounds``).
-    bounds : str or None
-        Frame-bound method per stage (see :meth:`MaxPoolSelection.frame_bounds`);
-        ``"none"`` skips them (image-size stacks: the smallest eigenvalue is expensive).
+    inverse : {"exact", "linear"}
+        Passed to every stage (``linear`` needs frame bounds: set ``certify``).
+    certify : bool or str
+        Frame-bound method per stage (see :meth:`MaxPoolSelection.frame_bounds`; ``True``:
+        ``auto``); ``False`` (the default) skips them (image-size stacks: the smallest
+        eigenvalue is expensive).
     zero_tol_rel, zero_tol_factor : float
         Thresholds below which a recovered intermediate feature counts as zero (module
         notes).
@@ -189,20 +186,20 @@ def invert_deep(
         tol = 0.0
         if results:  # u was reconstructed: clip, and zero what is below its accuracy
             prev = results[-1]
-            fb = prev.frame_bounds[0]
+            fb = prev.frame_bounds
             if fb is not None and np.isfinite(fb.cond):
                 kappa = fb.cond
             else:  # LSMR's estimate of cond(W_x M), times cond(M) of its Jacobi scaling
-                est = prev.cond_estimate[0]
+                est = prev.cond_estimate
                 kappa = ((est if np.isfinite(est) else 1.0)
-                         * prev.stopping[0].get("scale_spread", 1.0))
+                         * prev.stopping.get("scale_spread", 1.0))
             u = np.maximum(u, 0.0)
             tol = max(zero_tol_rel * float(u.max(initial=0.0)),
-                      zero_tol_factor * kappa * prev.relative_residual[0] * float(np.linalg.norm(u)))
+                      zero_tol_factor * kappa * prev.relative_residual * float(np.linalg.norm(u)))
             u = np.where(u > tol, u, 0.0)
-        res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, method,
-                                   activation, bounds=bounds, atol=atol, btol=btol,
-                                   maxiter=maxiter, zero_tol=tol, on_non_frame="ignore",
+        res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, inverse,
+                                   activation, certify=certify, atol=atol, btol=btol,
+                                   maxiter=maxiter, zero_tol=tol, on_non_injective="ignore",
                                    precondition=precondition, zero_windows=zero_windows,
                                    iteration_callback=None if iteration_callback is None else
                                    (lambda k, n=i + 1: iteration_callback(n, k)))

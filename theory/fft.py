@@ -5,7 +5,8 @@ Notes
 With circular padding, stride 1 and output size equal to input size, the layer is
 :math:`y_{o,i,j} = \\sum_{c,u,v} g_{o,c,u,v}\\, x_{c,(i+u) \\bmod H,(j+v) \\bmod W}`, where
 :math:`g` is the kernel wrapped onto the :math:`H \\times W` torus
-(:math:`g_{o,c,(a-p_h) \\bmod H,(b-p_w) \\bmod W} \\mathrel{+}= w_{o,c,a,b}`). This is a
+(:math:`g_{o,c,(d_h a-p_h) \\bmod H,(d_w b-p_w) \\bmod W} \\mathrel{+}= w_{o,c,a,b}`, with
+the dilation :math:`d`). This is a
 cross-correlation, so the 2-D DFT turns it into one small complex matrix per frequency
 :math:`\\omega`:
 
@@ -47,27 +48,36 @@ class CirculantPlan:
         ``matrix_rank`` convention, with ``eps`` of float64 (all plan arithmetic is float64).
     """
 
-    def __init__(self, layer, input_shape, rtol: float | None = None):
-        if not layer.is_circulant(input_shape):
+    def __init__(self, layer, input_shape=None, rtol: float | None = None):
+        from theory.operator import ConvOperator
+
+        op = layer if isinstance(layer, ConvOperator) else layer.at(input_shape)
+        if input_shape is not None and tuple(int(v) for v in input_shape) != op.input_shape:
+            raise ValueError(f"input_shape {tuple(input_shape)} differs from the operator's "
+                             f"{op.input_shape}")
+        if not op.is_circulant:
             raise ValueError(
                 "the FFT path needs circular padding, stride 1 and output size equal to input "
-                f"size (e.g. padding=(k-1)/2 for odd k); got {layer!r} on input {tuple(input_shape)}"
+                f"size (e.g. padding=(k-1)/2 for odd k); got {op.layer!r} on input "
+                f"{op.input_shape}"
             )
-        c, h, w = (int(s) for s in input_shape)
+        layer = op.layer
+        c, h, w = op.input_shape
         k = layer.out_channels
         self.input_shape = (c, h, w)
         self.output_shape = (k, h, w)
-        weight = layer.weight.double().numpy()
+        weight = layer._weight.double().numpy()
         kh, kw = weight.shape[2:]
         ph, pw = layer.padding
+        dh, dw = layer.dilation
         wf = w // 2 + 1
         self.freq_shape = (h, wf)
         nf = h * wf
         # ghat: the DFT of the kernel wrapped on the torus, evaluated only at its taps
         # (separable), stored frequency-last, ghat[k, c, f]: (K, C, F). A(w) = conj(ghat(w)),
         # so ghat[:, :, f] = conj(A(w)) and A(w)^H = ghat(w)^T: no conjugated copy is kept.
-        e_h = np.exp(-2j * np.pi * np.outer(np.arange(h), np.arange(kh) - ph) / h)
-        e_w = np.exp(-2j * np.pi * np.outer(np.arange(wf), np.arange(kw) - pw) / w)
+        e_h = np.exp(-2j * np.pi * np.outer(np.arange(h), dh * np.arange(kh) - ph) / h)
+        e_w = np.exp(-2j * np.pi * np.outer(np.arange(wf), dw * np.arange(kw) - pw) / w)
         t = np.einsum("ocab,jb->aocj", weight, e_w).reshape(kh, -1)   # (kh, K*C*Wf)
         g = (e_h @ t).reshape(h, k, c, wf)                            # one matmul
         self._g = np.ascontiguousarray(g.transpose(1, 2, 0, 3)).reshape(k, c, nf)

@@ -1,27 +1,42 @@
-"""Frame bounds of a conv layer: the certificate of injectivity.
+r"""Frame bounds: the certificate of injectivity, for every operator of the package.
 
 Notes
 -----
-The shifted filters (rows of :math:`A`) form a frame for :math:`\\mathbb{R}^D` when
+The rows of an operator :math:`A` (the shifted filters of a conv layer, or the selected
+signed shifted filters of a max-pooled CReLU layer) form a frame for :math:`\mathbb{R}^D`
+when
 
 .. math::
 
-    a\\,\\|x\\|^2 \\le \\|A x\\|^2 \\le b\\,\\|x\\|^2 \\quad \\forall x, \\qquad
-    a = \\sigma_{\\min}(A)^2 > 0, \\; b = \\sigma_{\\max}(A)^2 .
+    a\,\|x\|^2 \le \|A x\|^2 \le b\,\|x\|^2 \quad \forall x, \qquad
+    a = \sigma_{\min}(A)^2 > 0, \; b = \sigma_{\max}(A)^2 .
 
 :math:`a > 0` is equivalent to injectivity of :math:`A`, hence (Proposition 2.1) to exact
-recovery of :math:`x` from :math:`\\operatorname{CReLU}(Ax)`. Three methods:
+recovery of :math:`x` from :math:`\operatorname{CReLU}(Ax)`. This module is the one home of
+the methods; :func:`frame_bounds` dispatches on the operator:
 
 ``fft``
-    exact: every frequency's :math:`K \\times C` matrix (circular padding, stride 1).
+    exact: every frequency's :math:`K \times C` matrix (circulant conv layers).
 ``dense``
-    exact: SVD of the dense :math:`M \\times D` matrix (tiny inputs only).
+    exact: SVD of the dense matrix (small inputs).
+``dense-gram``
+    exact to :math:`\sqrt{\max(M, D)\varepsilon}` relative in :math:`\sigma`: eigenvalues of the
+    dense Gram matrix :math:`A^TA` (cheaper than the SVD when :math:`M \gg D`).
+``banded``
+    exact to rounding: LAPACK's banded symmetric eigensolver on :math:`A^TA`, which is
+    banded once pixels are ordered (row, column, channel) (zero padding; sparse operators).
+``shift-invert``
+    estimate with a residual: Lanczos on the sparse Gram matrix for :math:`b`, and on its
+    inverse (sparse LU) for :math:`a`.
 ``iterative``
-    Lanczos (``scipy.sparse.linalg.eigsh``) on :math:`A^T A`. The largest Ritz value is a
-    lower estimate of :math:`b`, the smallest Ritz value an *upper* estimate of :math:`a`;
-    with the Ritz residual :math:`r`, an eigenvalue of :math:`A^TA` lies within
-    :math:`\\|r\\|` of each Ritz value. ``exact`` is ``False``: it is an estimate, not a
-    certificate.
+    estimate with a residual: Lanczos (``scipy.sparse.linalg.eigsh``) on the Gram operator.
+    The largest Ritz value is a lower estimate of :math:`b`, the smallest an *upper* estimate
+    of :math:`a`; an eigenvalue of :math:`A^TA` lies within the Ritz residual of each.
+
+An operator takes part by providing ``shape`` (rows, columns), ``dense(force)``,
+``gram_operator()``, ``bounds_methods`` and ``auto_bounds_method()``, and where they apply
+``plan`` (FFT), ``sparse()`` and ``band_geometry()``: :class:`theory.operator.ConvOperator`
+and :class:`theory.selection.MaxPoolSelection` do.
 """
 
 from __future__ import annotations
@@ -30,34 +45,46 @@ import dataclasses
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from theory.conv import AUTO_DENSE_LIMIT, ConvLayer
+from theory.conv import ConvLayer
 
-Method = Literal["auto", "fft", "dense", "iterative"]
+Method = Literal["auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"]
 _EPS = float(np.finfo(np.float64).eps)
+#: Lanczos needs a Krylov space: below this many unknowns the iterative methods use ``dense``.
+LANCZOS_MIN_DIM = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameBounds:
-    """Frame bounds ``(lower, upper, exact)`` of a layer; unpacks as that 3-tuple.
+    r"""Frame bounds ``(lower, upper, exact)`` of an operator; unpacks as that 3-tuple.
 
     Attributes
     ----------
     lower : float
-        :math:`a = \\sigma_{\\min}^2` (0 for a layer with fewer outputs than inputs).
+        :math:`a = \sigma_{\min}^2` (0 for an operator with fewer rows than columns).
     upper : float
-        :math:`b = \\sigma_{\\max}^2`.
+        :math:`b = \sigma_{\max}^2`.
     exact : bool
-        True for the ``fft`` and ``dense`` methods (to rounding), False for ``iterative``.
+        True for the exact methods (to rounding), False for the estimates.
     method : str
     rtol : float
-        Relative threshold on :math:`\\sigma_{\\min}/\\sigma_{\\max}` below which the layer is
-        declared non-injective (numerical rank convention ``max(M, D) * eps`` for exact
-        methods; the eigensolver tolerance for the iterative one).
+        Relative threshold on :math:`\sigma_{\min}/\sigma_{\max}` below which the operator is
+        declared non-injective (numerical rank convention ``max(M, D) * eps`` for the SVD
+        methods; the eigensolver tolerance or :math:`\sqrt{D\varepsilon}` for the Gram ones).
     residual : float
-        For ``iterative``: the largest Ritz residual norm (an eigenvalue of :math:`A^TA` lies
+        For estimates: the largest Ritz residual norm (an eigenvalue of :math:`A^TA` lies
         within it of each reported bound); 0 for exact methods.
+
+    Examples
+    --------
+    >>> from theory import FrameBounds
+    >>> fb = FrameBounds(4.0, 9.0, True, "dense")
+    >>> lower, upper, exact = fb
+    >>> fb.cond, fb.injective
+    (1.5, True)
     """
 
     lower: float
@@ -86,12 +113,12 @@ class FrameBounds:
 
     @property
     def injective(self) -> bool:
-        """Whether :math:`\\sigma_{\\min} > \\text{rtol}\\cdot\\sigma_{\\max}`."""
+        r"""Whether :math:`\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}`."""
         return self.sigma_min > self.rtol * self.sigma_max and self.upper > 0
 
     @property
     def cond(self) -> float:
-        """:math:`\\sqrt{b/a}`, ``inf`` for a non-injective layer."""
+        r""":math:`\sqrt{b/a}`, ``inf`` for a non-injective operator."""
         return self.sigma_max / self.sigma_min if self.injective else float("inf")
 
     def as_dict(self) -> dict:
@@ -100,79 +127,223 @@ class FrameBounds:
                 "residual": self.residual}
 
 
-def frame_bounds(layer: ConvLayer, input_shape: Sequence[int], method: Method = "auto", *,
-                 tol: float = 1e-10, maxiter: int | None = None) -> FrameBounds:
-    """Lower and upper frame bounds of the shifted filters of ``layer`` on ``input_shape``.
+# ---------------------------------------------------------------------------- methods
+def svd_bounds(matrix: np.ndarray) -> FrameBounds:
+    """Exact bounds from the singular values of a dense ``M x D`` matrix (``dense``)."""
+    a = np.asarray(matrix, dtype=np.float64)
+    m, d = a.shape
+    s = np.linalg.svd(a, compute_uv=False)
+    smin = float(s[-1]) if m >= d else 0.0
+    return FrameBounds(smin ** 2, float(s[0]) ** 2, True, "dense", max(m, d) * _EPS)
+
+
+def gram_eigen_bounds(matrix: np.ndarray) -> FrameBounds:
+    """Bounds from the eigenvalues of the dense Gram matrix :math:`A^TA` (``dense-gram``).
+
+    Notes
+    -----
+    Cheaper than the SVD of the ``M x D`` matrix when ``M >> D``. The eigenvalues of the
+    computed Gram matrix are within about :math:`\\max(M, D)\\varepsilon\\|A\\|^2` of the true
+    ones, so :math:`\\sigma_{\\min}/\\sigma_{\\max}` is resolved only down to
+    :math:`\\sqrt{\\max(M, D)\\varepsilon}`, the rank threshold ``rtol``.
+    """
+    a = np.asarray(matrix, dtype=np.float64)
+    m, d = a.shape
+    lam = np.linalg.eigvalsh(a.T @ a)
+    lower = float(lam[0]) if m >= d else 0.0
+    return FrameBounds(max(lower, 0.0), float(lam[-1]), True, "dense-gram",
+                       float(np.sqrt(max(m, d) * _EPS)))
+
+
+def fft_bounds(plan) -> FrameBounds:
+    """Exact bounds of a circulant conv layer from its FFT plan (``fft``)."""
+    return FrameBounds(plan.sigma_min ** 2, plan.sigma_max ** 2, True, "fft", plan.rtol)
+
+
+def lanczos_bounds(gram: LinearOperator, n_rows: int, *, tol: float = 1e-10,
+                   maxiter: int | None = None, what: str = "A^T A") -> FrameBounds:
+    """Ritz estimates of the extreme eigenvalues of a Gram operator (``iterative``).
 
     Parameters
     ----------
-    layer : ConvLayer
+    gram : LinearOperator (D x D), symmetric positive semi-definite
+    n_rows : int
+        Number of rows of the underlying operator; with fewer rows than ``D`` the lower
+        bound is 0 and only the largest eigenvalue is computed.
+    tol, maxiter : passed to ``eigsh``
+    what : str
+        Name of the Gram operator in error messages.
+    """
+    d = gram.shape[0]
+    v0 = np.random.default_rng(0).standard_normal(d)  # fixed start vector: reproducible
+    ncv = min(d, 40)
+    big, vbig = eigsh(gram, k=1, which="LA", tol=tol, maxiter=maxiter, v0=v0, ncv=ncv)
+    res = [float(np.linalg.norm(gram.matvec(vbig[:, 0]) - big[0] * vbig[:, 0]))]
+    lower = 0.0
+    if n_rows >= d:
+        try:
+            small, vsmall = eigsh(gram, k=1, which="SA", tol=tol, maxiter=maxiter, v0=v0,
+                                  ncv=ncv)
+        except ArpackNoConvergence as exc:
+            if len(exc.eigenvalues) == 0:
+                raise RuntimeError(
+                    f"the smallest eigenvalue of {what} did not converge; raise maxiter or use "
+                    "method='dense' on a smaller input") from exc
+            small, vsmall = exc.eigenvalues, exc.eigenvectors
+        lower = max(float(small[0]), 0.0)
+        res.append(float(np.linalg.norm(gram.matvec(vsmall[:, 0]) - small[0] * vsmall[:, 0])))
+    # relative accuracy of a Ritz value ~ tol; sigma_min/sigma_max resolvable to ~sqrt(tol)
+    return FrameBounds(lower, float(big[0]), False, "iterative", float(np.sqrt(max(tol, _EPS))),
+                       max(res))
+
+
+def shift_invert_bounds(matrix: scipy.sparse.spmatrix, *, tol: float = 1e-10) -> FrameBounds:
+    """Lanczos on the sparse Gram matrix and on its inverse (sparse LU) (``shift-invert``).
+
+    Both Ritz values come with residuals of order :math:`\\varepsilon b` (an estimate with a
+    residual: ``exact=False``); an exactly singular LU means :math:`a = 0`.
+    """
+    n, d = matrix.shape
+    gram = (matrix.T @ matrix).tocsc()
+    v0 = np.random.default_rng(0).standard_normal(d)
+    big, vbig = eigsh(gram, k=1, which="LA", tol=tol, v0=v0)
+    res = [float(np.linalg.norm(gram @ vbig[:, 0] - big[0] * vbig[:, 0]))]
+    lower = 0.0
+    if n >= d:
+        try:
+            small, vsmall = eigsh(gram, k=1, sigma=0.0, which="LM", tol=tol, v0=v0)
+        except RuntimeError:  # exactly singular LU: the Gram matrix has a null space
+            small, vsmall = None, None
+        if small is not None:
+            lower = max(float(small[0]), 0.0)
+            res.append(float(np.linalg.norm(gram @ vsmall[:, 0] - small[0] * vsmall[:, 0])))
+    return FrameBounds(lower, float(big[0]), False, "shift-invert",
+                       float(np.sqrt(d * _EPS)), max(res))
+
+
+def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
+                  reach: Sequence[int]) -> FrameBounds:
+    """Extreme eigenvalues of the banded Gram matrix by LAPACK (``banded``).
+
+    Parameters
+    ----------
+    matrix : sparse (n x D)
+        Rows of a zero-padded conv-derived operator on inputs of shape ``(C, H, W)``,
+        columns in ``(c, i, j)`` order.
     input_shape : (C, H, W)
-    method : {"auto", "fft", "dense", "iterative"}
-        ``auto``: ``fft`` when the layer is circulant, else ``dense`` when the input has at
-        most ``AUTO_DENSE_LIMIT`` values, else ``iterative``.
-    tol, maxiter : passed to ``eigsh`` for the iterative method.
+    reach : (rh, rw)
+        Extent of one (dilated) filter: two pixels are coupled in :math:`A^TA` only when
+        they are less than ``reach`` apart along each axis.
+
+    Notes
+    -----
+    With the columns reordered to ``(i, j, c)``, :math:`G = A^TA` has bandwidth
+    :math:`((r_h - 1) W + (r_w - 1)) C + C - 1`. The Gram route squares the condition
+    number: eigenvalues are accurate to about :math:`D\\varepsilon b` absolutely, so ``rtol``
+    on :math:`\\sigma_{\\min}/\\sigma_{\\max}` is :math:`\\sqrt{D\\varepsilon}`.
+    """
+    c, h, w = (int(v) for v in input_shape)
+    rh, rw = (int(v) for v in reach)
+    n, d = matrix.shape
+    ci, ii, jj = np.unravel_index(np.arange(d), (c, h, w))
+    perm_new = (ii * w + jj) * c + ci
+    p = scipy.sparse.csr_matrix((np.ones(d), (np.arange(d), perm_new)), shape=(d, d))
+    gram = (p.T @ (matrix.T @ matrix) @ p).tocoo()
+    bw = ((rh - 1) * w + (rw - 1)) * c + (c - 1)
+    off = gram.col - gram.row
+    keep = off >= 0
+    if off.max(initial=0) > bw:
+        raise RuntimeError("internal error: Gram matrix wider than its predicted band")
+    band = np.zeros((bw + 1, d))
+    # lower form: band[i - j, j] = G[i, j] for i >= j  (use G[j, i] with i = col >= row)
+    band[off[keep], gram.row[keep]] = gram.data[keep]
+    hi = scipy.linalg.eig_banded(band, lower=True, eigvals_only=True, select="i",
+                                 select_range=(d - 1, d - 1))
+    lower = 0.0
+    if n >= d:
+        lo = scipy.linalg.eig_banded(band, lower=True, eigvals_only=True, select="i",
+                                     select_range=(0, 0))
+        lower = max(float(lo[0]), 0.0)
+    return FrameBounds(lower, float(hi[0]), True, "banded", float(np.sqrt(d * _EPS)))
+
+
+# ---------------------------------------------------------------------------- dispatch
+def as_frame_operator(op, input_shape: Sequence[int] | None = None):
+    """``op`` as an operator :func:`frame_bounds` understands (a layer is bound to a shape)."""
+    if isinstance(op, ConvLayer):
+        if input_shape is None:
+            raise TypeError("frame_bounds(layer, input_shape): a ConvLayer needs the input shape")
+        return op.at(input_shape)
+    if not hasattr(op, "bounds_methods"):
+        raise TypeError("frame_bounds needs a theory.ConvLayer (with input_shape), a "
+                        "ConvOperator or a MaxPoolSelection, got " + type(op).__name__)
+    if input_shape is not None and tuple(int(s) for s in input_shape) != tuple(op.input_shape):
+        raise ValueError(f"input_shape {tuple(input_shape)} differs from the operator's "
+                         f"{tuple(op.input_shape)}")
+    return op
+
+
+def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = "auto", *,
+                 tol: float = 1e-10, maxiter: int | None = None) -> FrameBounds:
+    """Lower and upper frame bounds of the rows of an operator.
+
+    Parameters
+    ----------
+    op : ConvLayer, ConvOperator or MaxPoolSelection
+        A :class:`~theory.ConvLayer` needs ``input_shape``; a shape-bound operator
+        (``layer.at(shape)``, a :class:`~theory.MaxPoolSelection`) carries its own.
+    input_shape : (C, H, W), optional
+    method : {"auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"}
+        ``auto`` asks the operator (conv layers: ``fft`` when circulant, else ``dense`` when
+        the input has at most ``AUTO_DENSE_LIMIT`` values, else ``iterative``; pooled
+        selections: ``dense``, ``shift-invert`` or ``iterative`` by size). The methods an
+        operator supports are in its ``bounds_methods``.
+    tol, maxiter : passed to ``eigsh`` for the Lanczos methods.
 
     Returns
     -------
     FrameBounds
         Unpacks as ``(lower, upper, exact)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, frame_bounds
+    >>> layer = ConvLayer(np.eye(2).reshape(2, 2, 1, 1), padding_mode="circular")
+    >>> lower, upper, exact = frame_bounds(layer, (2, 4, 4))
+    >>> round(lower, 12), round(upper, 12), exact
+    (1.0, 1.0, True)
     """
-    if not isinstance(layer, ConvLayer):
-        raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
-    shape = layer.check_input_shape(input_shape)
-    d = int(np.prod(shape))
-    m = int(np.prod(layer.output_shape(shape)))
+    op = as_frame_operator(op, input_shape)
     if method == "auto":
-        method = ("fft" if layer.is_circulant(shape)
-                  else "dense" if d <= AUTO_DENSE_LIMIT else "iterative")
+        method = op.auto_bounds_method()
+    if method not in op.bounds_methods:
+        raise ValueError(f"unknown method {method!r} for {type(op).__name__}; expected auto, "
+                         + ", ".join(op.bounds_methods))
+    n, d = op.shape
+    if n == 0:
+        return FrameBounds(0.0, 0.0, True, "empty", 0.0)
+    if method in ("iterative", "shift-invert") and d < LANCZOS_MIN_DIM:
+        method = "dense"  # ARPACK needs k < d - 1 and a Krylov space: solve exactly
     if method == "fft":
-        plan = layer.fft_plan(shape)
-        return FrameBounds(plan.sigma_min ** 2, plan.sigma_max ** 2, True, "fft", plan.rtol)
+        return fft_bounds(op.plan)
     if method == "dense":
-        s = np.linalg.svd(layer.dense(shape, force=True).astype(np.float64), compute_uv=False)
-        smin = float(s[-1]) if m >= d else 0.0
-        return FrameBounds(smin ** 2, float(s[0]) ** 2, True, "dense", max(m, d) * _EPS)
-    if method == "iterative":
-        return _iterative(layer, shape, tol, maxiter, m, d)
-    raise ValueError(f"unknown method {method!r}; expected auto, fft, dense or iterative")
+        return svd_bounds(op.dense(force=True))
+    if method == "dense-gram":
+        return gram_eigen_bounds(op.dense(force=True))
+    if method == "banded":
+        return banded_bounds(op.sparse(), *op.band_geometry())
+    if method == "shift-invert":
+        return shift_invert_bounds(op.sparse(), tol=tol)
+    return lanczos_bounds(op.gram_operator(), n, tol=tol, maxiter=maxiter,
+                          what=op.gram_name)
 
 
 def gram_operator(layer: ConvLayer, input_shape: Sequence[int]) -> LinearOperator:
-    """:math:`A^T A` as a symmetric LinearOperator in float64."""
-    op = layer.operator(input_shape)
-    d = op.shape[1]
-
-    def mv(v):
-        return op.rmatvec(op.matvec(v)).astype(np.float64)
-
-    return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
+    """:math:`A^T A` of a layer on ``input_shape`` as a symmetric float64 LinearOperator."""
+    return layer.at(input_shape).gram_operator()
 
 
-def _iterative(layer, shape, tol, maxiter, m, d) -> FrameBounds:
-    if d < 8:  # ARPACK needs k < d - 1 and a Krylov space; tiny problems are solved exactly
-        return frame_bounds(layer, shape, "dense")
-    gram = gram_operator(layer, shape)
-    rng = np.random.default_rng(0)  # fixed start vector: reproducible estimates
-    v0 = rng.standard_normal(d)
-    ncv = min(d, 40)
-    big, vbig = eigsh(gram, k=1, which="LA", tol=tol, maxiter=maxiter, v0=v0, ncv=ncv)
-    if m < d:
-        lower, vsmall, small = 0.0, None, None
-    else:
-        try:
-            small, vsmall = eigsh(gram, k=1, which="SA", tol=tol, maxiter=maxiter, v0=v0, ncv=ncv)
-        except ArpackNoConvergence as exc:
-            if len(exc.eigenvalues) == 0:
-                raise RuntimeError(
-                    "the smallest eigenvalue of A^T A did not converge; raise maxiter or use "
-                    "method='dense' on a smaller input") from exc
-            small, vsmall = exc.eigenvalues, exc.eigenvectors
-        lower = max(float(small[0]), 0.0)
-    res = [float(np.linalg.norm(gram.matvec(vbig[:, 0]) - big[0] * vbig[:, 0]))]
-    if vsmall is not None:
-        res.append(float(np.linalg.norm(gram.matvec(vsmall[:, 0]) - small[0] * vsmall[:, 0])))
-    upper = float(big[0])
-    # relative accuracy of a Ritz value ~ tol; sigma_min/sigma_max resolvable to ~sqrt(tol)
-    return FrameBounds(lower, upper, False, "iterative", float(np.sqrt(max(tol, _EPS))),
-                       max(res))
+__all__ = ["FrameBounds", "Method", "as_frame_operator", "banded_bounds", "fft_bounds",
+           "frame_bounds", "gram_eigen_bounds", "gram_operator", "lanczos_bounds",
+           "shift_invert_bounds", "svd_bounds"]

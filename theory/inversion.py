@@ -19,20 +19,23 @@ orthogonal projection of the true input onto the row space of :math:`A`; the res
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 import warnings
-from typing import Any, Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import lsmr
 
 from theory.activations import crelu_preactivation
 from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
-from theory.frames import FrameBounds, frame_bounds
+from theory.frames import FrameBounds
+from theory.operator import ConvOperator
+from theory.results import InversionBatch, InversionResult
+from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
 
-Method = Literal["auto", "fft", "lsmr", "dense"]
+Solver = Literal["auto", "fft", "lsmr", "dense"]
+#: Deprecated name of :data:`Solver`.
+Method = Solver
 
 
 class NonInjectiveWarning(UserWarning):
@@ -41,66 +44,6 @@ class NonInjectiveWarning(UserWarning):
 
 class NonInjectiveError(ValueError):
     """Raised instead of the warning when ``on_non_injective="raise"``."""
-
-
-@dataclasses.dataclass
-class InversionResult:
-    """What :func:`invert_crelu` returns.
-
-    Attributes
-    ----------
-    x : numpy.ndarray
-        The reconstruction, shape ``(C, H, W)`` or ``(N, C, H, W)`` like the features. For a
-        non-injective layer: the minimum-norm solution, i.e. the projection of the true input
-        onto the row space of :math:`A`.
-    z : numpy.ndarray
-        The recovered pre-activation :math:`h_+ - h_-`.
-    relative_residual : float
-        :math:`\\|A x - z\\| / \\|z\\|` (over the whole batch), computed lazily on first access.
-    method : str
-    iterations : int
-        LSMR iterations (maximum over the batch); 0 for ``fft`` and ``dense``.
-    frame_bounds : FrameBounds or None
-        ``None`` only if ``certify=False`` was asked for.
-    injective : bool or None
-    stopping : dict
-        The stopping rule and why the solver stopped (LSMR: ``atol``, ``btol``, ``maxiter``,
-        ``istop`` and its meaning).
-    seconds : float
-    """
-
-    x: np.ndarray
-    z: np.ndarray
-    method: str
-    iterations: int
-    frame_bounds: FrameBounds | None
-    injective: bool | None
-    stopping: dict[str, Any]
-    seconds: float
-    _residual: Callable[[], float] = dataclasses.field(repr=False, compare=False)
-
-    @functools.cached_property
-    def relative_residual(self) -> float:
-        """:math:`\\|A x - z\\| / \\|z\\|` over the batch, computed on first access.
-
-        For ``fft`` it comes from the residual spectrum (Parseval), otherwise from one more
-        forward convolution; it is not part of the timed inversion.
-        """
-        return self._residual()
-
-    def error_bound(self) -> float:
-        """A-posteriori bound on ``||x - x_true|| / ||x_true||`` for an injective layer.
-
-        Notes
-        -----
-        With :math:`r = Ax - z` and :math:`z = A x_{\\rm true}`:
-        :math:`\\|x - x_{\\rm true}\\| \\le \\|r\\|/\\sigma_{\\min}` and
-        :math:`\\|x_{\\rm true}\\| \\ge \\|z\\|/\\sigma_{\\max}`, so the relative error is at most
-        ``cond * relative_residual``.
-        """
-        if self.frame_bounds is None or not self.frame_bounds.injective:
-            return float("inf")
-        return self.frame_bounds.cond * self.relative_residual
 
 
 def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
@@ -126,79 +69,121 @@ def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
     return 4.0 * float(np.sqrt(c * kh * kw * k)) * bounds.cond * float(np.finfo(np.float64).eps)
 
 
-#: scipy's lsmr ``istop`` codes and their meaning (reported in ``stopping``).
-LSMR_REASONS = {
-    0: "x = 0 is the exact solution",
-    1: "Ax - b is small enough, given atol, btol",
-    2: "the least-squares solution is good enough, given atol",
-    3: "the estimate of cond(A) exceeded conlim",
-    4: "Ax - b is small enough for this machine",
-    5: "the least-squares solution is good enough for this machine",
-    6: "cond(A) seems too large for this machine",
-    7: "the iteration limit was reached",
-}
+
+def _bound_operator(layer, input_shape) -> ConvOperator:
+    """``layer.at(input_shape)``, or a ConvOperator as given (its shape must agree)."""
+    if isinstance(layer, ConvOperator):
+        if input_shape is not None and tuple(int(s) for s in input_shape) != layer.input_shape:
+            raise ValueError(f"input_shape {tuple(input_shape)} differs from the operator's "
+                             f"{layer.input_shape}")
+        return layer
+    if not isinstance(layer, ConvLayer):
+        raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
+    if input_shape is None:
+        raise TypeError("invert_crelu(features, layer, input_shape): the input shape is needed "
+                        "(or pass layer.at(input_shape))")
+    return layer.at(input_shape)
+
+
+def _renamed(new_value, old_value, old: str, new: str, default):
+    """Accept a deprecated keyword ``old`` for ``new`` (with a DeprecationWarning)."""
+    if old_value is None:
+        return new_value
+    warnings.warn(f"the keyword {old!r} is deprecated; use {new!r}", DeprecationWarning,
+                  stacklevel=3)
+    if new_value != default and new_value != old_value:
+        raise TypeError(f"got both {old}={old_value!r} and {new}={new_value!r}")
+    return old_value
+
+
+def warn_non_injective(msg: str, on_non_injective: str) -> None:
+    """Raise :class:`NonInjectiveError` or warn with :class:`NonInjectiveWarning`."""
+    if on_non_injective == "raise":
+        raise NonInjectiveError(msg)
+    if on_non_injective == "warn":
+        warnings.warn(msg, NonInjectiveWarning, stacklevel=3)
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> None:
+    """A clear ValueError when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
 
 def invert_crelu(
     features: np.ndarray | torch.Tensor,
-    layer: ConvLayer,
-    input_shape: Sequence[int],
-    method: Method = "auto",
+    layer: ConvLayer | ConvOperator,
+    input_shape: Sequence[int] | None = None,
+    solver: Solver = "auto",
     *,
     atol: float = 1e-12,
     btol: float = 1e-12,
     maxiter: int | None = None,
-    certify: bool = True,
+    certify: bool | str = True,
     bounds: FrameBounds | None = None,
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
-) -> InversionResult:
+    method: Solver | None = None,
+) -> InversionResult | InversionBatch:
     """Reconstruct the input of ``CReLU(layer(x))`` from its features.
 
     Parameters
     ----------
     features : array, shape (2K, H', W') or (N, 2K, H', W')
         CReLU features: positive half first, then negative half (``theory.crelu``).
-    layer : ConvLayer
-        The layer that produced the pre-activation (without bias).
+    layer : ConvLayer or ConvOperator
+        The layer that produced the pre-activation (without bias), or ``layer.at(shape)``.
     input_shape : (C, H, W)
-    method : {"auto", "fft", "lsmr", "dense"}
-        ``fft``: exact least squares per frequency (circular, stride 1). ``dense``: numpy
-        least squares on the dense matrix (tiny inputs). ``lsmr``: scipy's LSMR on the
+        Needed with a ConvLayer; a ConvOperator carries its own.
+    solver : {"auto", "fft", "lsmr", "dense"}
+        ``fft``: exact least squares per frequency (circulant layers). ``dense``: numpy
+        least squares on the dense matrix (small inputs). ``lsmr``: scipy's LSMR on the
         LinearOperator (any stride, padding), started at 0 so it converges to the
         minimum-norm solution. ``auto``: ``fft`` if possible, else ``dense`` if the input has
         at most ``AUTO_DENSE_LIMIT`` values, else ``lsmr``.
     atol, btol, maxiter : LSMR stopping rule (see ``scipy.sparse.linalg.lsmr``); reported.
-    certify : bool
-        Compute the frame bounds (the injectivity certificate) with ``frame_bounds``.
+    certify : bool or str
+        Compute the frame bounds (the injectivity certificate) with :func:`frame_bounds`:
+        ``True`` picks the method (``fft`` for the fft solver, else ``auto``), a string names
+        it, ``False`` skips the certificate.
     bounds : FrameBounds, optional
         Precomputed frame bounds (skips the certificate computation).
     on_non_injective : {"warn", "raise", "ignore"}
+    method : deprecated name of ``solver``.
 
     Returns
     -------
     InversionResult
+        For one input; an :class:`InversionBatch` (one result per input) for a batch.
 
     Raises
     ------
     ValueError
         Odd channel count, wrong channel count or spatial shape, NaN/Inf, empty input,
-        negative entries (CReLU features are non-negative), unknown method.
+        negative entries (CReLU features are non-negative), unknown solver.
     NonInjectiveError
         With ``on_non_injective="raise"`` when the certificate says the layer is not injective.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((8, 1, 3, 3)), padding=1,
+    ...                   padding_mode="circular")
+    >>> x = np.random.default_rng(1).random((1, 16, 16))
+    >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+    >>> res.solver, res.injective, bool(np.abs(res.x - x).max() < 1e-12)
+    ('fft', True, True)
     """
     t0 = time.perf_counter()
-    if not isinstance(layer, ConvLayer):
-        raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
-    if method not in ("auto", "fft", "lsmr", "dense"):
-        raise ValueError(f"unknown method {method!r}; expected auto, fft, lsmr or dense")
-    if on_non_injective not in ("warn", "raise", "ignore"):
-        raise ValueError(f"on_non_injective must be warn, raise or ignore, got {on_non_injective!r}")
+    solver = _renamed(solver, method, "method", "solver", "auto")
+    op = _bound_operator(layer, input_shape)
+    check_choice(solver, "solver", ("auto", "fft", "lsmr", "dense"))
+    check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
     h = as_tensor(features, "features", dtype=torch.float64).detach().numpy()
     if h.ndim not in (3, 4):
         raise ValueError(f"features must be (2K, H', W') or (N, 2K, H', W'), got shape {h.shape}")
-    shape = layer.check_input_shape(input_shape)
-    out_shape = layer.output_shape(shape)
-    k = layer.out_channels
+    shape, out_shape = op.input_shape, op.output_shape
+    k = op.layer.out_channels
     if h.shape[-3] % 2:
         raise ValueError(f"CReLU features need an even channel count, got {h.shape[-3]}")
     if h.shape[-3] != 2 * k:
@@ -212,66 +197,71 @@ def invert_crelu(
                          "features are non-negative (positive half, then negative half)")
     z = crelu_preactivation(h, axis=h.ndim - 3)
 
-    if method == "auto":
-        d = int(np.prod(shape))
-        method = ("fft" if layer.is_circulant(shape)
-                  else "dense" if d <= AUTO_DENSE_LIMIT else "lsmr")
-    if bounds is None and certify:
-        bounds = frame_bounds(layer, shape, "fft" if method == "fft" else "auto")
+    if solver == "auto":
+        solver = ("fft" if op.is_circulant
+                  else "dense" if op.d <= AUTO_DENSE_LIMIT else "lsmr")
+    if bounds is None and certify is not False:
+        bounds = op.frame_bounds(certify if isinstance(certify, str)
+                                 else "fft" if solver == "fft" else "auto")
 
     injective = None if bounds is None else bounds.injective
     if injective is False:
-        msg = (f"{layer!r} is not injective on inputs of shape {shape}: lower frame bound "
-               f"{bounds.lower:.3e} (upper {bounds.upper:.3e}, method {bounds.method}); "
-               "the result is the projection of the input onto the row space of A")
-        if on_non_injective == "raise":
-            raise NonInjectiveError(msg)
-        if on_non_injective == "warn":
-            warnings.warn(msg, NonInjectiveWarning, stacklevel=2)
+        warn_non_injective(
+            f"{op.layer!r} is not injective on inputs of shape {shape}: lower frame bound "
+            f"{bounds.lower:.3e} (upper {bounds.upper:.3e}, method {bounds.method}); "
+            "the result is the projection of the input onto the row space of A",
+            on_non_injective)
 
     zb = z.reshape(-1, *out_shape)
-    iterations, stopping = 0, {}
-    residual_fn = None
-    if method == "fft":
-        plan = layer.fft_plan(shape)
-        x = plan.solve(zb)
-        stopping = {"solver": "per-frequency pseudo-inverse (Gram or SVD per frequency)",
-                    "rtol": plan.rtol, "svd_frequencies": plan.svd_frequencies}
+    if solver == "fft":
+        plan = op.plan
+        sols = [solve_fft(plan, zb)]
 
-        def residual_fn():
-            return plan.residual_norm(x, zb)
-    elif method == "dense":
-        a = layer.dense(shape, force=True).astype(np.float64)
-        sol, *_ = np.linalg.lstsq(a, zb.reshape(len(zb), -1).T, rcond=None)
-        x = sol.T.reshape(-1, *shape)
-        stopping = {"solver": "numpy.linalg.lstsq (SVD, minimum norm)"}
+        def residual_of(x, zz):
+            return plan.residual_norm(x, zz)
+    elif solver == "dense":
+        sols = [solve_dense(op.dense(force=True), zb.reshape(len(zb), -1).T)]
+        sols = [dataclasses.replace(sols[0], x=sols[0].x.T)]
+        residual_of = None
     else:  # lsmr
-        op = layer.operator(shape)
         if op.dtype != np.float64:
-            raise ValueError("method='lsmr' needs float64 weights for a theorem-grade inverse; "
-                             f"got {layer.dtype} (cast the weight with .double())")
-        xs, reasons = [], []
-        for zi in zb:
-            out = lsmr(op, zi.ravel(), atol=atol, btol=btol, maxiter=maxiter)
-            xs.append(out[0])
-            iterations = max(iterations, int(out[2]))
-            reasons.append(int(out[1]))
-        x = np.stack(xs).reshape(-1, *shape)
-        worst = max(reasons)
-        stopping = {"solver": "scipy.sparse.linalg.lsmr", "atol": atol, "btol": btol,
-                    "maxiter": maxiter, "istop": worst, "reason": LSMR_REASONS.get(worst, "?")}
+            raise ValueError("solver='lsmr' needs float64 weights for a theorem-grade inverse; "
+                             f"got {op.layer.dtype} (cast the weight with .double())")
+        sols = [solve_lsmr(op.linear_operator, zi.ravel(), atol=atol, btol=btol,
+                           maxiter=maxiter) for zi in zb]
+        residual_of = None
+    if residual_of is None:
+        def residual_of(x, zz):
+            return float(np.linalg.norm(np.asarray(op.forward(x)) - zz))
 
-    xb = x
-    if residual_fn is None:
-        def residual_fn():
-            return float(np.linalg.norm(np.asarray(layer.forward(xb)) - zb))
+    def relative(x, zz):
+        def fn() -> float:
+            znorm = float(np.linalg.norm(zz))
+            res = residual_of(x, zz)
+            return res / znorm if znorm > 0 else res
+        return fn
 
-    def relative_residual() -> float:
-        znorm = float(np.linalg.norm(zb))
-        res = residual_fn()
-        return res / znorm if znorm > 0 else res
+    seconds = time.perf_counter() - t0
+    if len(sols) == 1:  # one direct solve for the whole batch
+        xs = sols[0].x.reshape(-1, *shape)
+        per_input = [dataclasses.replace(sols[0], x=xi) for xi in xs]
+    else:
+        per_input = sols
+    results = [InversionResult(x=sol.x.reshape(shape), z=zi, solver=solver,
+                               iterations=sol.iterations, converged=sol.converged,
+                               frame_bounds=bounds, injective=injective, stopping=sol.stopping,
+                               seconds=seconds, _residual=relative(sol.x.reshape(shape), zi))
+               for sol, zi in zip(per_input, zb)]
+    if h.ndim == 3:
+        return results[0]
+    xb = np.stack([r.x for r in results])
+    stopping = per_input[0].stopping
+    if solver == "lsmr":
+        worst = max(s.stopping["istop"] for s in per_input)
+        stopping = {**stopping, "istop": worst, "reason": LSMR_REASONS.get(worst, "?")}
+    return InversionBatch(results, seconds, residual=relative(xb, zb), stopping=stopping)
 
-    x = x.reshape(*h.shape[:-3], *shape)
-    return InversionResult(x=x, z=z, method=method, iterations=iterations, frame_bounds=bounds,
-                           injective=injective, stopping=stopping,
-                           seconds=time.perf_counter() - t0, _residual=relative_residual)
+
+__all__ = ["InversionBatch", "InversionResult", "LSMR_REASONS", "Method", "NonInjectiveError",
+           "NonInjectiveWarning", "Solver", "invert_crelu", "recovery_tolerance",
+           "warn_non_injective"]

@@ -308,13 +308,13 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
                 iteration_callback=((lambda i, k, n=name: progress(f"{n} s{i} it {k}", 0))
                                     if progress else None))
             x = res.x
-            info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected[0],
-                                "zero_window_rows": r.n_zero_window[0],
+            info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected,
+                                "zero_window_rows": r.n_zero_window,
                                 "unknowns": int(np.prod(r.x.shape)),
-                                "lsmr_iterations": r.iterations[0],
-                                "cond_estimate": r.cond_estimate[0],
-                                "relative_residual": r.relative_residual[0],
-                                "stop": r.stopping[0].get("reason", "")}
+                                "lsmr_iterations": r.iterations,
+                                "cond_estimate": r.cond_estimate,
+                                "relative_residual": r.relative_residual,
+                                "stop": r.stopping.get("reason", "")}
                                for j, r in enumerate(res.stages)]}
         elif name == "optimisation":
             fwd = deep_forward(image, crelu_stages, "crelu")

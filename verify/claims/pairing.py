@@ -368,12 +368,12 @@ def _inversion_check(layer: ConvLayer, x: np.ndarray, features: np.ndarray,
             _BOUNDS[key] = bounds
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = invert_crelu(features, layer, x.shape, method="lsmr", bounds=bounds,
+        res = invert_crelu(features, layer, x.shape, "lsmr", bounds=bounds,
                            atol=LSMR_TOL, btol=LSMR_TOL)
     fb = res.frame_bounds
     d, m = x.size, int(np.prod(layer.output_shape(x.shape)))
     err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
-    measured = {"frame_bounds": fb.as_dict(), "method": res.method, "stopping": res.stopping,
+    measured = {"frame_bounds": fb.as_dict(), "method": res.solver, "stopping": res.stopping,
                 "a_posteriori_error_bound": res.error_bound(),
                 "relative_residual": res.relative_residual, "relative_error": err,
                 "input_shape": list(x.shape), "D": d, "M": m,

@@ -78,14 +78,14 @@ def _exact_check(ctx: Context, broken: bool) -> Outcome:
         fb = _BOUNDS_CACHE[key]
         if broken:
             s = wrong_switches(s, layer.output_shape(x.shape)[2])
-        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, bounds=fb, on_non_frame="ignore")
+        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, bounds=fb, on_non_injective="ignore")
         err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
         tol = recovery_tolerance(layer, fb)
         if res.solver.startswith("lsmr"):
-            tol += res.error_bound[0]
+            tol += res.error_bound()
         passed = bool(fb.injective) and err <= tol
         ok &= passed
-        rows.append({"case": name, "D": int(x.size), "n_selected": res.n_selected[0],
+        rows.append({"case": name, "D": int(x.size), "n_selected": res.n_selected,
                      "is_frame": bool(fb.injective), "cond": fb.cond, "bounds": fb.method,
                      "solver": res.solver, "relative_error": err, "tolerance": tol,
                      "error_over_cond_eps": err / (fb.cond * EPS), "pass": passed})
@@ -121,9 +121,9 @@ def _linear_runs(ctx: Context):
         runs = []
         for name, layer, x in _linear_inputs(ctx):
             f, s = crelu_maxpool(x, layer, 2)
-            res = invert_crelu_maxpool(f, s, layer, x.shape, 2, "linear", on_non_frame="ignore")
+            res = invert_crelu_maxpool(f, s, layer, x.shape, 2, "linear", on_non_injective="ignore")
             err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
-            runs.append((name, x.size, err, res.error_bound[0]))
+            runs.append((name, x.size, err, res.error_bound()))
         _LINEAR_CACHE[key] = runs
     return _LINEAR_CACHE[key]
 
@@ -200,8 +200,8 @@ def _patch_arm(key, layer: ConvLayer, act: str, patches: np.ndarray):
                                            solver="lsmr",
                                            bounds=fb if fb is not None else "none",
                                            atol=1e-12, btol=1e-12, maxiter=20000)
-            frames += bool(res.is_frame[0])
-            if res.is_frame[0]:
+            frames += bool(res.is_frame)
+            if res.is_frame:
                 conds.append(fb.cond)
             if np.any(p):
                 errs.append(float(np.linalg.norm(res.x - p) / np.linalg.norm(p)))

@@ -67,7 +67,7 @@ def check_random(ctx: Context, broken: bool = False) -> Outcome:
         x = rng.standard_normal((2, *shape))
         err, tol, res = recover(layer, x, method, broken)
         ok &= err <= tol
-        rows.append({"layer": name, "input": shape, "method": res.method, "relative_error": err,
+        rows.append({"layer": name, "input": shape, "method": res.solver, "relative_error": err,
                      "tolerance": tol, "cond": res.frame_bounds.cond,
                      "lower_frame_bound": res.frame_bounds.lower, "iterations": res.iterations})
     return Outcome(status_from(ok), {"cases": rows, "worst_error_over_tolerance":

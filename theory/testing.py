@@ -1,4 +1,16 @@
-"""Hypothesis strategies for conv layers, by regime.
+"""Public testing helpers: hypothesis strategies for conv layers by regime, and the dot test.
+
+Users testing their own operators or filters can draw from the same strategies the
+package's tests use (``pip install crelu-theory[test]`` brings hypothesis)::
+
+    from hypothesis import given
+    from theory.testing import injective_layers, dot_test
+
+    @given(injective_layers())
+    def test_my_inverse(case):
+        ...  # case.layer, case.input_shape, case.certified_lower, case.certified_upper
+
+Regimes and what each strategy promises:
 
 Injective layers are built *by construction* with a certified lower frame bound, never by
 filtering: a "polyphase delta" bank D (one filter per channel c and stride phase (a, b),
@@ -20,7 +32,11 @@ from typing import Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from theory import ConvLayer
+from theory import ConvLayer, conv_crelu_maxpool
+from theory.diagnostics import dot_test
+
+__all__ = ["LayerCase", "PooledCase", "conv_layers", "dot_test", "images", "injective_layers",
+           "orthonormal_bank", "pooled_cases", "rank_deficient_layers", "schur_bound"]
 
 
 @dataclasses.dataclass
@@ -54,8 +70,13 @@ def _seeded(draw) -> np.random.Generator:
 
 
 @st.composite
-def filter_banks(draw, circulant: bool = False, max_channels: int = 3, max_size: int = 8):
-    """Injective conv layers (as LayerCase) with a certified lower frame bound."""
+def injective_layers(draw, circulant: bool = False, max_channels: int = 3, max_size: int = 8):
+    """Injective conv layers (as :class:`LayerCase`) with a certified lower frame bound.
+
+    ``case.certified_lower <= sigma_min(A)^2`` and ``case.certified_upper >= sigma_max(A)^2``
+    are proven by construction (module notes); ``circulant=True`` draws circular, stride-1
+    layers (the FFT regime).
+    """
     rng = _seeded(draw)
     c = draw(st.integers(1, max_channels))
     if circulant:
@@ -91,8 +112,11 @@ def filter_banks(draw, circulant: bool = False, max_channels: int = 3, max_size:
                      projector=lambda x: x)
 
 
-def conv_layers(max_channels: int = 3, max_size: int = 8):
-    """Any conv layer (random weights, any stride/padding/mode): for operator tests."""
+def conv_layers(max_channels: int = 3, max_size: int = 8, dilation: bool = True):
+    """Any conv layer (random weights, any stride/padding/mode/dilation): for operator tests.
+
+    No promise about injectivity: use it for adjoint (dot) tests and dense comparisons.
+    """
     @st.composite
     def build(draw):
         rng = _seeded(draw)
@@ -100,21 +124,28 @@ def conv_layers(max_channels: int = 3, max_size: int = 8):
         kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
         sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
         ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        dh, dw = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
         mode = draw(st.sampled_from(["zeros", "circular"]))
-        h = draw(st.integers(max(1, ph, kh - 2 * ph), max_size))
-        w = draw(st.integers(max(1, pw, kw - 2 * pw), max_size))
+        h = draw(st.integers(max(1, ph, dh * (kh - 1) + 1 - 2 * ph), max_size))
+        w = draw(st.integers(max(1, pw, dw * (kw - 1) + 1 - 2 * pw), max_size))
         layer = ConvLayer(rng.standard_normal((kf, c, kh, kw)), stride=(sh, sw),
-                          padding=(ph, pw), padding_mode=mode)
+                          padding=(ph, pw), padding_mode=mode, dilation=(dh, dw))
         return LayerCase(layer, (c, h, w))
     return build()
 
 
 @st.composite
 def rank_deficient_layers(draw, circulant: bool = False):
-    """Non-injective layers with a known projector onto the row space of A."""
+    """Non-injective layers with a known projector onto the row space of A.
+
+    Two kinds: a bank that ignores one input channel (the projector zeroes that channel)
+    and a wide bank with fewer filters than input channels (projector from a dense
+    pseudo-inverse). ``case.projector(x)`` is the orthogonal projection of ``x`` onto the
+    row space, i.e. what a minimum-norm inverse must return.
+    """
     kind = draw(st.sampled_from(["dead-channel", "wide"]))
     if kind == "dead-channel":
-        base = draw(filter_banks(circulant=circulant, max_channels=2))
+        base = draw(injective_layers(circulant=circulant, max_channels=2))
         w = base.layer.weight.numpy()
         dead = draw(st.integers(0, w.shape[1]))
         w = np.insert(w, dead, 0.0, axis=1)  # the layer ignores input channel `dead`
@@ -146,5 +177,61 @@ def rank_deficient_layers(draw, circulant: bool = False):
 
 
 def images(shape, seed_strategy=st.integers(0, 2**32 - 1)):
-    """Batches of Gaussian inputs of the given (C, H, W) shape."""
+    """Batches of two Gaussian inputs of the given (C, H, W) shape."""
     return seed_strategy.map(lambda s: np.random.default_rng(s).standard_normal((2, *shape)))
+
+
+def orthonormal_bank(rng: np.random.Generator, k: int, c: int, ks: int) -> np.ndarray:
+    """``k`` random filters ``c x ks x ks`` with orthonormal rows (``k <= c ks^2``) or
+    orthonormal columns (``k > c ks^2``), from the QR factor of a Gaussian matrix."""
+    g = rng.standard_normal((k, c * ks * ks))
+    q, _ = np.linalg.qr(g.T if k <= c * ks * ks else g)
+    w = q.T if k <= c * ks * ks else q
+    return w.reshape(k, c, ks, ks)
+
+
+@dataclasses.dataclass
+class PooledCase:
+    """A conv layer, an input, a pooling size and an activation (``pooled_cases()``)."""
+
+    layer: ConvLayer
+    x: np.ndarray
+    pool: int
+    activation: str
+
+    def __iter__(self):  # unpacks as (layer, x, pool, activation)
+        return iter((self.layer, self.x, self.pool, self.activation))
+
+    def __getitem__(self, i):
+        return (self.layer, self.x, self.pool, self.activation)[i]
+
+    def features(self):
+        """``conv_crelu_maxpool(x, layer, pool, activation)``: (features, switches)."""
+        return conv_crelu_maxpool(self.x, self.layer, self.pool, self.activation)
+
+
+@st.composite
+def pooled_cases(draw, frame_rich: bool = False):
+    """(layer, x, pool, activation) with any stride/padding/mode; ``frame_rich``: many filters.
+
+    ``frame_rich=True`` draws 4-6 times as many orthonormal filters as one filter has
+    coefficients, the regime in which the selected filters usually form a frame; the
+    default draws 1-6 filters (usually not a frame). Nothing is promised about the frame
+    property itself: tests must compute it (``selection(...).frame_bounds("dense")``).
+    """
+    rng = _seeded(draw)
+    c = draw(st.integers(1, 2))
+    ks = draw(st.integers(1, 3))
+    stride = draw(st.integers(1, 2))
+    pad = draw(st.integers(0, ks - 1))
+    mode = draw(st.sampled_from(["zeros", "circular"]))
+    pool = draw(st.integers(1, 2))
+    k = draw(st.integers(4 * c * ks * ks, 6 * c * ks * ks)) if frame_rich else draw(
+        st.integers(1, 6))
+    h = draw(st.integers(max(ks, 2) + 2, 7))
+    w = draw(st.integers(max(ks, 2) + 2, 7))
+    layer = ConvLayer(orthonormal_bank(rng, k, c, ks), stride=stride, padding=pad,
+                      padding_mode=mode)
+    act = draw(st.sampled_from(["crelu", "relu"]))
+    x = rng.standard_normal((c, h, w))
+    return PooledCase(layer, x, pool, act)

@@ -1,0 +1,195 @@
+r"""A conv layer bound to one input shape: the linear map :math:`A: \mathbb{R}^D \to \mathbb{R}^M`.
+
+Notes
+-----
+:class:`ConvOperator` is what :meth:`theory.ConvLayer.at` returns. The input shape is
+validated once, at construction; the operator then caches what depends on it: the output
+shape, ``M`` and ``D``, the scipy ``LinearOperator``, the dense ``M x D`` matrix (small
+inputs), the FFT plan (circulant layers) and the frame bounds. The layer itself is
+immutable, so nothing cached can describe other weights.
+
+Examples
+--------
+>>> import numpy as np
+>>> from theory import ConvLayer
+>>> op = ConvLayer(np.eye(3).reshape(3, 3, 1, 1)).at((3, 4, 5))
+>>> op.shape
+(60, 60)
+>>> x = np.arange(60.0).reshape(3, 4, 5)
+>>> bool(np.array_equal(op.forward(x), x))
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator
+
+from theory.conv import AUTO_DENSE_LIMIT, DENSE_LIMIT, ConvLayer, as_tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from theory.fft import CirculantPlan
+    from theory.frames import FrameBounds
+
+#: Dense matrices up to this many bytes are kept by the operator once built.
+DENSE_CACHE_BYTES = 64 * 2 ** 20
+
+
+class ConvOperator:
+    """A :class:`~theory.ConvLayer` bound to inputs of shape ``(C, H, W)``.
+
+    Build it with ``layer.at(input_shape)``. Vectors are flattened ``(C, H, W)`` arrays
+    (inputs, ``D`` values) and ``(K, H', W')`` arrays (outputs, ``M`` values).
+
+    Attributes
+    ----------
+    layer : ConvLayer
+    input_shape : (C, H, W)
+    output_shape : (K, H', W')
+    shape : (M, D)
+    """
+
+    def __init__(self, layer: ConvLayer, input_shape: tuple[int, ...]):
+        if not isinstance(layer, ConvLayer):
+            raise TypeError(f"layer must be a theory.ConvLayer, got {type(layer).__name__}")
+        self.layer = layer
+        self.input_shape = layer._validate_shape(tuple(input_shape))
+        _, h, w = self.input_shape
+        self.output_shape = (layer.out_channels, *layer._output_size(h, w))
+        self.shape = (int(np.prod(self.output_shape)), int(np.prod(self.input_shape)))
+        self._dense: np.ndarray | None = None
+        self._bounds: dict = {}
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def m(self) -> int:
+        """Number of outputs ``M = K H' W'``."""
+        return self.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Number of inputs ``D = C H W``."""
+        return self.shape[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of the layer's weights (the operator's dtype)."""
+        return torch.empty((), dtype=self.layer.dtype).numpy().dtype
+
+    @property
+    def is_circulant(self) -> bool:
+        """Circular padding, stride 1 and output size equal to input size (FFT applies)."""
+        return (self.layer.padding_mode == "circular" and self.layer.stride == (1, 1)
+                and self.output_shape[1:] == self.input_shape[1:])
+
+    # ------------------------------------------------------------------ maps
+    def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """:math:`Ax` for ``(C, H, W)`` or ``(N, C, H, W)``; numpy in, numpy out."""
+        is_np = isinstance(x, np.ndarray)
+        t = as_tensor(x, "x")
+        if t.ndim not in (3, 4) or tuple(t.shape[-3:]) != self.input_shape:
+            raise ValueError(f"x must be {self.input_shape} or (N, *{self.input_shape}), "
+                             f"got shape {tuple(t.shape)}")
+        y = self.layer._apply(t.reshape(-1, *self.input_shape).to(self.layer.dtype))
+        y = y.reshape(*t.shape[:-3], *y.shape[1:])
+        return y.numpy() if is_np else y
+
+    def adjoint(self, y: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """:math:`A^T y` for ``(K, H', W')`` or ``(N, K, H', W')``; numpy in, numpy out."""
+        is_np = isinstance(y, np.ndarray)
+        t = as_tensor(y, "y")
+        if tuple(t.shape[-3:]) != self.output_shape or t.ndim not in (3, 4):
+            raise ValueError(f"y must end in the output shape {self.output_shape}, "
+                             f"got {tuple(t.shape)}")
+        x = self.layer._apply_adjoint(t.reshape(-1, *self.output_shape).to(self.layer.dtype),
+                                      self.input_shape)
+        x = x.reshape(*t.shape[:-3], *self.input_shape)
+        return x.numpy() if is_np else x
+
+    @functools.cached_property
+    def linear_operator(self) -> LinearOperator:
+        """The scipy ``LinearOperator`` (``matvec``: conv2d; ``rmatvec``: its exact adjoint)."""
+        layer, shape, out_shape = self.layer, self.input_shape, self.output_shape
+        m, d = self.shape
+        np_dtype = self.dtype
+
+        def matmat(X: np.ndarray) -> np.ndarray:
+            xb = torch.from_numpy(np.ascontiguousarray(X.T, dtype=np_dtype)).reshape(-1, *shape)
+            return layer._apply(xb).reshape(X.shape[1], m).numpy().T
+
+        def rmatmat(Y: np.ndarray) -> np.ndarray:
+            yb = torch.from_numpy(np.ascontiguousarray(Y.T, dtype=np_dtype)).reshape(-1, *out_shape)
+            return layer._apply_adjoint(yb, shape).reshape(Y.shape[1], d).numpy().T
+
+        return LinearOperator(
+            (m, d), dtype=np_dtype,
+            matvec=lambda v: matmat(np.asarray(v).reshape(d, 1)).ravel(),
+            rmatvec=lambda v: rmatmat(np.asarray(v).reshape(m, 1)).ravel(),
+            matmat=matmat, rmatmat=rmatmat,
+        )
+
+    def gram_operator(self) -> LinearOperator:
+        """:math:`A^T A` as a symmetric ``D x D`` LinearOperator in float64."""
+        op = self.linear_operator
+        d = self.d
+
+        def mv(v):
+            return op.rmatvec(op.matvec(v)).astype(np.float64)
+
+        return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
+
+    def dense(self, force: bool = False) -> np.ndarray:
+        """The ``M x D`` matrix (columns = responses to unit inputs), read-only.
+
+        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``. Kept once
+        built when it takes at most ``DENSE_CACHE_BYTES``.
+        """
+        if self._dense is not None:
+            return self._dense
+        d = self.d
+        if d > DENSE_LIMIT and not force:
+            raise ValueError(
+                f"a dense matrix for input {self.input_shape} has {d} columns (> {DENSE_LIMIT}); "
+                "use the LinearOperator, or pass force=True"
+            )
+        eye = torch.eye(d, dtype=self.layer.dtype).reshape(d, *self.input_shape)
+        a = self.layer._apply(eye).reshape(d, -1).numpy().T.copy()
+        a.setflags(write=False)
+        if a.nbytes <= DENSE_CACHE_BYTES:
+            self._dense = a
+        return a
+
+    @functools.cached_property
+    def plan(self) -> "CirculantPlan":
+        """The FFT plan (:class:`theory.fft.CirculantPlan`); circulant layers only."""
+        from theory.fft import CirculantPlan
+
+        return CirculantPlan(self)
+
+    # ------------------------------------------------------------------ frame bounds
+    #: The :func:`theory.frame_bounds` methods that apply to conv operators.
+    bounds_methods = ("fft", "dense", "dense-gram", "iterative")
+    gram_name = "A^T A"
+
+    def auto_bounds_method(self) -> str:
+        """``fft`` when circulant, else ``dense`` up to ``AUTO_DENSE_LIMIT`` inputs, else
+        ``iterative``."""
+        if self.is_circulant:
+            return "fft"
+        return "dense" if self.d <= AUTO_DENSE_LIMIT else "iterative"
+
+    def frame_bounds(self, method: str = "auto", **kwargs) -> "FrameBounds":
+        """:func:`theory.frame_bounds` of this operator (cached per method and options)."""
+        from theory.frames import frame_bounds
+
+        key = (method, tuple(sorted(kwargs.items())))
+        if key not in self._bounds:
+            self._bounds[key] = frame_bounds(self, method=method, **kwargs)
+        return self._bounds[key]
+
+    def __repr__(self) -> str:
+        return f"ConvOperator({self.layer!r} on {self.input_shape} -> {self.output_shape})"

@@ -1,0 +1,140 @@
+r"""The least-squares solvers behind every inverse: dense, LSMR and FFT, one result type.
+
+Notes
+-----
+Every inverse of the package solves a consistent least-squares problem
+:math:`\min_x \|A x - b\|_2` for the minimum-norm solution :math:`A^+ b`:
+
+``dense``
+    ``numpy.linalg.lstsq`` (LAPACK's SVD-based ``gelsd``) on the dense matrix; backward
+    stable, error :math:`O(\operatorname{cond}(A)\,\varepsilon)`.
+``lsmr``
+    scipy's LSMR started at 0, which converges to the minimum-norm solution; stopped by
+    ``atol``/``btol``/``maxiter``. A run stopped by its iteration cap or by the condition
+    limit is *not converged* (:attr:`Solution.converged` is ``False``), whatever the
+    residual.
+``fft``
+    the per-frequency pseudo-inverse of a circulant conv layer
+    (:class:`theory.fft.CirculantPlan`); direct, always converged.
+
+Optional column scaling (Jacobi) for LSMR solves :math:`A M y = b`, :math:`x = M y` with
+:math:`M` diagonal: for an injective :math:`A` the solution is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse
+from scipy.sparse.linalg import LinearOperator, aslinearoperator, lsmr
+
+#: scipy's lsmr ``istop`` codes and their meaning (reported in ``stopping``).
+LSMR_REASONS = {
+    0: "x = 0 is the exact solution",
+    1: "Ax - b is small enough, given atol, btol",
+    2: "the least-squares solution is good enough, given atol",
+    3: "the estimate of cond(A) exceeded conlim",
+    4: "Ax - b is small enough for this machine",
+    5: "the least-squares solution is good enough for this machine",
+    6: "cond(A) seems too large for this machine",
+    7: "the iteration limit was reached",
+}
+#: The ``istop`` codes that mean LSMR met its stopping rule (converged).
+LSMR_CONVERGED = frozenset({0, 1, 2, 4, 5})
+
+
+@dataclasses.dataclass(frozen=True)
+class Solution:
+    """One least-squares solve.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        The solution, ``(D,)`` or ``(N, D)`` for several right-hand sides.
+    solver : str
+        ``"dense"``, ``"lsmr"`` or ``"fft"``.
+    iterations : int
+        LSMR iterations (largest over the right-hand sides); 0 for direct solvers.
+    converged : bool
+        Whether every solve met its stopping rule (direct solvers: always).
+    stopping : dict
+        The stopping rule and why the solver stopped.
+    cond_estimate : float
+        LSMR's own estimate of the condition number (of the scaled operator with Jacobi);
+        a lower estimate; ``nan`` for direct solvers.
+    """
+
+    x: np.ndarray
+    solver: str
+    iterations: int
+    converged: bool
+    stopping: dict[str, Any]
+    cond_estimate: float = float("nan")
+
+
+def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
+    """Minimum-norm least squares by ``numpy.linalg.lstsq`` (``b``: ``(M,)`` or ``(M, N)``)."""
+    x = np.linalg.lstsq(np.asarray(matrix, dtype=np.float64), b, rcond=None)[0]
+    return Solution(x=x, solver="dense", iterations=0, converged=True,
+                    stopping={"solver": "numpy.linalg.lstsq (SVD, minimum norm)"})
+
+
+def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | None,
+               column_scale: np.ndarray | None = None, label: str = "scipy.sparse.linalg.lsmr",
+               callback: Callable[[int], None] | None = None) -> Solution:
+    """LSMR from 0 on one right-hand side ``b`` (``(M,)``), optionally column-scaled.
+
+    Parameters
+    ----------
+    op : LinearOperator, sparse matrix or array (M x D)
+    b : array (M,)
+    atol, btol, maxiter : LSMR's stopping rule
+    column_scale : array (D,), optional
+        Solve :math:`A\\,\\mathrm{diag}(s)\\,y = b` and return :math:`x = s \\odot y`.
+    label : str
+        The ``stopping["solver"]`` entry.
+    callback : callable(int), optional
+        Called with the iteration count after every iteration (progress display).
+    """
+    a = op
+    if callback is not None:
+        a = _counting(a, callback)
+    if column_scale is not None:
+        a = aslinearoperator(a) @ aslinearoperator(scipy.sparse.diags(column_scale))
+    out = lsmr(a, b, atol=atol, btol=btol, maxiter=maxiter)
+    x, istop, iters = out[0], int(out[1]), int(out[2])
+    if column_scale is not None:
+        x = column_scale * x
+    stopping = {"solver": label, "atol": atol, "btol": btol, "maxiter": maxiter,
+                "istop": istop, "reason": LSMR_REASONS.get(istop, "?")}
+    return Solution(x=x, solver="lsmr", iterations=iters, converged=istop in LSMR_CONVERGED,
+                    stopping=stopping, cond_estimate=float(out[6]))
+
+
+def solve_fft(plan, z: np.ndarray) -> Solution:
+    """The per-frequency pseudo-inverse of a circulant layer on ``(N, K, H, W)`` data."""
+    x = plan.solve(z)
+    return Solution(x=x, solver="fft", iterations=0, converged=True,
+                    stopping={"solver": "per-frequency pseudo-inverse (Gram or SVD per "
+                                        "frequency)", "rtol": plan.rtol,
+                              "svd_frequencies": plan.svd_frequencies})
+
+
+def _counting(op, callback: Callable[[int], None]) -> LinearOperator:
+    """``op`` with ``callback(k)`` after its k-th adjoint application (one per LSMR step)."""
+    inner = aslinearoperator(op)
+    count = [0]
+
+    def rmv(v):
+        out = inner.rmatvec(v)
+        count[0] += 1
+        callback(count[0])
+        return out
+
+    return LinearOperator(inner.shape, matvec=inner.matvec, rmatvec=rmv, dtype=inner.dtype)
+
+
+__all__ = ["LSMR_CONVERGED", "LSMR_REASONS", "Solution", "solve_dense", "solve_fft",
+           "solve_lsmr"]
