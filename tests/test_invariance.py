@@ -23,6 +23,7 @@ from theory.invariance import (
     translation,
     translations,
 )
+from theory.testing import linear_unit_problems, response_matrices
 
 
 # ----------------------------------------------------------------------------- constructions
@@ -139,30 +140,6 @@ def test_transformations_do_what_they_say():
 
 
 # ----------------------------------------------------------------------------- properties
-@st.composite
-def linear_unit_problems(draw):
-    """(images, weight) for linear units of random images; continuous, hence no ties a.s."""
-    seed = draw(st.integers(0, 2**32 - 1))
-    n = draw(st.integers(200, 600))
-    c = draw(st.integers(1, 2))
-    size = draw(st.integers(4, 7))
-    u = draw(st.integers(1, 12))
-    rng = np.random.default_rng(seed)
-    x = torch.as_tensor(rng.standard_normal((n, c, size, size)))
-    w = torch.as_tensor(rng.standard_normal((c * size * size, u)))
-    return x, w
-
-
-@st.composite
-def response_matrices(draw):
-    """(N, U) responses whose columns are permutations of distinct integers (no ties)."""
-    seed = draw(st.integers(0, 2**32 - 1))
-    n = draw(st.integers(50, 400))
-    u = draw(st.integers(1, 10))
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(n).astype(float) for _ in range(u)], axis=1)
-
-
 @given(response_matrices(), st.sampled_from([0.01, 0.05, 0.1, 0.3]))
 def test_thresholds_fire_on_exactly_round_rate_n_inputs(r, rate):
     n = r.shape[0]

@@ -9,7 +9,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from theory.pairing import (
     normalise_filters,
@@ -17,26 +16,7 @@ from theory.pairing import (
     random_pairing_baseline,
     sign_flip_baseline,
 )
-
-
-@st.composite
-def filter_bank_arrays(draw, min_filters: int = 2, max_filters: int = 12, max_dim: int = 10):
-    """Banks (K, d) with rows bounded away from zero by construction (a unit spike added)."""
-    k = draw(st.integers(min_filters, max_filters))
-    d = draw(st.integers(1, max_dim))
-    base = draw(arrays(np.float64, (k, d), elements=st.floats(-1, 1)))
-    spike = np.zeros((k, d))
-    spike[np.arange(k), np.arange(k) % d] = 2.0  # |row| >= 2 - sqrt(d-1)*... ensure nonzero:
-    bank = base + spike                           # the spiked entry lies in [1, 3]
-    return bank
-
-
-@st.composite
-def antipodal_banks(draw, max_half: int = 6, max_dim: int = 8):
-    """Banks [V; -c V] (positive c per row): every filter's negative is in the bank."""
-    half = draw(filter_bank_arrays(min_filters=1, max_filters=max_half, max_dim=max_dim))
-    scale = draw(arrays(np.float64, (len(half), 1), elements=st.floats(0.25, 4.0)))
-    return np.concatenate([half, -scale * half])
+from theory.testing import filter_bank_arrays, antipodal_banks
 
 
 def _oracle(bank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -248,14 +228,14 @@ def test_inversion_check_passes_on_crelu_features_and_fails_on_relu_only():
 
 
 def test_inversion_check_reports_a_non_injective_layer():
-    from theory import ConvLayer, crelu
+    from theory import ConvLayer, crelu_features
 
     rng = np.random.default_rng(4)
     w = np.zeros((2, 2, 3, 3))
     w[:, 0] = rng.standard_normal((2, 3, 3))   # ignores input channel 1: not injective
     layer = ConvLayer(w, padding=1)
     x = rng.random((2, 6, 6))
-    out = _inversion_check(layer, x, crelu(np.asarray(layer.forward(x)), axis=0))
+    out = _inversion_check(layer, x, crelu_features(x, layer))
     assert out.status == "pass" and out.measured["reported_non_injective"]
 
 

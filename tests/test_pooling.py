@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
+
 
 from theory import ConvLayer, recovery_tolerance
 from theory.testing import dot_test, orthonormal_bank as _bank, pooled_cases

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theory import rademacher as rad
+from theory.testing import feature_sets, planar_samples, sample_sets
 from verify.claims import rademacher as claims
 from verify.claims.base import Context
 
@@ -20,37 +21,6 @@ EPS = float(np.finfo(np.float64).eps)
 
 
 # --------------------------------------------------------------------------- strategies
-
-@st.composite
-def feature_sets(draw, max_L: int = 10, max_p: int = 5) -> np.ndarray:
-    """Features (L, p): N(0, 1) rows times per-row scales in [0.1, 10] (nonzero by construction)."""
-    L = draw(st.integers(1, max_L))
-    p = draw(st.integers(1, max_p))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
-    rng = np.random.default_rng(seed)
-    rows = rng.standard_normal((L, p))
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    exponents = np.asarray(draw(st.lists(st.floats(-1, 1), min_size=L, max_size=L)))
-    return rows * (10.0 ** exponents)[:, None]
-
-
-@st.composite
-def planar_samples(draw, max_L: int = 9) -> np.ndarray:
-    """2-d inputs (L, 2): unit directions at drawn angles with radii in [0.2, 5]."""
-    L = draw(st.integers(1, max_L))
-    angles = draw(st.lists(st.floats(0, 2 * math.pi), min_size=L, max_size=L))
-    radii = draw(st.lists(st.floats(0.2, 5.0), min_size=L, max_size=L))
-    a, r = np.asarray(angles), np.asarray(radii)
-    return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
-
-
-@st.composite
-def sample_sets(draw, max_L: int = 24, max_dim: int = 6) -> np.ndarray:
-    """Gaussian inputs (L, dim) of any rank, for the searched supremum."""
-    L = draw(st.integers(2, max_L))
-    dim = draw(st.integers(1, max_dim))
-    return np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).standard_normal((L, dim))
-
 
 # --------------------------------------------------------------------------- oracles
 

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from scipy.sparse.linalg import LinearOperator
 
-from theory.conv import DENSE_LIMIT, ConvLayer, as_tensor
+from theory.conv import ConvLayer, as_tensor
 from theory.features import Activation, _check_activation, check_pool
 from theory.frames import FrameBounds
 

@@ -30,13 +30,17 @@ import math
 from typing import Callable
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from theory import ConvLayer, conv_crelu_maxpool
 from theory.diagnostics import dot_test
 
-__all__ = ["LayerCase", "PooledCase", "conv_layers", "dot_test", "images", "injective_layers",
-           "orthonormal_bank", "pooled_cases", "rank_deficient_layers", "schur_bound"]
+__all__ = ["LayerCase", "PooledCase", "antipodal_banks", "conv_layers", "dot_test",
+           "feature_sets", "filter_bank_arrays", "images", "injective_layers",
+           "linear_unit_problems", "orthonormal_bank", "planar_samples", "pooled_cases",
+           "rank_deficient_layers", "response_matrices", "sample_sets", "schur_bound"]
 
 
 @dataclasses.dataclass
@@ -235,3 +239,112 @@ def pooled_cases(draw, frame_rich: bool = False):
     act = draw(st.sampled_from(["crelu", "relu"]))
     x = rng.standard_normal((c, h, w))
     return PooledCase(layer, x, pool, act)
+
+
+def reference_matrix(layer: ConvLayer, input_shape) -> np.ndarray:
+    """The ``M x D`` matrix of ``layer`` from the definition, independently of torch.
+
+    Entry ``[(o, i, j), (c, r, q)]`` sums ``w[o, c, a, b]`` over the taps that read input
+    pixel ``(r, q)`` for output ``(i, j)``: ``r = s_h i + d_h a - p_h`` and
+    ``q = s_w j + d_w b - p_w``, dropped outside the image for zero padding and wrapped
+    modulo ``(H, W)`` for circular padding. The oracle for operator tests (numpy
+    arithmetic only; no conv routine is called).
+    """
+    w = layer.weight.double().numpy()
+    k, c, kh, kw = w.shape
+    _, h, wd = (int(v) for v in input_shape)
+    _, ho, wo = layer.output_shape(input_shape)
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    a = np.zeros((k, ho, wo, c, h, wd))
+    for i in range(ho):
+        for j in range(wo):
+            for ta in range(kh):
+                for tb in range(kw):
+                    r, q = sh * i + dh * ta - ph, sw * j + dw * tb - pw
+                    if layer.padding_mode == "circular":
+                        r, q = r % h, q % wd
+                    elif not (0 <= r < h and 0 <= q < wd):
+                        continue
+                    a[:, i, j, :, r, q] += w[:, :, ta, tb]
+    return a.reshape(k * ho * wo, c * h * wd)
+
+
+__all__ += ["reference_matrix"]
+
+
+# ---------------------------------------------------------------------------- pairing
+@st.composite
+def filter_bank_arrays(draw, min_filters: int = 2, max_filters: int = 12, max_dim: int = 10):
+    """Banks (K, d) with rows bounded away from zero by construction (a unit spike added)."""
+    k = draw(st.integers(min_filters, max_filters))
+    d = draw(st.integers(1, max_dim))
+    base = draw(arrays(np.float64, (k, d), elements=st.floats(-1, 1)))
+    spike = np.zeros((k, d))
+    spike[np.arange(k), np.arange(k) % d] = 2.0  # |row| >= 2 - sqrt(d-1)*... ensure nonzero:
+    bank = base + spike                           # the spiked entry lies in [1, 3]
+    return bank
+
+
+@st.composite
+def antipodal_banks(draw, max_half: int = 6, max_dim: int = 8):
+    """Banks [V; -c V] (positive c per row): every filter's negative is in the bank."""
+    half = draw(filter_bank_arrays(min_filters=1, max_filters=max_half, max_dim=max_dim))
+    scale = draw(arrays(np.float64, (len(half), 1), elements=st.floats(0.25, 4.0)))
+    return np.concatenate([half, -scale * half])
+
+
+# ---------------------------------------------------------------------------- Rademacher
+@st.composite
+def feature_sets(draw, max_L: int = 10, max_p: int = 5) -> np.ndarray:
+    """Features (L, p): N(0, 1) rows times per-row scales in [0.1, 10] (nonzero by construction)."""
+    L = draw(st.integers(1, max_L))
+    p = draw(st.integers(1, max_p))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((L, p))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    exponents = np.asarray(draw(st.lists(st.floats(-1, 1), min_size=L, max_size=L)))
+    return rows * (10.0 ** exponents)[:, None]
+
+
+@st.composite
+def planar_samples(draw, max_L: int = 9) -> np.ndarray:
+    """2-d inputs (L, 2): unit directions at drawn angles with radii in [0.2, 5]."""
+    L = draw(st.integers(1, max_L))
+    angles = draw(st.lists(st.floats(0, 2 * math.pi), min_size=L, max_size=L))
+    radii = draw(st.lists(st.floats(0.2, 5.0), min_size=L, max_size=L))
+    a, r = np.asarray(angles), np.asarray(radii)
+    return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+
+
+@st.composite
+def sample_sets(draw, max_L: int = 24, max_dim: int = 6) -> np.ndarray:
+    """Gaussian inputs (L, dim) of any rank, for the searched supremum."""
+    L = draw(st.integers(2, max_L))
+    dim = draw(st.integers(1, max_dim))
+    return np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).standard_normal((L, dim))
+
+
+# ---------------------------------------------------------------------------- invariance
+@st.composite
+def linear_unit_problems(draw):
+    """(images, weight) for linear units of random images; continuous, hence no ties a.s."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(200, 600))
+    c = draw(st.integers(1, 2))
+    size = draw(st.integers(4, 7))
+    u = draw(st.integers(1, 12))
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.standard_normal((n, c, size, size)))
+    w = torch.as_tensor(rng.standard_normal((c * size * size, u)))
+    return x, w
+
+
+@st.composite
+def response_matrices(draw):
+    """(N, U) responses whose columns are permutations of distinct integers (no ties)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(50, 400))
+    u = draw(st.integers(1, 10))
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n).astype(float) for _ in range(u)], axis=1)

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from theory import ConvLayer, NonInjectiveWarning, crelu, frame_bounds, invert_crelu  # noqa: E402
+from theory import ConvLayer, NonInjectiveWarning, crelu_features, frame_bounds, invert_crelu  # noqa: E402
 from theory.diagnostics import dot_test  # noqa: E402
 from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
 
@@ -160,7 +160,7 @@ def check_certificate(ctx: Context, banks) -> Outcome:
         px = (np.linalg.pinv(a) @ a @ x.ravel()).reshape(shape)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = invert_crelu(crelu(layer.forward(x), axis=0), layer, shape)
+            res = invert_crelu(crelu_features(x, layer), layer, shape)
         warned = any(issubclass(w.category, NonInjectiveWarning) for w in caught)
         fb = res.frame_bounds
         proj_err = float(np.linalg.norm(res.x - px) / np.linalg.norm(x))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from theory import ConvLayer, crelu, invert_crelu, recovery_tolerance
+from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance
 from theory.pairing import pairing, random_pairing_baseline, sign_flip_baseline
 from verify.claims.base import Claim, Context, Outcome
 
@@ -337,33 +337,15 @@ _BOUNDS: dict[tuple, Any] = {}
 LSMR_TOL = 1e-15   # atol = btol of the LSMR solve
 
 
-def gram_frame_bounds(layer: ConvLayer, shape: tuple[int, int, int]):
-    """Exact frame bounds from the eigenvalues of the dense Gram matrix A^T A (D x D).
-
-    Cheaper than the SVD of the M x D matrix when M >> D. The eigenvalues of the computed
-    Gram matrix are within about max(M, D) eps ||A||^2 of the true ones, so the layer is
-    declared injective only if sigma_min / sigma_max > sqrt(max(M, D) eps) (``rtol``).
-    """
-    from theory import FrameBounds
-
-    a = layer.dense(shape, force=True).astype(np.float64)
-    lam = np.linalg.eigvalsh(a.T @ a)
-    m, d = a.shape
-    eps = float(np.finfo(np.float64).eps)
-    lower = float(lam[0]) if m >= d else 0.0
-    # eigenvalues of the computed Gram matrix carry an absolute error ~ max(M, D) eps ||A||^2,
-    # so sigma_min / sigma_max is resolved only down to sqrt(max(M, D) eps): the rank threshold
-    return FrameBounds(max(lower, 0.0), float(lam[-1]), True, "dense-gram",
-                       float(np.sqrt(max(m, d) * eps)))
-
-
 def _inversion_check(layer: ConvLayer, x: np.ndarray, features: np.ndarray,
                      key: tuple | None = None) -> Outcome:
     import warnings
 
     bounds = _BOUNDS.get(key) if key is not None else None
     if bounds is None:
-        bounds = gram_frame_bounds(layer, x.shape)
+        # exact to sqrt(max(M, D) eps) from the dense Gram matrix: cheaper than the SVD of
+        # the M x D matrix when M >> D (theory.frames.gram_eigen_bounds)
+        bounds = layer.at(x.shape).frame_bounds("dense-gram")
         if key is not None:
             _BOUNDS[key] = bounds
     with warnings.catch_warnings(record=True) as caught:
@@ -389,7 +371,7 @@ def _inversion_check(layer: ConvLayer, x: np.ndarray, features: np.ndarray,
 
 def _inversion(ctx: Context) -> Outcome:
     (layer, (x, source)) = _first_layer(ctx), _test_image(ctx)
-    feats = crelu(np.asarray(layer.forward(x)), axis=0)
+    feats = crelu_features(x, layer)
     out = _inversion_check(layer, x, feats, _bounds_key(ctx))
     out.measured["image"] = source
     return out

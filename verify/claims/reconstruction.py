@@ -10,13 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from theory import ConvLayer, crelu, invert_crelu, recovery_tolerance  # noqa: E402
+from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance  # noqa: E402
 from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
 from verify.data import load_photo  # noqa: E402
-
-
-def crelu_features(layer: ConvLayer, x: np.ndarray) -> np.ndarray:
-    return crelu(np.asarray(layer.forward(x)), axis=x.ndim - 3)
 
 
 def relu_only(h: np.ndarray) -> np.ndarray:
@@ -29,7 +25,7 @@ def relu_only(h: np.ndarray) -> np.ndarray:
 
 def recover(layer, x, method, broken=False):
     """Invert CReLU features of x; return (relative error, tolerance, result)."""
-    h = crelu_features(layer, x)
+    h = crelu_features(x, layer)
     if broken:
         h = relu_only(h)
     kwargs = dict(atol=1e-14, btol=1e-14, maxiter=5000) if method == "lsmr" else {}
@@ -101,7 +97,7 @@ def check_photos(ctx: Context, broken: bool = False) -> Outcome:
 def photo_panel(ctx: Context, layer: ConvLayer, size: int) -> str:
     """Original / CReLU reconstruction / ReLU-only reconstruction (same linear inverse)."""
     x = load_photo("astronaut", size=size)
-    h = crelu_features(layer, x)
+    h = crelu_features(x, layer)
     panels = [("original", x)]
     for title, feats in [("from CReLU features", h), ("from ReLU features (positive half only)", relu_only(h))]:
         res = invert_crelu(feats, layer, x.shape, "fft")

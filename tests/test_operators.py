@@ -1,0 +1,138 @@
+"""Every operator of the package through the same two checks (a lineax-style registry).
+
+Each registry entry builds, from one hypothesis draw, an operator under test and its dense
+oracle computed independently (theory.testing.reference_matrix, numpy loops from the
+definition of a strided, dilated, padded cross-correlation). Every operator must pass the
+normalised dot test and agree with its oracle in both directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from theory import ConvLayer, conv_crelu_maxpool, selection
+from theory.testing import conv_layers, dot_test, pooled_cases, reference_matrix
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def _conv(case):
+    op = case.layer.at(case.input_shape)
+    return op.linear_operator, reference_matrix(case.layer, case.input_shape)
+
+
+def _conv_gram(case):
+    a = reference_matrix(case.layer, case.input_shape)
+    return case.layer.at(case.input_shape).gram_operator(), a.T @ a
+
+
+def _selection_parts(case):
+    layer, x, pool, act = case
+    f, s = conv_crelu_maxpool(x, layer, pool, act)
+    sel = selection(f, s, layer, x.shape, pool, act)
+    a = reference_matrix(layer, x.shape)
+    _, ho, wo = layer.output_shape(x.shape)
+    rows = sel.filter_index * (ho * wo) + sel.position
+    return sel, a[rows] * sel.sign[:, None]
+
+
+def _pooled(case):
+    sel, w = _selection_parts(case)
+    return sel.linear_operator, w
+
+
+def _pooled_sparse(case):
+    sel, w = _selection_parts(case)
+    return aslinearoperator(sel.sparse()), w
+
+
+def _pooled_gram(case):
+    sel, w = _selection_parts(case)
+    return sel.gram_operator(), w.T @ w
+
+
+def _fft_forward(case):
+    """The FFT plan's forward map (circulant layers) as a LinearOperator."""
+    layer = case.layer
+    shape = case.input_shape
+    circ = ConvLayer(layer.weight, padding=tuple((r - 1) // 2 for r in layer.receptive_field),
+                     padding_mode="circular", dilation=layer.dilation)
+    # odd receptive fields keep the output size: the layer is circulant
+    op = circ.at(shape)
+    plan = op.plan
+    m, d = op.shape
+    lin = LinearOperator((m, d), matvec=lambda v: plan.forward(v.reshape(shape)).ravel(),
+                         rmatvec=lambda y: op.adjoint(y.reshape(op.output_shape)).ravel(),
+                         dtype=np.float64)
+    return lin, reference_matrix(circ, shape)
+
+
+def _odd_receptive(case):
+    return all(r % 2 for r in case.layer.receptive_field) and all(
+        (r - 1) // 2 <= n for r, n in zip(case.layer.receptive_field, case.input_shape[1:]))
+
+
+REGISTRY = {
+    "conv": (conv_layers(), _conv),
+    "conv-gram": (conv_layers(), _conv_gram),
+    "fft-forward": (conv_layers().filter(_odd_receptive), _fft_forward),
+    "maxpool-selection": (pooled_cases(), _pooled),
+    "maxpool-sparse": (pooled_cases(), _pooled_sparse),
+    "maxpool-gram": (pooled_cases(frame_rich=True), _pooled_gram),
+}
+
+
+def _agree(op, a, rng):
+    m, d = a.shape
+    x, y = rng.standard_normal(d), rng.standard_normal(m)
+    scale = 8 * (max(a.shape) + 1) * EPS * max(np.abs(a).sum(axis=1).max(initial=0.0), 1e-300)
+    fwd = np.abs(op.matvec(x) - a @ x).max(initial=0.0) <= scale * np.abs(x).max()
+    adj = np.abs(op.rmatvec(y) - a.T @ y).max(initial=0.0) <= (
+        8 * (max(a.shape) + 1) * EPS * max(np.abs(a).sum(axis=0).max(initial=0.0), 1e-300)
+        * np.abs(y).max(initial=0.0))
+    return bool(fwd and adj)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_dot_test_and_dense_oracle(name):
+    strategy, build = REGISTRY[name]
+
+    @given(strategy, st.integers(0, 2 ** 32 - 1))
+    def check(case, seed):
+        op, a = build(case)
+        assert op.shape == a.shape
+        rng = np.random.default_rng(seed)
+        err, tol = dot_test(op, rng)
+        assert err <= tol, f"{name}: dot test {err:.3e} > {tol:.3e}"
+        assert _agree(op, a, rng), f"{name}: operator differs from its dense oracle"
+
+    check()
+
+
+def test_oracle_comparison_catches_a_wrong_stride():
+    """Negative control: the oracle of a layer with another stride must not agree."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1)
+    other = ConvLayer(layer.weight, stride=1, padding=1)
+    a_wrong = reference_matrix(other, (2, 8, 8))[: layer.at((2, 8, 8)).m]
+    assert not _agree(layer.at((2, 8, 8)).linear_operator, a_wrong, rng)
+
+
+def test_oracle_comparison_catches_a_dropped_dilation():
+    rng = np.random.default_rng(1)
+    layer = ConvLayer(rng.standard_normal((3, 1, 3, 3)), padding=2, dilation=2)
+    a_wrong = reference_matrix(ConvLayer(layer.weight, padding=2), (1, 7, 7))
+    op = layer.at((1, 7, 7)).linear_operator
+    assert a_wrong.shape != op.shape or not _agree(op, a_wrong, rng)
+
+
+def test_dot_test_catches_a_wrong_adjoint():
+    rng = np.random.default_rng(2)
+    op = ConvLayer(rng.standard_normal((4, 2, 3, 3)), stride=2, padding=1).at((2, 9, 9))
+    lin = op.linear_operator
+    err, tol = dot_test(lin, rng, rmatvec=lambda y: 1.01 * lin.rmatvec(y))
+    assert err > tol
