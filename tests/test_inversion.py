@@ -7,9 +7,12 @@ import pytest
 import torch
 from hypothesis import given
 
+from theory.checks import InconsistentFeaturesWarning
 from theory.testing import injective_layers, rank_deficient_layers
-from theory import (ConvLayer, NonInjectiveError, NonInjectiveWarning, crelu_features, invert_crelu,
-                    recovery_tolerance)
+from theory import (ConvLayer, NonInjectiveError, NonInjectiveWarning, crelu_features,
+                    frame_bounds, invert_crelu, recovery_tolerance)
+
+EPS = float(np.finfo(np.float64).eps)
 
 
 def features(layer, x):
@@ -67,8 +70,21 @@ def test_relu_half_alone_does_not_reconstruct(case):
     h = features(case.layer, x)
     assert h[case.layer.out_channels:].any()
     h[case.layer.out_channels:] = 0.0
-    res = invert_crelu(h, case.layer, case.input_shape)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = invert_crelu(h, case.layer, case.input_shape)
     assert rel(res.x, x) > 1e3 * recovery_tolerance(case.layer, res.frame_bounds)
+    # the residual check flags the ReLU data exactly when they leave the range of A (dense
+    # oracle): where range(A) is everything (K = C on 1x1 kernels, say), no check can
+    a = case.layer.dense(case.input_shape)
+    z = h[:case.layer.out_channels].ravel()
+    off_range = (np.linalg.norm(a @ np.linalg.lstsq(a, z, rcond=None)[0] - z)
+                 / max(np.linalg.norm(z), 1e-300))
+    flagged = any(issubclass(w.category, InconsistentFeaturesWarning) for w in caught)
+    if off_range > 1e-6:
+        assert flagged and res.checks["relative_residual"] > res.checks["residual_tolerance"]
+    elif off_range < 1e-12:
+        assert not flagged
 
 
 def test_raise_mode_and_torch_input():
@@ -106,3 +122,41 @@ def test_unknown_method():
     layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1, padding_mode="circular")
     with pytest.raises(ValueError, match="unknown solver"):
         invert_crelu(np.ones((4, 5, 5)), layer, (1, 5, 5), "magic")
+
+
+def _near_parallel_layer(delta: float, seed: int = 0) -> ConvLayer:
+    """Two circular filters on two channels, the second within ``delta`` of the first:
+    cond(A) grows like 1/delta."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((1, 2, 3, 3))
+    return ConvLayer(np.concatenate([w, w + delta * rng.standard_normal(w.shape)]), padding=1,
+                     padding_mode="circular")
+
+
+@pytest.mark.parametrize("delta", [1e-2, 1e-4, 1e-6, 1e-8, 1e-10])
+def test_fft_accuracy_follows_cond_not_cond_squared(delta):
+    """FFT inverse error <= recovery_tolerance (c cond eps) up to cond ~ 4e11; dense oracle."""
+    layer = _near_parallel_layer(delta)
+    x = np.random.default_rng(1).standard_normal((2, 12, 12))
+    fb = frame_bounds(layer, x.shape, "dense")   # the oracle's certificate (SVD)
+    assert fb.injective
+    h = crelu_features(x, layer)
+    fft = invert_crelu(h, layer, x.shape, "fft", bounds=fb)
+    dense = invert_crelu(h, layer, x.shape, "dense", bounds=fb)
+    err = np.linalg.norm(fft.x - x) / np.linalg.norm(x)
+    assert err <= recovery_tolerance(layer, fb)
+    # and never much worse than the dense least-squares oracle
+    assert err <= 10 * np.linalg.norm(dense.x - x) / np.linalg.norm(x) + 100 * EPS
+
+
+def test_fft_accuracy_check_catches_the_normal_equations(monkeypatch):
+    """Planted bug: the Gram (normal-equation) path at every frequency squares cond."""
+    from theory.fft import CirculantPlan
+
+    monkeypatch.setattr(CirculantPlan, "GRAM_KAPPA", np.inf)
+    layer = _near_parallel_layer(1e-6)
+    x = np.random.default_rng(1).standard_normal((2, 12, 12))
+    fb = frame_bounds(layer, x.shape, "dense")
+    with pytest.warns(InconsistentFeaturesWarning):   # the residual check sees it too
+        res = invert_crelu(crelu_features(x, layer), layer, x.shape, "fft", bounds=fb)
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) > recovery_tolerance(layer, fb)

@@ -13,6 +13,7 @@ from hypothesis import given
 from theory import ConvLayer, recovery_tolerance
 from theory.testing import dot_test, orthonormal_bank as _bank, pooled_cases
 from theory.deep import Stage, deep_forward, invert_deep
+from theory.checks import InconsistentFeaturesWarning
 from theory.inversion import NonInjectiveError, NonInjectiveWarning
 from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection
 
@@ -131,9 +132,11 @@ def test_shuffled_switches_break_exact_recovery():
     # move every switch to another position of its 2x2 window
     i, j = np.divmod(s, 8)
     bad = ((i // 2) * 2 + (1 - i % 2)) * 8 + (j // 2) * 2 + (1 - j % 2)
-    wrong = invert_crelu_maxpool(f, bad, layer, x.shape, 2, solver="dense",
-                                 on_non_injective="ignore")
+    with pytest.warns(InconsistentFeaturesWarning, match="not consistent"):
+        wrong = invert_crelu_maxpool(f, bad, layer, x.shape, 2, solver="dense",
+                                     on_non_injective="ignore")
     assert np.linalg.norm(wrong.x - x) / np.linalg.norm(x) > recovery_tolerance(layer, fb)
+    assert wrong.checks["relative_residual"] > wrong.checks["residual_tolerance"]
 
 
 def test_relu_keeps_a_subset_and_fails_where_crelu_is_a_frame():

@@ -29,6 +29,32 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 def _check(z: Array, name: str) -> None:
     if not isinstance(z, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{name} expects a numpy array or torch tensor, got {type(z).__name__}")
+    if isinstance(z, np.ndarray):
+        if z.dtype.kind not in "fiu":
+            raise TypeError(f"{name} expects a real numeric array, got dtype {z.dtype}")
+    elif z.dtype == torch.bool or z.is_complex():
+        raise TypeError(f"{name} expects a real numeric tensor, got dtype {z.dtype}")
+
+
+def _negative_part(z: Array) -> Array:
+    """:math:`[-z]_+` in ``z``'s dtype, exactly: no integer wrap-around.
+
+    Unsigned integers have no negative part (all zeros); for signed integers the most
+    negative value has no negation in its dtype, which is refused by name.
+    """
+    if isinstance(z, torch.Tensor):
+        if not z.dtype.is_signed:       # unsigned integers: no negative part
+            return torch.zeros_like(z)
+        if not z.is_floating_point() and z.numel() and int(z.min()) == torch.iinfo(z.dtype).min:
+            raise OverflowError(f"{z.dtype} value {int(z.min())} has no negation in {z.dtype}; "
+                                "cast to a wider dtype first")
+        return torch.relu(-z)
+    if z.dtype.kind == "u":
+        return np.zeros_like(z)
+    if z.dtype.kind == "i" and z.size and z.min() == np.iinfo(z.dtype).min:
+        raise OverflowError(f"{z.dtype} value {z.min()} has no negation in {z.dtype}; cast to a "
+                            "wider dtype first")
+    return np.maximum(-z, 0).astype(z.dtype, copy=False)
 
 
 def relu(z: Array) -> Array:
@@ -71,14 +97,16 @@ def crelu(z: Array, axis: int = 1) -> Array:
     _check(z, "crelu")
     _axis_ok(z, axis)
     if isinstance(z, torch.Tensor):
-        return torch.cat([torch.relu(z), torch.relu(-z)], dim=axis)
-    return np.concatenate([relu(z), relu(-z)], axis=axis)
+        return torch.cat([torch.relu(z), _negative_part(z)], dim=axis)
+    return np.concatenate([relu(z), _negative_part(z)], axis=axis)
 
 
 def avr(z: Array) -> Array:
     """Absolute value rectification :math:`|z| = [z]_+ + [-z]_+` (keeps magnitude, loses sign)."""
     _check(z, "avr")
-    return z.abs() if isinstance(z, torch.Tensor) else np.abs(z)
+    if isinstance(z, torch.Tensor):
+        return relu(z) + _negative_part(z)
+    return relu(z) + _negative_part(z) if z.dtype.kind in "iu" else np.abs(z)
 
 
 def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:

@@ -48,6 +48,20 @@ DENSE_LIMIT = 4096
 AUTO_DENSE_LIMIT = 1024
 
 
+#: Arrays whose largest |entry| lies outside [2^-E, 2^E] are scaled by a power of two before
+#: squares are formed (Gram matrices, norms), so that they neither underflow nor overflow;
+#: a power of two scales every floating-point operation exactly.
+NORMALISE_EXPONENT = 60
+
+
+def normalising_exponent(peak: float) -> int:
+    """``e`` with ``2^e * peak`` near 1 when ``peak`` is outside ``[2^-E, 2^E]``, else 0."""
+    if not (peak > 0 and np.isfinite(peak)):
+        return 0
+    e = -int(np.round(np.log2(peak)))
+    return e if abs(e) > NORMALISE_EXPONENT else 0
+
+
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= ``minimum``; anything else is refused by name."""
     items = (value, value) if not isinstance(value, (tuple, list, np.ndarray)) else tuple(value)
@@ -169,6 +183,16 @@ class ConvLayer:
             h.update(w.numpy().tobytes())
             object.__setattr__(self, "_fingerprint", h.hexdigest())
         return self._fingerprint
+
+    def scaled(self, factor: float) -> "ConvLayer":
+        """The same layer with its weights multiplied by ``factor``."""
+        return ConvLayer(self._weight * factor, stride=self.stride, padding=self.padding,
+                         padding_mode=self.padding_mode, dilation=self.dilation)
+
+    @property
+    def max_abs(self) -> float:
+        """The largest absolute weight."""
+        return float(self._weight.abs().max())
 
     @property
     def out_channels(self) -> int:

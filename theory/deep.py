@@ -108,12 +108,17 @@ def deep_forward(x: np.ndarray, stages: Sequence[Stage],
 class DeepInversionResult:
     """Stage-by-stage inversion: the image and each stage's :class:`PoolInversionResult`.
 
-    ``stages[0]`` is the *last* stage (inverted first).
+    ``stages[0]`` is the *last* stage (inverted first). ``checks`` holds the end-to-end
+    check: the reconstruction forwarded through the stack, its relative mismatch with the
+    given last features (``feature_mismatch``) and the fraction of each stage's switches it
+    reproduces (``switch_agreement``, first stage first). Measured and reported; without
+    per-stage certificates no tolerance follows from the theory, so nothing is warned.
     """
 
     x: np.ndarray
     stages: list[PoolInversionResult]
     seconds: float
+    checks: dict = dataclasses.field(default_factory=dict)
 
     @property
     def all_frames(self) -> bool | None:
@@ -200,6 +205,10 @@ def invert_deep(
         res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, inverse,
                                    activation, certify=certify, atol=atol, btol=btol,
                                    maxiter=maxiter, zero_tol=tol, on_non_injective="ignore",
+                                   # intermediate features are reconstructions: their small
+                                   # inconsistency is expected; the whole stack is checked
+                                   # end to end below
+                                   on_inconsistent="ignore",
                                    precondition=precondition, zero_windows=zero_windows,
                                    iteration_callback=None if iteration_callback is None else
                                    (lambda k, n=i + 1: iteration_callback(n, k)))
@@ -207,7 +216,22 @@ def invert_deep(
         if callback is not None:
             callback(i + 1, res)
         u = res.x
-    return DeepInversionResult(x=u, stages=results, seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return DeepInversionResult(x=u, stages=results, seconds=seconds,
+                               checks=_end_to_end(u, features, switches, stages, activation))
+
+
+def _end_to_end(x: np.ndarray, features: np.ndarray, switches, stages, activation) -> dict:
+    """Forward the reconstruction through the stack: last-feature mismatch and the fraction
+    of pooling switches it reproduces (1 and ~0 for an exact inverse up to ties)."""
+    fwd = deep_forward(x, stages, activation)
+    last = np.asarray(features, dtype=np.float64)
+    norm = float(np.linalg.norm(last))
+    mismatch = float(np.linalg.norm(fwd.last - last) / norm) if norm > 0 else float(
+        np.linalg.norm(fwd.last))
+    agree = [float(np.mean(np.asarray(a) == np.asarray(b)))
+             for a, b in zip(fwd.switches, switches)]
+    return {"feature_mismatch": mismatch, "switch_agreement": agree}
 
 
 __all__ = ["DeepFeatures", "DeepInversionResult", "Stage", "deep_forward", "invert_deep",

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from theory.conv import normalising_exponent
+
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -67,6 +69,12 @@ class CirculantPlan:
         self.input_shape = (c, h, w)
         self.output_shape = (k, h, w)
         weight = layer._weight.double().numpy()
+        # kernels far from unit scale are factored as 2^e * A (exact), so that no square
+        # (Gram matrices, residual norms) underflows or overflows; z is scaled the same way
+        self._e = normalising_exponent(float(np.abs(weight).max()))
+        self._f = float(np.ldexp(1.0, self._e))
+        if self._e:
+            weight = np.ldexp(weight, self._e)
         kh, kw = weight.shape[2:]
         ph, pw = layer.padding
         dh, dw = layer.dilation
@@ -84,19 +92,26 @@ class CirculantPlan:
         m, d = k * h * w, c * h * w
         self.rtol = float(max(m, d) * _EPS) if rtol is None else float(rtol)
         s, gram_pinv = self._factor(k, c, nf)
-        self.singular_values = s.reshape(h, wf, -1)                  # (H, Wf, min(K, C))
+        self._unit_singular_values = s.reshape(h, wf, -1)            # of 2^e A
+        with np.errstate(over="ignore", under="ignore"):               # 0/inf are the truth
+            self.singular_values = np.ldexp(self._unit_singular_values, -self._e)
         self._gram_pinv = gram_pinv                                  # (C, C, F)
 
     #: Frequencies whose condition number is at most this use the C x C Gram matrix (error
-    #: ~ kappa^2 eps <= 16 eps); the others use an SVD of A(w) (error ~ kappa eps).
+    #: ~ kappa^2 eps <= 16 eps); the others use the pseudo-inverse from an SVD of A(w),
+    #: applied to z(w) directly (error ~ kappa eps).
     GRAM_KAPPA = 4.0
 
     def _factor(self, k: int, c: int, nf: int):
-        """Singular values of every A(w) and (A^H A)^+ per frequency, as (C, C, F).
+        """Singular values of every A(w); the per-frequency inverses.
 
-        The Gram matrix route (one batched C x C eigendecomposition) is used where
-        A(w) is well conditioned; elsewhere the singular values and (A^H A)^+ come from an
-        SVD of A(w) itself, which also resolves rank deficiency down to ``rtol``.
+        Where :math:`\\kappa(A(\\omega)) \\le` ``GRAM_KAPPA`` the inverse is
+        :math:`(A^HA)^{-1}A^H` from one batched ``C x C`` Gram eigendecomposition (stored as
+        ``(C, C, F)``; forward error about :math:`\\kappa^2 u \\le 16u`). Elsewhere the
+        singular values and the pseudo-inverse :math:`A(\\omega)^+ = V\\Sigma^+U^H` come from
+        an SVD of :math:`A(\\omega)` itself (stored as ``(F_slow, C, K)``), which resolves
+        rank deficiency down to ``rtol`` and keeps the forward error at
+        :math:`O(\\kappa u)`: the solve never forms :math:`A^Hz` there.
         """
         gram = np.zeros((c, c, nf), dtype=complex)                    # A^H A, one filter at a time
         for row in self._g:                                           # row = conj(A[k]) (C, F)
@@ -107,30 +122,38 @@ class CirculantPlan:
         vec = np.ascontiguousarray(vec[:, :, ::-1])
         sv = np.sqrt(lam)                                             # (F, C), descending
         slow = ~(sv[:, 0] <= self.GRAM_KAPPA * sv[:, -1])             # ill-conditioned/singular
+        self._slow = np.flatnonzero(slow)
+        self._pinv_slow = np.zeros((0, c, k), dtype=complex)
         if slow.any():
             a_slow = np.conj(np.moveaxis(self._g[:, :, slow], 2, 0))  # A(w), (F_slow, K, C)
-            _, s_slow, vh = np.linalg.svd(a_slow, full_matrices=True)
+            u, s_slow, vh = np.linalg.svd(a_slow, full_matrices=False)
             full = np.zeros((s_slow.shape[0], c))
             full[:, :s_slow.shape[1]] = s_slow
             sv[slow] = full
-            lam[slow] = full ** 2
-            vec[slow] = np.conj(np.swapaxes(vh, 1, 2))
         smax = float(sv.max()) if sv.size else 0.0
         cutoff = self.rtol * smax
         keep = sv > cutoff
-        inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
         self.rank_deficient_frequencies = int(np.sum(~keep[:, -1]))
         self.svd_frequencies = int(slow.sum())
+        # fast frequencies: (A^H A)^{-1} from the Gram eigendecomposition (kappa <= GRAM_KAPPA)
+        fast = keep & ~slow[:, None]
+        inv = np.where(fast, 1.0 / np.where(fast, lam, 1.0), 0.0)
         gram_pinv = (vec * inv[:, None, :]) @ np.conj(np.swapaxes(vec, 1, 2))   # (F, C, C)
+        if slow.any():
+            # slow frequencies: A(w)^+ = V S^+ U^H applied to z(w) directly, never through
+            # A^H z, whose rounding error S^-2 would amplify by kappa^2
+            s_inv = np.where(s_slow > cutoff, 1.0 / np.where(s_slow > cutoff, s_slow, 1.0), 0.0)
+            self._pinv_slow = np.ascontiguousarray(
+                (np.conj(np.swapaxes(vh, 1, 2)) * s_inv[:, None, :]) @ np.conj(np.swapaxes(u, 1, 2)))
         return sv[:, :min(k, c)], np.ascontiguousarray(np.moveaxis(gram_pinv, 0, 2))
 
     @property
     def matrices(self) -> np.ndarray:
         """The frequency matrices :math:`A(\\omega)`, shape (F, K, C) over the rfft half-plane."""
-        return np.conj(np.moveaxis(self._g, 2, 0))
+        return np.conj(np.moveaxis(self._g, 2, 0)) / self._f
 
     def _apply_a(self, xf: np.ndarray) -> np.ndarray:
-        """A(w) x(w) for (N, C, F) spectra: conj(ghat^T conj(x)), only x is conjugated."""
+        """2^e A(w) x(w) for (N, C, F) spectra: conj(ghat^T conj(x)), only x is conjugated."""
         return np.conj(np.einsum("kcf,ncf->nkf", self._g, np.conj(xf)))
 
     def _spectra(self, v: np.ndarray) -> np.ndarray:
@@ -161,7 +184,11 @@ class CirculantPlan:
 
     @property
     def injective(self) -> bool:
-        return self.sigma_min > self.rtol * self.sigma_max
+        """Whether sigma_min > rtol * sigma_max (computed on 2^e A: scale-free)."""
+        if self.input_shape[0] > self.output_shape[0]:
+            return False
+        s = self._unit_singular_values
+        return float(s.min()) > self.rtol * float(s.max())
 
     def full_spectrum(self) -> np.ndarray:
         """Singular values on the full ``H x W`` frequency grid, shape (H, W, min(K, C))."""
@@ -181,33 +208,48 @@ class CirculantPlan:
         """The layer applied through the FFT (an oracle/cross-check for ``conv2d``)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         yf = self._apply_a(self._spectra(xb))
+        if self._e:
+            yf = yf / self._f
         return self._signals(yf).reshape(*np.shape(x)[:-3], *self.output_shape)
 
-    def solve(self, z: np.ndarray, return_residual: bool = False):
+    def solve(self, z: np.ndarray, return_residual: bool | str = False):
         """Minimum-norm least-squares solution of ``A x = z`` for ``(K,H,W)`` or ``(N,K,H,W)``.
 
-        With ``return_residual=True`` also returns :math:`\\|A x - z\\|_2` over the batch,
-        computed in the frequency domain (Parseval) without another transform.
+        With ``return_residual=True`` also returns :math:`\\|A x - z\\|_2` over the batch
+        (``"per-input"``: an array, one norm per input), computed in the frequency domain
+        (Parseval) without another transform.
         """
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
         zf = self._spectra(zb)                                             # (N, K, F)
+        if self._e:
+            zf = zf * self._f                                              # 2^e z for 2^e A
         y = np.einsum("kcf,nkf->ncf", self._g, zf)                         # A^H z
-        xf = np.einsum("cdf,ndf->ncf", self._gram_pinv, y)                 # (A^H A)^+ A^H z
+        xf = np.einsum("cdf,ndf->ncf", self._gram_pinv, y)                 # (A^H A)^-1 A^H z
+        if self._slow.size:                                                # A(w)^+ z(w)
+            xf[:, :, self._slow] = np.einsum("fck,nkf->ncf", self._pinv_slow,
+                                             zf[:, :, self._slow])
         x = self._signals(xf).reshape(*np.shape(z)[:-3], *self.input_shape)
         if not return_residual:
             return x
-        return x, self._residual_from_spectra(xf, zf)
+        return x, self._residual_from_spectra(xf, zf, per_input=return_residual == "per-input")
 
     def residual_norm(self, x: np.ndarray, z: np.ndarray) -> float:
         """:math:`\\|A x - z\\|_2` over a batch, in the frequency domain (Parseval)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
-        return self._residual_from_spectra(self._spectra(xb), self._spectra(zb))
+        zf = self._spectra(zb)
+        return self._residual_from_spectra(self._spectra(xb), zf * self._f if self._e else zf)
 
-    def _residual_from_spectra(self, xf: np.ndarray, zf: np.ndarray) -> float:
-        r = self._apply_a(xf) - zf                                         # residual spectrum
+    def _residual_from_spectra(self, xf: np.ndarray, zf: np.ndarray, per_input: bool = False):
+        """||A x - z|| from the spectra of x and of 2^e z (over the batch, or per input)."""
+        r = self._apply_a(xf) - zf                                         # 2^e (A x - z)
         weights = self._parseval_weights.reshape(-1)
-        return float(np.sqrt(np.sum(weights * (r.real ** 2 + r.imag ** 2))))
+        sq = weights * (r.real ** 2 + r.imag ** 2)                         # (N, K, F)
+        if per_input:
+            norms = np.sqrt(sq.reshape(sq.shape[0], -1).sum(axis=1))
+            return np.ldexp(norms, -self._e) if self._e else norms
+        norm = float(np.sqrt(np.sum(sq)))
+        return float(np.ldexp(norm, -self._e)) if self._e else norm
 
     @property
     def _parseval_weights(self) -> np.ndarray:

@@ -34,7 +34,8 @@ the methods; :func:`frame_bounds` dispatches on the operator:
     of :math:`a`; an eigenvalue of :math:`A^TA` lies within the Ritz residual of each.
 
 An operator takes part by providing ``shape`` (rows, columns), ``dense(force)``,
-``gram_operator()``, ``bounds_methods`` and ``auto_bounds_method()``, and where they apply
+``gram_operator()``, ``max_abs``, ``scaled(f)``, ``bounds_methods`` and
+``auto_bounds_method()``, and where they apply
 ``plan`` (FFT), ``sparse()`` and ``band_geometry()``: :class:`theory.operator.ConvOperator`
 and :class:`theory.selection.MaxPoolSelection` do.
 """
@@ -49,12 +50,13 @@ import scipy.linalg
 import scipy.sparse
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from theory.conv import ConvLayer
+from theory.conv import ConvLayer, normalising_exponent
 
 Method = Literal["auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"]
 _EPS = float(np.finfo(np.float64).eps)
 #: Lanczos needs a Krylov space: below this many unknowns the iterative methods use ``dense``.
 LANCZOS_MIN_DIM = 8
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,12 @@ class FrameBounds:
     residual : float
         For estimates: the largest Ritz residual norm (an eigenvalue of :math:`A^TA` lies
         within it of each reported bound); 0 for exact methods.
+    normalisation : float
+        The power of two :math:`f` the operator was multiplied by before the bounds were
+        computed (1 unless its entries are far from 1, see :func:`frame_bounds`): ``lower``
+        and ``upper`` are those of :math:`A` itself, which may underflow to 0 or overflow
+        to ``inf`` for extreme scales, while ``injective`` and ``cond`` use the bounds of
+        :math:`fA` (``unit_lower``, ``unit_upper``), which are scale-free.
 
     Examples
     --------
@@ -93,6 +101,9 @@ class FrameBounds:
     method: str = "dense"
     rtol: float = 0.0
     residual: float = 0.0
+    normalisation: float = 1.0
+    unit_lower: float | None = None
+    unit_upper: float | None = None
 
     def __iter__(self) -> Iterator:
         return iter((self.lower, self.upper, self.exact))
@@ -111,20 +122,30 @@ class FrameBounds:
     def sigma_max(self) -> float:
         return float(np.sqrt(max(self.upper, 0.0)))
 
+    def _unit(self) -> tuple[float, float]:
+        lo = self.lower if self.unit_lower is None else self.unit_lower
+        hi = self.upper if self.unit_upper is None else self.unit_upper
+        return float(np.sqrt(max(lo, 0.0))), float(np.sqrt(max(hi, 0.0)))
+
     @property
     def injective(self) -> bool:
-        r"""Whether :math:`\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}`."""
-        return self.sigma_min > self.rtol * self.sigma_max and self.upper > 0
+        r"""Whether :math:`\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}` (scale-free)."""
+        smin, smax = self._unit()
+        return smin > self.rtol * smax and smax > 0
 
     @property
     def cond(self) -> float:
-        r""":math:`\sqrt{b/a}`, ``inf`` for a non-injective operator."""
-        return self.sigma_max / self.sigma_min if self.injective else float("inf")
+        r""":math:`\sqrt{b/a}`, ``inf`` for a non-injective operator (scale-free)."""
+        smin, smax = self._unit()
+        return smax / smin if self.injective else float("inf")
 
     def as_dict(self) -> dict:
-        return {"lower": self.lower, "upper": self.upper, "exact": self.exact,
-                "method": self.method, "injective": self.injective, "cond": self.cond,
-                "residual": self.residual}
+        out = {"lower": self.lower, "upper": self.upper, "exact": self.exact,
+               "method": self.method, "injective": self.injective, "cond": self.cond,
+               "residual": self.residual}
+        if self.normalisation != 1.0:
+            out["normalisation"] = self.normalisation
+        return out
 
 
 # ---------------------------------------------------------------------------- methods
@@ -291,7 +312,10 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     ----------
     op : ConvLayer, ConvOperator or MaxPoolSelection
         A :class:`~theory.ConvLayer` needs ``input_shape``; a shape-bound operator
-        (``layer.at(shape)``, a :class:`~theory.MaxPoolSelection`) carries its own.
+        (``layer.at(shape)``, a :class:`~theory.MaxPoolSelection`) carries its own. When its
+        largest entry lies outside :math:`[2^{-60}, 2^{60}]` the bounds are computed on the
+        operator scaled by a power of two and scaled back (``FrameBounds.normalisation``):
+        injectivity and the condition number do not depend on the scale.
     input_shape : (C, H, W), optional
     method : {"auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"}
         ``auto`` asks the operator (conv layers: ``fft`` when circulant, else ``dense`` when
@@ -315,6 +339,18 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     (1.0, 1.0, True)
     """
     op = as_frame_operator(op, input_shape)
+    peak = op.max_abs
+    if not np.isfinite(peak):
+        raise ValueError(f"the operator's entries are not finite (max |entry| = {peak})")
+    exponent = normalising_exponent(peak)
+    if exponent:
+        # far from 1: compute on 2^e A (exact scaling, no rounding) and scale back
+        f = float(np.ldexp(1.0, exponent))
+        fb = frame_bounds(op.scaled(f), method=method, tol=tol, maxiter=maxiter)
+        with np.errstate(over="ignore", under="ignore"):   # 0 or inf here is the truth
+            back = [float(np.ldexp(v, -2 * exponent)) for v in (fb.lower, fb.upper, fb.residual)]
+        return dataclasses.replace(fb, lower=back[0], upper=back[1], residual=back[2],
+                                   normalisation=f, unit_lower=fb.lower, unit_upper=fb.upper)
     if method == "auto":
         method = op.auto_bounds_method()
     if method not in op.bounds_methods:

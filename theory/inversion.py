@@ -27,6 +27,18 @@ import numpy as np
 import torch
 
 from theory.activations import crelu_preactivation
+from theory.checks import (
+    InconsistentFeaturesError,
+    InconsistentFeaturesWarning,
+    NotConvergedError,
+    NotConvergedWarning,
+    check_policy,
+    crelu_overlap,
+    lsmr_residual_tolerance,
+    rayleigh_outside,
+    report,
+    rounding_residual_tolerance,
+)
 from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
 from theory.operator import ConvOperator
@@ -96,12 +108,74 @@ def _renamed(new_value, old_value, old: str, new: str, default):
     return old_value
 
 
-def warn_non_injective(msg: str, on_non_injective: str) -> None:
+def _bounds_fit(op, sop, e, bounds, solver, sol, x) -> dict:
+    """Do given frame bounds fit the layer? Exact where the solve computed the spectrum.
+
+    ``fft``: the plan's singular values; ``dense``: those ``gelsd`` returned; both are
+    exact, so the given bounds must satisfy ``lower <= a`` and ``upper >= b`` to rounding.
+    ``lsmr``: Rayleigh quotients of probe vectors (:func:`bounds_probe`) must lie inside
+    the bounds, and LSMR's condition estimate (a lower estimate) must not exceed their cond.
+    """
+    slack = 10.0 * np.sqrt(op.d) * float(np.finfo(np.float64).eps)
+    lo_u, hi_u = (bounds.unit_lower, bounds.unit_upper) if bounds.unit_lower is not None \
+        else (bounds.lower, bounds.upper)
+    if bounds.normalisation != float(np.ldexp(1.0, e)):   # compare on the scale of 2^e A
+        lo_u, hi_u = np.ldexp(bounds.lower, 2 * e), np.ldexp(bounds.upper, 2 * e)
+    if solver in ("fft", "dense"):
+        if solver == "fft":
+            a, b = sop.plan.sigma_min ** 2, sop.plan.sigma_max ** 2
+        else:
+            sv = sol.singular_values
+            a = float(sv[-1]) ** 2 if op.m >= op.d else 0.0
+            b = float(sv[0]) ** 2
+        ok = lo_u <= a + slack * b and hi_u >= b * (1 - slack)
+        return {"bounds_fit": bool(ok), "bounds_evidence":
+                f"the {solver} solve's exact spectrum gives a = {a:.4g}, b = {b:.4g}"
+                + ("" if e == 0 else f" (of 2^{e} A)")}
+    q = bounds_probe(sop, x)
+    outside = [v for v in q if rayleigh_outside(v, lo_u, hi_u, op.d)]
+    cond_est = sol.cond_estimate
+    given_cond = bounds.cond
+    cond_bad = bool(np.isfinite(cond_est) and np.isfinite(given_cond)
+                    and cond_est > given_cond * (1 + 1e-6))
+    ok = not outside and not cond_bad
+    why = (f"Rayleigh quotients ||Av||^2/||v||^2 of probe vectors {', '.join(f'{v:.4g}' for v in q)}"
+           f"; LSMR's condition estimate {cond_est:.4g} against cond {given_cond:.4g}")
+    return {"bounds_fit": bool(ok), "rayleigh_quotients": q, "bounds_evidence": why}
+
+
+def bounds_probe(op, x: np.ndarray, steps: int = 2) -> list[float]:
+    """Rayleigh quotients :math:`\\|Av\\|^2/\\|v\\|^2` of the reconstruction ``x``, of a
+    seeded random vector and of ``steps`` power iterations of :math:`A^TA` from it.
+
+    Every quotient lies in :math:`[a, b]` for true frame bounds; the power iterates approach
+    :math:`b` from below. Bounds of another layer usually exclude one of them (a cheap,
+    probabilistic test of given bounds: ``1 + 2 steps`` forward passes).
+    """
+    out = []
+    v = np.random.default_rng(0).standard_normal(op.input_shape)
+    for u in [np.asarray(x, dtype=np.float64), v]:
+        nu = float(np.sum(u * u))
+        if nu > 0:
+            au = np.asarray(op.forward(u))
+            out.append(float(np.sum(au * au) / nu))
+    for _ in range(steps):
+        v = np.asarray(op.adjoint(np.asarray(op.forward(v))))
+        nv = float(np.sum(v * v))
+        if nv == 0:
+            break
+        v = v / np.sqrt(nv)
+        av = np.asarray(op.forward(v))
+        out.append(float(np.sum(av * av)))
+    return out
+
+
+def warn_non_injective(msg: str, on_non_injective: str, stacklevel: int = 3) -> None:
     """Raise :class:`NonInjectiveError` or warn with :class:`NonInjectiveWarning`."""
     if on_non_injective == "raise":
         raise NonInjectiveError(msg)
     if on_non_injective == "warn":
-        warnings.warn(msg, NonInjectiveWarning, stacklevel=3)
+        warnings.warn(msg, NonInjectiveWarning, stacklevel=stacklevel)
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> None:
@@ -122,6 +196,8 @@ def invert_crelu(
     certify: bool | str = True,
     bounds: FrameBounds | None = None,
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
+    on_inconsistent: Literal["warn", "raise", "ignore"] = "warn",
+    on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     method: Solver | None = None,
 ) -> InversionResult | InversionBatch:
     """Reconstruct the input of ``CReLU(layer(x))`` from its features.
@@ -148,12 +224,22 @@ def invert_crelu(
     bounds : FrameBounds, optional
         Precomputed frame bounds (skips the certificate computation).
     on_non_injective : {"warn", "raise", "ignore"}
+        When the certificate says the layer is not injective.
+    on_inconsistent : {"warn", "raise", "ignore"}
+        When the features are not a CReLU output of this layer: both halves positive at a
+        position, a relative residual above what rounding (or LSMR's stopping rule) allows,
+        or given ``bounds`` that the reconstruction's Rayleigh quotient falls outside of
+        (:mod:`theory.checks`; :class:`~theory.checks.InconsistentFeaturesWarning`).
+    on_not_converged : {"warn", "raise", "ignore"}
+        When LSMR stopped on its iteration cap or condition limit
+        (:class:`~theory.checks.NotConvergedWarning`).
     method : deprecated name of ``solver``.
 
     Returns
     -------
     InversionResult
-        For one input; an :class:`InversionBatch` (one result per input) for a batch.
+        For one input; an :class:`InversionBatch` (one result per input) for a batch. Its
+        ``checks`` hold the measured numbers of the a-posteriori checks.
 
     Raises
     ------
@@ -179,6 +265,8 @@ def invert_crelu(
     op = _bound_operator(layer, input_shape)
     check_choice(solver, "solver", ("auto", "fft", "lsmr", "dense"))
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
+    check_policy(on_inconsistent, "on_inconsistent")
+    check_policy(on_not_converged, "on_not_converged")
     h = as_tensor(features, "features", dtype=torch.float64).detach().numpy()
     if h.ndim not in (3, 4):
         raise ValueError(f"features must be (2K, H', W') or (N, 2K, H', W'), got shape {h.shape}")
@@ -200,6 +288,11 @@ def invert_crelu(
     if solver == "auto":
         solver = ("fft" if op.is_circulant
                   else "dense" if op.d <= AUTO_DENSE_LIMIT else "lsmr")
+    if solver == "dense":
+        op.check_dense_size()        # before any work: refuse by size, not by exhaustion
+    given_bounds = bounds is not None
+    if bounds is not None and not isinstance(bounds, FrameBounds):
+        raise TypeError(f"bounds must be a FrameBounds or None, got {type(bounds).__name__}")
     if bounds is None and certify is not False:
         bounds = op.frame_bounds(certify if isinstance(certify, str)
                                  else "fft" if solver == "fft" else "auto")
@@ -213,53 +306,90 @@ def invert_crelu(
             on_non_injective)
 
     zb = z.reshape(-1, *out_shape)
+    # far from unit scale, solve (2^e A) x = 2^e z: the same x, no square under/overflows
+    e, sop = op.normalised
+    zs = np.ldexp(zb, e) if e else zb
     if solver == "fft":
-        plan = op.plan
-        sols = [solve_fft(plan, zb)]
-
-        def residual_of(x, zz):
-            return plan.residual_norm(x, zz)
+        plan = sop.plan
+        sol = solve_fft(plan, zs)
+        x_all, res_norms = sol.x, sol.residual_norms
+        per_input = [dataclasses.replace(sol, x=xi) for xi in x_all]
     elif solver == "dense":
-        sols = [solve_dense(op.dense(force=True), zb.reshape(len(zb), -1).T)]
-        sols = [dataclasses.replace(sols[0], x=sols[0].x.T)]
-        residual_of = None
+        a = sop.dense(force=True)
+        sol = solve_dense(a, zs.reshape(len(zs), -1).T)
+        x_all = sol.x.T.reshape(-1, *shape)
+        res_norms = np.linalg.norm(x_all.reshape(len(zs), -1) @ a.T - zs.reshape(len(zs), -1),
+                                   axis=1)
+        per_input = [dataclasses.replace(sol, x=xi) for xi in x_all]
     else:  # lsmr
         if op.dtype != np.float64:
             raise ValueError("solver='lsmr' needs float64 weights for a theorem-grade inverse; "
                              f"got {op.layer.dtype} (cast the weight with .double())")
-        sols = [solve_lsmr(op.linear_operator, zi.ravel(), atol=atol, btol=btol,
-                           maxiter=maxiter) for zi in zb]
-        residual_of = None
-    if residual_of is None:
-        def residual_of(x, zz):
-            return float(np.linalg.norm(np.asarray(op.forward(x)) - zz))
-
-    def relative(x, zz):
-        def fn() -> float:
-            znorm = float(np.linalg.norm(zz))
-            res = residual_of(x, zz)
-            return res / znorm if znorm > 0 else res
-        return fn
-
+        per_input = [solve_lsmr(sop.linear_operator, zi.ravel(), atol=atol, btol=btol,
+                                maxiter=maxiter) for zi in zs]
+        x_all = np.stack([sol.x for sol in per_input]).reshape(-1, *shape)
+        res_norms = np.linalg.norm((np.asarray(sop.forward(x_all)) - zs).reshape(len(zs), -1),
+                                   axis=1)
+    z_norms = np.linalg.norm(zs.reshape(len(zs), -1), axis=1)
     seconds = time.perf_counter() - t0
-    if len(sols) == 1:  # one direct solve for the whole batch
-        xs = sols[0].x.reshape(-1, *shape)
-        per_input = [dataclasses.replace(sols[0], x=xi) for xi in xs]
-    else:
-        per_input = sols
-    results = [InversionResult(x=sol.x.reshape(shape), z=zi, solver=solver,
-                               iterations=sol.iterations, converged=sol.converged,
-                               frame_bounds=bounds, injective=injective, stopping=sol.stopping,
-                               seconds=seconds, _residual=relative(sol.x.reshape(shape), zi))
-               for sol, zi in zip(per_input, zb)]
+
+    # ---------------------------------------------------------------- a-posteriori checks
+    both, overlap = crelu_overlap(h.reshape(-1, *h.shape[-3:]), axis=1)
+    if both:
+        report(f"the features are not a CReLU output: {both} position(s) have both halves "
+               f"positive (largest min(h+, h-) = {overlap:.2e} of max |h|); the inverse used "
+               "h+ - h-", on_inconsistent, InconsistentFeaturesWarning,
+               InconsistentFeaturesError)
+    c_in, (kh, kw), k_out = op.layer.in_channels, op.layer.kernel_size, op.layer.out_channels
+    cond = bounds.cond if bounds is not None else float("inf")
+    results = []
+    for i, sol in enumerate(per_input):
+        xi = sol.x.reshape(shape)
+        rel = float(res_norms[i] / z_norms[i]) if z_norms[i] > 0 else float(res_norms[i])
+        tol = rounding_residual_tolerance(c_in * kh * kw, k_out, cond)
+        if solver == "lsmr":
+            # LSMR stops when ||r|| <= btol ||b|| + atol normA ||x|| with its own estimate
+            # normA (of the scaled system; Frobenius-like, >= ||A||): what its rule promises
+            lsmr_tol = lsmr_residual_tolerance(atol, btol, sol.a_norm_estimate,
+                                               sol.x_norm_estimate, float(z_norms[i]),
+                                               sol.iterations, c_in * kh * kw)
+            tol = max(tol, lsmr_tol) if np.isfinite(lsmr_tol) else tol
+        checks = {"relative_residual": rel, "residual_tolerance": tol,
+                  "both_halves_positive": both, "converged": sol.converged}
+        where = f" (input {i})" if h.ndim == 4 else ""
+        if rel > tol:
+            report(f"the features are not consistent with this layer{where}: relative "
+                   f"residual ||Ax' - z|| / ||z|| = {rel:.3e} > {tol:.3e} (the {solver} "
+                   "solver's rounding/stopping bound); they are not CReLU features of "
+                   f"{op.layer!r}, or were altered", on_inconsistent,
+                   InconsistentFeaturesWarning, InconsistentFeaturesError)
+        if given_bounds and i == 0:
+            fit = _bounds_fit(op, sop, e, bounds, solver, sol, xi)
+            checks.update(fit)
+            if fit["bounds_fit"] is False:
+                report(f"the given frame bounds [{bounds.lower:.4g}, {bounds.upper:.4g}] do "
+                       f"not describe this layer: {fit['bounds_evidence']} (bounds of another "
+                       "layer or shape?)", on_inconsistent, InconsistentFeaturesWarning,
+                       InconsistentFeaturesError)
+        if not sol.converged:
+            report(f"LSMR did not converge{where}: {sol.stopping.get('reason', '?')} after "
+                   f"{sol.iterations} iterations (relative residual {rel:.3e}); raise maxiter "
+                   "or loosen atol/btol", on_not_converged, NotConvergedWarning,
+                   NotConvergedError)
+        results.append(InversionResult(
+            x=xi, z=zb[i], solver=solver, iterations=sol.iterations, converged=sol.converged,
+            frame_bounds=bounds, injective=injective, stopping=sol.stopping, seconds=seconds,
+            _residual=(lambda r=rel: r), checks=checks))
     if h.ndim == 3:
         return results[0]
-    xb = np.stack([r.x for r in results])
     stopping = per_input[0].stopping
     if solver == "lsmr":
-        worst = max(s.stopping["istop"] for s in per_input)
+        worst = max(sol.stopping["istop"] for sol in per_input)
         stopping = {**stopping, "istop": worst, "reason": LSMR_REASONS.get(worst, "?")}
-    return InversionBatch(results, seconds, residual=relative(xb, zb), stopping=stopping)
+    zsq = float(np.sum(z_norms ** 2))
+    batch_rel = float(np.sqrt(np.sum(res_norms ** 2) / zsq)) if zsq > 0 else float(
+        np.sqrt(np.sum(res_norms ** 2)))
+    return InversionBatch(results, seconds, residual=lambda: batch_rel, stopping=stopping)
 
 
 __all__ = ["InversionBatch", "InversionResult", "LSMR_REASONS", "Method", "NonInjectiveError",

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from theory.conv import AUTO_DENSE_LIMIT, DENSE_LIMIT, ConvLayer, as_tensor
+from theory.conv import AUTO_DENSE_LIMIT, DENSE_LIMIT, ConvLayer, as_tensor, normalising_exponent
 
 if TYPE_CHECKING:  # pragma: no cover
     from theory.fft import CirculantPlan
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Dense matrices up to this many bytes are kept by the operator once built.
 DENSE_CACHE_BYTES = 64 * 2 ** 20
+#: A dense matrix (with the identity it is built from) larger than this is refused even
+#: with ``force=True``: the request names the size instead of exhausting memory.
+DENSE_MAX_BYTES = 2 * 2 ** 30
 
 
 class ConvOperator:
@@ -145,7 +148,8 @@ class ConvOperator:
     def dense(self, force: bool = False) -> np.ndarray:
         """The ``M x D`` matrix (columns = responses to unit inputs), read-only.
 
-        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``. Kept once
+        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``, and
+        (``MemoryError``, naming the size) any matrix above ``DENSE_MAX_BYTES``. Kept once
         built when it takes at most ``DENSE_CACHE_BYTES``.
         """
         if self._dense is not None:
@@ -156,12 +160,25 @@ class ConvOperator:
                 f"a dense matrix for input {self.input_shape} has {d} columns (> {DENSE_LIMIT}); "
                 "use the LinearOperator, or pass force=True"
             )
+        self.check_dense_size()
         eye = torch.eye(d, dtype=self.layer.dtype).reshape(d, *self.input_shape)
         a = self.layer._apply(eye).reshape(d, -1).numpy().T.copy()
         a.setflags(write=False)
         if a.nbytes <= DENSE_CACHE_BYTES:
             self._dense = a
         return a
+
+    def check_dense_size(self) -> None:
+        """``MemoryError`` naming the size when the dense matrix would exceed
+        ``DENSE_MAX_BYTES``."""
+        d = self.d
+        need = (self.m + d) * d * np.dtype(self.dtype).itemsize
+        if need > DENSE_MAX_BYTES:
+            raise MemoryError(
+                f"a dense matrix for input {self.input_shape} needs {need / 2 ** 30:.1f} GiB "
+                f"({self.m} x {d} values and the {d} x {d} identity it is built from), more "
+                f"than theory.operator.DENSE_MAX_BYTES = {DENSE_MAX_BYTES / 2 ** 30:.0f} GiB; "
+                "use an iterative solver or method (lsmr, iterative) on this input")
 
     @functools.cached_property
     def plan(self) -> "CirculantPlan":
@@ -174,6 +191,22 @@ class ConvOperator:
     #: The :func:`theory.frame_bounds` methods that apply to conv operators.
     bounds_methods = ("fft", "dense", "dense-gram", "iterative")
     gram_name = "A^T A"
+
+    @property
+    def max_abs(self) -> float:
+        """The largest absolute entry of the operator (the largest absolute weight)."""
+        return self.layer.max_abs
+
+    def scaled(self, factor: float) -> "ConvOperator":
+        """``factor * A`` (the layer with scaled weights, bound to the same shape)."""
+        return self.layer.scaled(factor).at(self.input_shape)
+
+    @functools.cached_property
+    def normalised(self) -> tuple[int, "ConvOperator"]:
+        """``(e, 2^e A)`` with ``2^e max|w|`` near 1 when the weights are far from unit scale
+        (``e = 0`` and ``self`` otherwise; :func:`theory.conv.normalising_exponent`)."""
+        e = normalising_exponent(self.max_abs)
+        return (e, self.scaled(float(np.ldexp(1.0, e)))) if e else (0, self)
 
     def auto_bounds_method(self) -> str:
         """``fft`` when circulant, else ``dense`` up to ``AUTO_DENSE_LIMIT`` inputs, else

@@ -147,12 +147,16 @@ def normalise_filters(weight: np.ndarray | torch.Tensor) -> np.ndarray:
         Fewer than 2 filters, NaN/Inf, or an all-zero filter (its direction is undefined).
     """
     bank = _as_bank(weight)
-    norms = np.linalg.norm(bank, axis=1)
-    zero = np.flatnonzero(norms == 0)
+    # each row is first divided by its largest |entry| (a direction does not depend on the
+    # scale, and this keeps the squared norms away from overflow and underflow), then by
+    # its norm, which then lies in [1, sqrt(d)]
+    peak = np.abs(bank).max(axis=1)
+    zero = np.flatnonzero(peak == 0)
     if zero.size:
         raise ValueError(f"filter(s) {zero.tolist()[:10]} are all zero: their direction, hence "
                          "their pairing, is undefined")
-    return bank / norms[:, None]
+    bank = bank / peak[:, None]
+    return bank / np.linalg.norm(bank, axis=1)[:, None]
 
 
 def pairing(weight: np.ndarray | torch.Tensor) -> Pairing:

@@ -32,8 +32,19 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from theory.conv import DENSE_LIMIT, ConvLayer
+from theory.checks import (
+    InconsistentFeaturesError,
+    InconsistentFeaturesWarning,
+    NotConvergedError,
+    NotConvergedWarning,
+    check_policy,
+    lsmr_residual_tolerance,
+    report,
+    rounding_residual_tolerance,
+)
+from theory.conv import DENSE_LIMIT, ConvLayer, normalising_exponent
 from theory.features import Activation, conv_crelu_maxpool, crelu_maxpool
 from theory.frames import FrameBounds
 from theory.inversion import _renamed, check_choice, warn_non_injective
@@ -48,6 +59,7 @@ from theory.selection import (
 from theory.solvers import solve_dense, solve_lsmr
 
 Inverse = Literal["exact", "linear"]
+_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclasses.dataclass
@@ -96,7 +108,9 @@ class PoolInversionResult(InversionResult):
         frame); ``linear``: :math:`(b-a)/(b+a)`."""
         fb = self.frame_bounds
         if self.inverse == "linear":
-            return float((fb.upper - fb.lower) / (fb.upper + fb.lower)) if fb.upper > 0 else 1.0
+            smin, smax = fb._unit()        # scale-free: (b - a)/(b + a)
+            a, b = smin ** 2, smax ** 2
+            return float((b - a) / (b + a)) if b > 0 else 1.0
         if fb is None or not self.injective:
             return float("inf")
         return fb.cond * self.relative_residual
@@ -113,6 +127,8 @@ def invert_crelu_maxpool(
     zero_windows: bool = True,
     precondition: Literal["auto", "jacobi", "none"] = "auto",
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
+    on_inconsistent: Literal["warn", "raise", "ignore"] = "warn",
+    on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     iteration_callback: Callable[[int], None] | None = None,
     method: Inverse | None = None,
     on_non_frame: Literal["warn", "raise", "ignore"] | None = None,
@@ -163,6 +179,12 @@ def invert_crelu_maxpool(
     on_non_injective : {"warn", "raise", "ignore"}
         What to do when the selected set is certified *not* to be a frame: the exact method
         then returns the projection of ``x`` onto the span of the selected filters.
+    on_inconsistent : {"warn", "raise", "ignore"}
+        When the features and switches are not those of this layer: a relative residual
+        above the solver's rounding/stopping bound, or (for a frame) a switch that is not
+        the extreme response of its window for the reconstruction (:mod:`theory.checks`).
+    on_not_converged : {"warn", "raise", "ignore"}
+        When LSMR stopped on its iteration cap or condition limit.
     iteration_callback : callable(int), optional
         Called with the iteration count after every LSMR iteration (progress display).
     method, on_non_frame : deprecated names of ``inverse`` and ``on_non_injective``; a
@@ -211,6 +233,8 @@ def invert_crelu_maxpool(
     check_choice(solver, "solver", ("auto", "dense", "lsmr"))
     check_choice(precondition, "precondition", ("auto", "jacobi", "none"))
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
+    check_policy(on_inconsistent, "on_inconsistent")
+    check_policy(on_not_converged, "on_not_converged")
     if bounds is not None and not isinstance(bounds, FrameBounds):
         raise TypeError(f"bounds must be a FrameBounds or None, got {type(bounds).__name__}")
     if layer.dtype != torch.float64 and inverse == "exact":
@@ -224,7 +248,8 @@ def invert_crelu_maxpool(
         sel = selection(fi, si, layer, shape, pool, activation, zero_tol=zero_tol,
                         zero_windows=zero_windows)
         results.append(_invert_one(sel, inverse, solver, certify, bounds, atol, btol, maxiter,
-                                   precondition, on_non_injective, iteration_callback, t0))
+                                   precondition, on_non_injective, on_inconsistent,
+                                   on_not_converged, iteration_callback, t0))
     if f.ndim == 3:
         return results[0]
     return InversionBatch(results, time.perf_counter() - t0)
@@ -232,9 +257,11 @@ def invert_crelu_maxpool(
 
 def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bounds,
                 atol: float, btol: float, maxiter: int | None, precondition: str,
-                on_non_injective: str, iteration_callback, t0: float) -> PoolInversionResult:
+                on_non_injective: str, on_inconsistent: str, on_not_converged: str,
+                iteration_callback, t0: float) -> PoolInversionResult:
     """Certify, solve and check one selection (see :func:`invert_crelu_maxpool`)."""
     g, d, n = sel.values, sel.dim, sel.n_selected
+    g_given, sel_given = g, sel
     fb = bounds
     if fb is None and certify is not False:
         fb = sel.frame_bounds("auto" if certify is True else certify)
@@ -248,13 +275,22 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
         warn_non_injective(
             f"the {n} selected filters ({sel.activation} + {sel.pool}x{sel.pool} max-pooling) "
             f"do not form a frame for R^{d}: {why}; the reconstruction is the projection onto "
-            "their span", on_non_injective)
-    cond_est, iters, converged, stop = float("nan"), 0, True, {}
+            "their span", on_non_injective, stacklevel=4)
+    cond_est, iters, converged, stop, sol = float("nan"), 0, True, {}, None
+    # far from unit scale, solve with 2^e W_x^T and 2^e g: the same x, no square under/overflows
+    e = normalising_exponent(sel.max_abs)
+    if e:
+        sel = sel.scaled(float(np.ldexp(1.0, e)))
+        g = sel.values
     if n == 0:
         x, used = np.zeros(d), "none"
         stop = {"solver": "none", "reason": "no non-zero pooled value: x' = 0"}
     elif inverse == "linear":
-        x, used = (2.0 / (fb.lower + fb.upper)) * sel.linear_operator.rmatvec(g), "frame-step"
+        a, b = fb.lower, fb.upper
+        if e:   # the bounds of 2^e W_x are 4^e times those of W_x
+            a, b = fb.unit_lower if fb.unit_lower is not None else np.ldexp(a, 2 * e), \
+                fb.unit_upper if fb.unit_upper is not None else np.ldexp(b, 2 * e)
+        x, used = (2.0 / (a + b)) * sel.linear_operator.rmatvec(g), "frame-step"
         stop = {"solver": "one frame-algorithm step", "a": fb.lower, "b": fb.upper}
     else:
         use = solver if solver != "auto" else ("dense" if d <= 1024 else "lsmr")
@@ -286,11 +322,84 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
     r = sel.linear_operator.matvec(x) - g if n else np.zeros(0)
     gn = float(np.linalg.norm(g))
     rel = float(np.linalg.norm(r) / gn) if gn > 0 else 0.0
+    checks = {"relative_residual": rel, "converged": converged}
+    if inverse == "exact" and n:
+        _check_exact(sel, x, g, rel, fb, is_frame, used, sol, atol, btol, checks,
+                     on_inconsistent)
+    if not converged:
+        report(f"LSMR did not converge on the pooled system: {stop.get('reason', '?')} after "
+               f"{iters} iterations (relative residual {rel:.3e}); raise maxiter or loosen "
+               "atol/btol", on_not_converged, NotConvergedWarning, NotConvergedError,
+               stacklevel=4)
     return PoolInversionResult(
-        x=x.reshape(sel.input_shape), z=g, solver=used, iterations=iters, converged=converged,
-        frame_bounds=fb, injective=is_frame, stopping=stop,
-        seconds=time.perf_counter() - t0, _residual=lambda: rel, inverse=inverse,
-        n_selected=n, n_zero_window=sel.n_zero_window, cond_estimate=cond_est)
+        x=x.reshape(sel.input_shape), z=g_given, solver=used, iterations=iters,
+        converged=converged, frame_bounds=fb, injective=is_frame, stopping=stop,
+        seconds=time.perf_counter() - t0, _residual=lambda: rel, checks=checks,
+        inverse=inverse, n_selected=n, n_zero_window=sel_given.n_zero_window,
+        cond_estimate=cond_est)
+
+
+def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float, fb,
+                 is_frame, used: str, sol, atol: float, btol: float, checks: dict,
+                 on_inconsistent: str) -> None:
+    """Residual and switch checks of an exact pooled inverse (:mod:`theory.checks`)."""
+    layer = sel.layer
+    kh, kw = layer.kernel_size
+    taps = layer.in_channels * kh * kw
+    if fb is not None:
+        cond = fb.cond
+    elif sol is not None and sol.singular_values is not None and sel.n_selected >= sel.dim:
+        sv = sol.singular_values          # the dense solve's exact spectrum
+        cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
+    else:
+        cond = float("inf")
+    tol = rounding_residual_tolerance(taps, layer.out_channels, cond)
+    if used.startswith("lsmr"):
+        lsmr_tol = lsmr_residual_tolerance(atol, btol, sol.a_norm_estimate,
+                                           sol.x_norm_estimate, float(np.linalg.norm(g)),
+                                           sol.iterations, taps)
+        tol = max(tol, lsmr_tol) if np.isfinite(lsmr_tol) else tol
+    checks["residual_tolerance"] = tol
+    if rel > tol:
+        report(f"the pooled features and switches are not consistent with this layer: "
+               f"relative residual ||W_x^T x' - g|| / ||g|| = {rel:.3e} > {tol:.3e} (the "
+               f"{used} solver's rounding/stopping bound); wrong switches, altered values, or "
+               f"features of another layer than {layer!r}", on_inconsistent,
+               InconsistentFeaturesWarning, InconsistentFeaturesError, stacklevel=5)
+    if is_frame is True and np.isfinite(cond):
+        bad = switch_violations(sel, x, slack=2.0 * cond * max(rel, tol))
+        checks["switch_violations"] = bad
+        if bad:
+            report(f"{bad} pooling switch(es) do not point at the largest (positive channel) "
+                   "or smallest (negative channel) response of their window for the "
+                   "reconstruction: the switches are not those of these features",
+                   on_inconsistent, InconsistentFeaturesWarning, InconsistentFeaturesError, stacklevel=5)
+
+
+def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float) -> int:
+    """Pooled units whose switch is not the window's extreme response of ``A x`` beyond
+    ``slack * ||A x||_inf`` (plus rounding).
+
+    For the true input every switch is an argmax (positive channel) or argmin (negative
+    channel) of its window. A reconstruction with relative error :math:`\\epsilon` moves
+    every response by at most :math:`\\sigma_{\\max}\\epsilon\\|x\\|`; ``slack`` is that
+    allowance relative to the largest response.
+    """
+    p = sel.pool
+    z = torch.from_numpy(np.asarray(sel.layer.forward(x.reshape(sel.input_shape)),
+                                    dtype=np.float64))[None]
+    k, ho, wo = z.shape[1:]
+    zmax = F.max_pool2d(z, p, stride=p)[0].reshape(k, -1)
+    zmin = -F.max_pool2d(-z, p, stride=p)[0].reshape(k, -1)
+    flat = z[0].reshape(k, -1)
+    keep = ~sel.zero_window
+    filt, pos, sign = sel.filter_index[keep], sel.position[keep], sel.sign[keep]
+    win = (pos // wo // p) * (wo // p) + (pos % wo) // p
+    val = flat[filt, pos].numpy()
+    peak = float(flat.abs().max()) if flat.numel() else 0.0
+    allow = slack * peak + 16 * sel._taps * _EPS * peak
+    ext = np.where(sign > 0, zmax[filt, win].numpy(), zmin[filt, win].numpy())
+    return int(np.sum(np.abs(ext - val) > allow))
 
 
 __all__ = ["Inverse", "MaxPoolSelection", "PoolInversionResult", "SPARSE_LIMIT",

@@ -52,7 +52,11 @@ class InversionResult:
         The stopping rule and why the solver stopped.
     seconds : float
     relative_residual : float
-        :math:`\\|A x - z\\| / \\|z\\|`, computed on first access.
+        :math:`\\|A x - z\\| / \\|z\\|`.
+    checks : dict
+        The measured numbers of the a-posteriori checks (:mod:`theory.checks`): relative
+        residual and its tolerance, CReLU overlaps or switch violations, the Rayleigh
+        quotient against given bounds, convergence.
     """
 
     x: np.ndarray
@@ -65,6 +69,7 @@ class InversionResult:
     stopping: dict[str, Any]
     seconds: float
     _residual: Callable[[], float] = dataclasses.field(repr=False, compare=False)
+    checks: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property
     def relative_residual(self) -> float:

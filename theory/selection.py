@@ -249,6 +249,16 @@ class MaxPoolSelection:
         """``(n, D)``: selected measurements by unknowns (the shape of :math:`W_x^T`)."""
         return self.n_selected, self.dim
 
+    @property
+    def max_abs(self) -> float:
+        """The largest absolute entry of :math:`W_x^T` (at most the largest weight)."""
+        return self.layer.max_abs if self.n_selected else 0.0
+
+    def scaled(self, factor: float) -> "MaxPoolSelection":
+        """The selection of the layer with weights times ``factor`` (values scaled too)."""
+        return dataclasses.replace(self, layer=self.layer.scaled(factor),
+                                   values=self.values * factor)
+
     def auto_bounds_method(self) -> str:
         """``dense`` for ``D <= 1024``, ``shift-invert`` while the sparse matrix is small
         enough, else ``iterative``."""

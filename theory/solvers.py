@@ -47,7 +47,7 @@ LSMR_CONVERGED = frozenset({0, 1, 2, 4, 5})
 
 @dataclasses.dataclass(frozen=True)
 class Solution:
-    """One least-squares solve.
+    r"""One least-squares solve.
 
     Attributes
     ----------
@@ -64,6 +64,15 @@ class Solution:
     cond_estimate : float
         LSMR's own estimate of the condition number (of the scaled operator with Jacobi);
         a lower estimate; ``nan`` for direct solvers.
+    residual_norms : numpy.ndarray or None
+        :math:`\|Ax - b\|` per right-hand side where the solver computes it exactly on the
+        way (the FFT solver, by Parseval); ``None`` otherwise.
+    a_norm_estimate, x_norm_estimate : float
+        LSMR's estimates of :math:`\|A\|` and of the norm of the solution of the system it
+        solved (with Jacobi scaling: of :math:`AM` and :math:`y`), the ones its stopping
+        rule uses.
+    singular_values : numpy.ndarray or None
+        The singular values the dense solver computed on the way (LAPACK ``gelsd``).
     """
 
     x: np.ndarray
@@ -72,13 +81,18 @@ class Solution:
     converged: bool
     stopping: dict[str, Any]
     cond_estimate: float = float("nan")
+    residual_norms: np.ndarray | None = None
+    a_norm_estimate: float = float("nan")
+    x_norm_estimate: float = float("nan")
+    singular_values: np.ndarray | None = None
 
 
 def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
     """Minimum-norm least squares by ``numpy.linalg.lstsq`` (``b``: ``(M,)`` or ``(M, N)``)."""
-    x = np.linalg.lstsq(np.asarray(matrix, dtype=np.float64), b, rcond=None)[0]
+    x, _, _, sv = np.linalg.lstsq(np.asarray(matrix, dtype=np.float64), b, rcond=None)
     return Solution(x=x, solver="dense", iterations=0, converged=True,
-                    stopping={"solver": "numpy.linalg.lstsq (SVD, minimum norm)"})
+                    stopping={"solver": "numpy.linalg.lstsq (SVD, minimum norm)"},
+                    singular_values=sv)
 
 
 def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | None,
@@ -109,17 +123,21 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
         x = column_scale * x
     stopping = {"solver": label, "atol": atol, "btol": btol, "maxiter": maxiter,
                 "istop": istop, "reason": LSMR_REASONS.get(istop, "?")}
+    anorm = float(out[5])  # LSMR's estimate of ||A|| (of the scaled operator with Jacobi)
+    xnorm = float(out[7])  # ||x|| of the system LSMR solved (||y|| with Jacobi)
     return Solution(x=x, solver="lsmr", iterations=iters, converged=istop in LSMR_CONVERGED,
-                    stopping=stopping, cond_estimate=float(out[6]))
+                    stopping=stopping, cond_estimate=float(out[6]), a_norm_estimate=anorm,
+                    x_norm_estimate=xnorm)
 
 
 def solve_fft(plan, z: np.ndarray) -> Solution:
     """The per-frequency pseudo-inverse of a circulant layer on ``(N, K, H, W)`` data."""
-    x = plan.solve(z)
+    x, norms = plan.solve(z, return_residual="per-input")
     return Solution(x=x, solver="fft", iterations=0, converged=True,
                     stopping={"solver": "per-frequency pseudo-inverse (Gram or SVD per "
                                         "frequency)", "rtol": plan.rtol,
-                              "svd_frequencies": plan.svd_frequencies})
+                              "svd_frequencies": plan.svd_frequencies},
+                    residual_norms=np.asarray(norms))
 
 
 def _counting(op, callback: Callable[[int], None]) -> LinearOperator:
