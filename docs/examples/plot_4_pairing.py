@@ -42,7 +42,7 @@ for name, bank in [("paired bank", paired_bank), ("random bank", random_bank)]:
           f"{flips.tail_probability(p.mean):.3g}; pair of filter 0 is filter {p.pair[0]}")
 
 # %%
-# ## The distribution of \(\mu_i\)
+# ## How close each filter is to its pairing filter
 
 fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
 bins = np.linspace(-1, 0, 41)
