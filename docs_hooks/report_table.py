@@ -61,8 +61,7 @@ def snapshot_from_report(report: dict[str, Any], commit: str | None) -> dict[str
     for c in report["claims"]:
         try:
             claims.append({"id": c["id"], "kind": c["kind"], "statement": c["statement"],
-                           "status": c["status"], "control": c["negative_control"]["status"],
-                           "notes": list(c.get("notes", []))})
+                           "status": c["status"], "control": c["negative_control"]["status"]})
         except KeyError as exc:
             raise ValueError(f"claim {c.get('id', '?')!r} of the report lacks {exc}") from None
     return {
