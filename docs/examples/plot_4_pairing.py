@@ -52,5 +52,5 @@ ax.axvspan(*baseline.interval, color="0.8", label="random banks: 95 % interval o
 ax.axvline(baseline.mean, color="k", lw=1, label="random banks: mean")
 ax.set_xlabel(r"$\mu_i$ (cosine similarity to the pairing filter)")
 ax.set_ylabel("number of filters")
-ax.legend(fontsize=8, loc="upper left")
+ax.legend(fontsize=8, loc="upper center")
 plt.show()
