@@ -28,10 +28,7 @@ SCREENSHOTS = Path(os.environ.get("CRELU_SCREENSHOTS", ROOT / "ci-logs" / "scree
 THEORY_PAGES = 7
 #: Pages known to show raw TeX, with the reason; the test below fails once they are fixed,
 #: so that the entry is removed with the fix.
-KNOWN_RAW_TEX = {
-    "api.html": "issue 16 item 2: the docstrings' reST math (:math:, .. math::) is shown as "
-                "text until the API page renders numpydoc math",
-}
+KNOWN_RAW_TEX: dict[str, str] = {}   # pages allowed to show raw TeX (none)
 SHOTS = {"home.png": "index.html", "theory-rademacher.png": "theory/rademacher.html",
          "theory-maxpool.png": "theory/maxpool.html"}
 

@@ -1,7 +1,7 @@
 """crelu-theory: the mathematics of CReLU conv layers.
 
 Pure functions and small classes (numpy, scipy, torch); no file I/O, no printing, no
-training. Each name below lives in a topic module (``theory.conv``, ``theory.frames``, ...)
+training. Each name below lives in a topic module (`theory.conv`, `theory.frames`, ...)
 and is re-exported here; the docs (docs/theory/) give the theorem each routine implements,
 and docs/dev/architecture.md the map of the modules.
 """

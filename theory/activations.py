@@ -1,17 +1,17 @@
-"""ReLU, CReLU and AVR for numpy arrays and torch tensors, and a CReLU ``nn.Module``.
+"""ReLU, CReLU and AVR for numpy arrays and torch tensors, and a CReLU `nn.Module`.
 
 Notes
 -----
-With :math:`[t]_+ = \\max(t, 0)`,
+With $[t]_+ = \\max(t, 0)$,
 
-.. math::
+$$
+\\operatorname{CReLU}(z) = ([z]_+, [-z]_+), \\qquad
+\\operatorname{AVR}(z) = |z| = [z]_+ + [-z]_+ .
+$$
 
-    \\operatorname{CReLU}(z) = ([z]_+, [-z]_+), \\qquad
-    \\operatorname{AVR}(z) = |z| = [z]_+ + [-z]_+ .
-
-CReLU concatenates its two halves along ``axis`` (the channel axis by default), so the
-channel count doubles. The identities :math:`[z]_+ - [-z]_+ = z`,
-:math:`[z]_+ + [-z]_+ = |z|` and :math:`\\|\\operatorname{CReLU}(z)\\|_2 = \\|z\\|_2` hold
+CReLU concatenates its two halves along `axis` (the channel axis by default), so the
+channel count doubles. The identities $[z]_+ - [-z]_+ = z$,
+$[z]_+ + [-z]_+ = |z|$ and $\\|\\operatorname{CReLU}(z)\\|_2 = \\|z\\|_2$ hold
 exactly in floating point for the first two (each entry is either copied or zero), and to
 summation rounding for the norm.
 """
@@ -37,7 +37,7 @@ def _check(z: Array, name: str) -> None:
 
 
 def _negative_part(z: Array) -> Array:
-    """:math:`[-z]_+` in ``z``'s dtype, exactly: no integer wrap-around.
+    """$[-z]_+$ in `z`'s dtype, exactly: no integer wrap-around.
 
     Unsigned integers have no negative part (all zeros); for signed integers the most
     negative value has no negation in its dtype, which is refused by name.
@@ -58,7 +58,7 @@ def _negative_part(z: Array) -> Array:
 
 
 def relu(z: Array) -> Array:
-    """Rectified linear unit :math:`[z]_+`, elementwise; same type and dtype out.
+    """Rectified linear unit $[z]_+$, elementwise; same type and dtype out.
 
     Parameters
     ----------
@@ -75,23 +75,24 @@ def relu(z: Array) -> Array:
 
 
 def crelu(z: Array, axis: int = 1) -> Array:
-    """Concatenated ReLU: ``concat([z]_+, [-z]_+)`` along ``axis`` (default: channels).
+    """Concatenated ReLU: `concat([z]_+, [-z]_+)` along `axis` (default: channels).
 
     Parameters
     ----------
     z : numpy.ndarray or torch.Tensor
-        Pre-activations, e.g. of shape ``(N, K, H, W)``.
+        Pre-activations, e.g. of shape `(N, K, H, W)`.
     axis : int
-        Axis to concatenate along; for a 3-D ``(K, H, W)`` input pass ``axis=0``.
+        Axis to concatenate along; for a 3-D `(K, H, W)` input pass `axis=0`.
 
     Returns
     -------
-    Same type as ``z``, with ``z.shape[axis]`` doubled: the first half is the positive part,
-    the second half the negative part.
+    numpy.ndarray or torch.Tensor
+        Same type as `z`, with `z.shape[axis]` doubled: the first half is the positive
+        part, the second half the negative part.
 
     Notes
     -----
-    :math:`\\operatorname{CReLU}(Wx) = \\operatorname{ReLU}([W; -W]x)`: a CReLU layer is a
+    $\\operatorname{CReLU}(Wx) = \\operatorname{ReLU}([W; -W]x)$: a CReLU layer is a
     ReLU layer in which every filter appears with its negative.
     """
     _check(z, "crelu")
@@ -102,7 +103,7 @@ def crelu(z: Array, axis: int = 1) -> Array:
 
 
 def avr(z: Array) -> Array:
-    """Absolute value rectification :math:`|z| = [z]_+ + [-z]_+` (keeps magnitude, loses sign)."""
+    """Absolute value rectification $|z| = [z]_+ + [-z]_+$ (keeps magnitude, loses sign)."""
     _check(z, "avr")
     if isinstance(z, torch.Tensor):
         return relu(z) + _negative_part(z)
@@ -110,12 +111,12 @@ def avr(z: Array) -> Array:
 
 
 def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
-    """Split CReLU features into the positive and negative halves along ``axis``.
+    """Split CReLU features into the positive and negative halves along `axis`.
 
     Raises
     ------
     ValueError
-        If the channel count along ``axis`` is odd (not CReLU features).
+        If the channel count along `axis` is odd (not CReLU features).
     """
     _check(h, "split_crelu")
     _axis_ok(h, axis)
@@ -135,7 +136,7 @@ def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
 
 
 def crelu_preactivation(h: Array, axis: int = 1) -> Array:
-    """Recover the pre-activation exactly: :math:`z = h_+ - h_-`."""
+    """Recover the pre-activation exactly: $z = h_+ - h_-$."""
     pos, neg = split_crelu(h, axis)
     return pos - neg
 
@@ -146,7 +147,7 @@ def _axis_ok(z: Array, axis: int) -> None:
 
 
 class CReLU(torch.nn.Module):
-    """CReLU as a torch module; doubles the channel dimension ``dim`` (default 1)."""
+    """CReLU as a torch module; doubles the channel dimension `dim` (default 1)."""
 
     def __init__(self, dim: int = 1) -> None:
         super().__init__()

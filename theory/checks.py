@@ -3,31 +3,31 @@ r"""A-posteriori checks of an inverse: no answer is returned silently wrong.
 Notes
 -----
 Every inverse of the package measures, after solving, what it can check without the true
-input, puts the numbers on the result (``checks``) and warns or raises (configurable, like
-``on_non_injective``) when a check fails:
+input, puts the numbers on the result (`checks`) and warns or raises (configurable, like
+`on_non_injective`) when a check fails:
 
-*Residual.* For features that really are :math:`\operatorname{CReLU}(Ax)` the system
-:math:`Ax' = z` is consistent. Computed features carry rounding errors: each
-:math:`z_j = \langle a_j, x\rangle` is a sum of :math:`n = C k_h k_w` products, whose
-backward error is about :math:`\sqrt n\,u` (Higham and Mary, SIAM J. Sci. Comput. 2019,
-probabilistic bound), so :math:`z = (A + \Delta A)x` with :math:`\|\Delta A x\| \lesssim
-\sqrt n\, u\,\|A\|\|x\| \le \sqrt n\,u\,\operatorname{cond}(A)\|z\|`; a backward-stable
+*Residual.* For features that really are $\operatorname{CReLU}(Ax)$ the system
+$Ax' = z$ is consistent. Computed features carry rounding errors: each
+$z_j = \langle a_j, x\rangle$ is a sum of $n = C k_h k_w$ products, whose
+backward error is about $\sqrt n\,u$ (Higham and Mary, SIAM J. Sci. Comput. 2019,
+probabilistic bound), so $z = (A + \Delta A)x$ with $\|\Delta A x\| \lesssim
+\sqrt n\, u\,\|A\|\|x\| \le \sqrt n\,u\,\operatorname{cond}(A)\|z\|$; a backward-stable
 solver adds a residual of the same order. The tolerance on the relative residual is
-therefore :math:`4\sqrt{C k_h k_w K}\,\operatorname{cond}(A)\,u`
-(:func:`theory.recovery_tolerance`), or, for LSMR, what its own stopping rule guarantees,
-:math:`\mathrm{btol} + \mathrm{atol}\,\|A\|\|x'\|/\|z\|`, whichever is larger. A larger
-residual means the data are not in the range of :math:`A`: not CReLU features of this
+therefore $4\sqrt{C k_h k_w K}\,\operatorname{cond}(A)\,u$
+(`theory.recovery_tolerance`), or, for LSMR, what its own stopping rule guarantees,
+$\mathrm{btol} + \mathrm{atol}\,\|A\|\|x'\|/\|z\|$, whichever is larger. A larger
+residual means the data are not in the range of $A$: not CReLU features of this
 layer (ReLU features, features of another layer, corrupted values, wrong pooling switches).
 
 *CReLU structure.* A CReLU output has at most one non-zero half at each position
-(:math:`[z]_+[-z]_+ = 0`); positions where both halves are positive are counted.
+($[z]_+[-z]_+ = 0$); positions where both halves are positive are counted.
 
-*Pooling switches.* With the reconstruction :math:`x'`, every switch must point at the
+*Pooling switches.* With the reconstruction $x'$, every switch must point at the
 largest (positive channel) or smallest (negative channel) response of its window, up to the
 residual's size; violations are counted.
 
 *Given frame bounds.* Bounds passed in by the caller must contain the Rayleigh quotient
-:math:`\|Av\|^2/\|v\|^2` of the reconstruction (up to rounding); bounds of another layer
+$\|Av\|^2/\|v\|^2$ of the reconstruction (up to rounding); bounds of another layer
 usually do not.
 
 *Convergence.* An iterative solve that stopped on its iteration cap (or on a condition-number
@@ -50,7 +50,7 @@ class InconsistentFeaturesWarning(UserWarning):
 
 
 class InconsistentFeaturesError(ValueError):
-    """Raised instead of :class:`InconsistentFeaturesWarning` with ``on_inconsistent="raise"``."""
+    """Raised instead of `InconsistentFeaturesWarning` with `on_inconsistent="raise"`."""
 
 
 class NotConvergedWarning(UserWarning):
@@ -58,7 +58,7 @@ class NotConvergedWarning(UserWarning):
 
 
 class NotConvergedError(RuntimeError):
-    """Raised instead of :class:`NotConvergedWarning` with ``on_not_converged="raise"``."""
+    """Raised instead of `NotConvergedWarning` with `on_not_converged="raise"`."""
 
 
 def check_policy(value: str, name: str) -> None:
@@ -68,8 +68,8 @@ def check_policy(value: str, name: str) -> None:
 
 def report(message: str, policy: Policy, warning: type[Warning], error: type[Exception],
            stacklevel: int = 3) -> None:
-    """``stacklevel`` counts from this function: 3 points at the caller of its caller."""
-    """Raise ``error(message)``, warn with ``warning`` or do nothing, as ``policy`` says."""
+    """`stacklevel` counts from this function: 3 points at the caller of its caller."""
+    """Raise `error(message)`, warn with `warning` or do nothing, as `policy` says."""
     if policy == "raise":
         raise error(message)
     if policy == "warn":
@@ -77,8 +77,8 @@ def report(message: str, policy: Policy, warning: type[Warning], error: type[Exc
 
 
 def rounding_residual_tolerance(taps: int, filters: int, cond: float) -> float:
-    """:math:`4\\sqrt{n K}\\,\\operatorname{cond}\\,u`: the relative residual of consistent data
-    (module notes); ``inf`` when ``cond`` is not finite (no certificate, or not injective)."""
+    """$4\\sqrt{n K}\\,\\operatorname{cond}\\,u$: the relative residual of consistent data
+    (module notes); `inf` when `cond` is not finite (no certificate, or not injective)."""
     if not np.isfinite(cond):
         return float("inf")
     return 4.0 * float(np.sqrt(taps * filters)) * cond * _EPS
@@ -88,13 +88,13 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
                             b_norm: float, iterations: int = 0, taps: int = 1) -> float:
     r"""What LSMR's stopping rule guarantees for the *true* relative residual.
 
-    LSMR stops when its recurrence for :math:`\|r\|` satisfies
-    :math:`\|r\| \le \mathrm{btol}\|b\| + \mathrm{atol}\|A\|\|x\|` (``a_norm``: LSMR's own
-    estimate of :math:`\|A\|`). The recurrence tracks the true residual only to rounding:
-    each iteration's products and updates add errors of order :math:`u\|A\|\|x\|`, and the
-    final check computes :math:`Ax` with :math:`n` = ``taps`` terms per entry, so we add
-    :math:`4(k + \sqrt n)\,u\,\|A\|\|x\|` (``k`` iterations; the same probabilistic
-    constant as :func:`rounding_residual_tolerance`).
+    LSMR stops when its recurrence for $\|r\|$ satisfies
+    $\|r\| \le \mathrm{btol}\|b\| + \mathrm{atol}\|A\|\|x\|$ (`a_norm`: LSMR's own
+    estimate of $\|A\|$). The recurrence tracks the true residual only to rounding:
+    each iteration's products and updates add errors of order $u\|A\|\|x\|$, and the
+    final check computes $Ax$ with $n$ = `taps` terms per entry, so we add
+    $4(k + \sqrt n)\,u\,\|A\|\|x\|$ (`k` iterations; the same probabilistic
+    constant as `rounding_residual_tolerance`).
     """
     if b_norm == 0 or not np.isfinite(a_norm):
         return float("inf")
@@ -103,8 +103,8 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
 
 
 def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:
-    """Positions where both CReLU halves are positive, and the largest ``min(h+, h-)``
-    relative to ``max |h|`` (both 0 for a CReLU output)."""
+    """Positions where both CReLU halves are positive, and the largest `min(h+, h-)`
+    relative to `max |h|` (both 0 for a CReLU output)."""
     k = h.shape[axis] // 2
     pos = np.take(h, np.arange(k), axis=axis)
     neg = np.take(h, np.arange(k, 2 * k), axis=axis)
@@ -115,8 +115,8 @@ def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:
 
 
 def rayleigh_outside(quotient: float, lower: float, upper: float, dim: int) -> bool:
-    """Whether ``quotient`` lies outside ``[lower, upper]`` beyond rounding
-    (:math:`10\\sqrt D\\,u` relative to ``upper``)."""
+    """Whether `quotient` lies outside `[lower, upper]` beyond rounding
+    ($10\\sqrt D\\,u$ relative to `upper`)."""
     slack = 10.0 * np.sqrt(dim) * _EPS * max(upper, quotient)
     return bool(quotient < lower - slack or quotient > upper + slack)
 

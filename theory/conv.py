@@ -2,24 +2,24 @@ r"""A 2-D convolution layer: weights, geometry, and the exact forward and adjoin
 
 Notes
 -----
-A conv layer with weight :math:`w \in \mathbb{R}^{K \times C \times k_h \times k_w}`, stride
-:math:`s`, padding :math:`p` and dilation :math:`d` is a linear map
-:math:`A: \mathbb{R}^{D} \to \mathbb{R}^{M}` with :math:`D = C H W` and :math:`M = K H' W'`,
-:math:`H' = \lfloor (H + 2p - d(k_h - 1) - 1)/s \rfloor + 1`. Torch's ``conv2d`` is a
+A conv layer with weight $w \in \mathbb{R}^{K \times C \times k_h \times k_w}$, stride
+$s$, padding $p$ and dilation $d$ is a linear map
+$A: \mathbb{R}^{D} \to \mathbb{R}^{M}$ with $D = C H W$ and $M = K H' W'$,
+$H' = \lfloor (H + 2p - d(k_h - 1) - 1)/s \rfloor + 1$. Torch's `conv2d` is a
 cross-correlation:
 
-.. math::
+$$
+(A x)_{o,i,j} = \sum_{c,a,b} w_{o,c,a,b}\, \tilde x_{c,\, s i + d a,\, s j + d b},
+$$
 
-    (A x)_{o,i,j} = \sum_{c,a,b} w_{o,c,a,b}\, \tilde x_{c,\, s i + d a,\, s j + d b},
-
-with :math:`\tilde x` the padded input. For zero padding the adjoint is
-``conv_transpose2d`` with ``output_padding = (H + 2p - d(k-1) - 1) mod s``; for circular
-padding it is ``conv_transpose2d`` on the padded grid followed by the adjoint of circular
+with $\tilde x$ the padded input. For zero padding the adjoint is
+`conv_transpose2d` with `output_padding = (H + 2p - d(k-1) - 1) mod s`; for circular
+padding it is `conv_transpose2d` on the padded grid followed by the adjoint of circular
 padding, which adds every padded entry back onto the pixel it copies (a scatter-add).
 
-A :class:`ConvLayer` owns a private copy of its weights (the caller's array can change
-afterwards without effect, and :attr:`ConvLayer.weight` hands out a copy), so every cached
-object derived from it (:meth:`ConvLayer.at`: operators, dense matrices, FFT plans, frame
+A `ConvLayer` owns a private copy of its weights (the caller's array can change
+afterwards without effect, and `ConvLayer.weight` hands out a copy), so every cached
+object derived from it (`ConvLayer.at`: operators, dense matrices, FFT plans, frame
 bounds) always describes the weights the layer computes with.
 """
 
@@ -41,9 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PaddingMode = Literal["zeros", "circular"]
 
-#: Largest input size (C*H*W) for which a dense matrix is built without ``force=True``.
+#: Largest input size (C*H*W) for which a dense matrix is built without `force=True`.
 DENSE_LIMIT = 4096
-#: Largest input size for which ``solver="auto"`` picks the dense SVD / least squares
+#: Largest input size for which `solver="auto"` picks the dense SVD / least squares
 #: (an SVD of an M x 1024 matrix takes about a second on two cores).
 AUTO_DENSE_LIMIT = 1024
 
@@ -55,7 +55,7 @@ NORMALISE_EXPONENT = 60
 
 
 def normalising_exponent(peak: float) -> int:
-    """``e`` with ``2^e * peak`` near 1 when ``peak`` is outside ``[2^-E, 2^E]``, else 0."""
+    """`e` with `2^e * peak` near 1 when `peak` is outside `[2^-E, 2^E]`, else 0."""
     if not (peak > 0 and np.isfinite(peak)):
         return 0
     e = -int(np.round(np.log2(peak)))
@@ -63,7 +63,7 @@ def normalising_exponent(peak: float) -> int:
 
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= ``minimum``; anything else is refused by name."""
+    """An int or a pair of ints, each >= `minimum`; anything else is refused by name."""
     items = (value, value) if not isinstance(value, (tuple, list, np.ndarray)) else tuple(value)
     if len(items) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -111,7 +111,7 @@ def as_tensor(array: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | 
 
 
 class ConvLayer:
-    r"""A conv layer ``x -> conv2d(pad(x), weight, stride, dilation)`` seen as a linear operator.
+    r"""A conv layer `x -> conv2d(pad(x), weight, stride, dilation)` seen as a linear operator.
 
     Parameters
     ----------
@@ -119,18 +119,18 @@ class ConvLayer:
         Filters (numpy or torch); copied, and kept in their floating dtype (integers become
         float64).
     stride, padding, dilation : int or (int, int)
-        Torch's meaning (``torch.nn.functional.conv2d``).
+        Torch's meaning (`torch.nn.functional.conv2d`).
     padding_mode : {"zeros", "circular"}
 
     Notes
     -----
     The layer has no bias: a bias only shifts the pre-activation, and
-    :math:`z = h_+ - h_-` recovers the biased pre-activation, from which the bias is
+    $z = h_+ - h_-$ recovers the biased pre-activation, from which the bias is
     subtracted before inversion.
 
     Everything that depends on the input shape lives on the shape-bound operator
-    :meth:`at` (validated once, cached per shape); the shape-taking methods below
-    (:meth:`operator`, :meth:`dense`, :meth:`fft_plan`, :meth:`output_shape`, ...) are thin
+    `at` (validated once, cached per shape); the shape-taking methods below
+    (`operator`, `dense`, `fft_plan`, `output_shape`, ...) are thin
     wrappers around it.
 
     Examples
@@ -185,7 +185,7 @@ class ConvLayer:
         return self._fingerprint
 
     def scaled(self, factor: float) -> "ConvLayer":
-        """The same layer with its weights multiplied by ``factor``."""
+        """The same layer with its weights multiplied by `factor`."""
         return ConvLayer(self._weight * factor, stride=self.stride, padding=self.padding,
                          padding_mode=self.padding_mode, dilation=self.dilation)
 
@@ -208,7 +208,7 @@ class ConvLayer:
 
     @property
     def receptive_field(self) -> tuple[int, int]:
-        """Extent of one dilated filter on the padded input, ``d (k - 1) + 1`` per axis."""
+        """Extent of one dilated filter on the padded input, `d (k - 1) + 1` per axis."""
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         return dh * (kh - 1) + 1, dw * (kw - 1) + 1
 
@@ -217,10 +217,10 @@ class ConvLayer:
         return self._weight.dtype
 
     def at(self, input_shape: Sequence[int]) -> "ConvOperator":
-        """The layer bound to inputs of shape ``(C, H, W)``: a cached :class:`ConvOperator`.
+        """The layer bound to inputs of shape `(C, H, W)`: a cached `ConvOperator`.
 
         The shape is validated once; the operator caches the output shape, the scipy
-        ``LinearOperator``, the dense matrix, the FFT plan and the frame bounds.
+        `LinearOperator`, the dense matrix, the FFT plan and the frame bounds.
         """
         try:
             key = tuple(int(s) for s in input_shape)
@@ -260,11 +260,11 @@ class ConvLayer:
 
     # ------------------------------------------------------------------ shape-taking wrappers
     def check_input_shape(self, input_shape: Sequence[int]) -> tuple[int, int, int]:
-        """Validate ``(C, H, W)`` against the layer; return it as a tuple of ints."""
+        """Validate `(C, H, W)` against the layer; return it as a tuple of ints."""
         return self.at(input_shape).input_shape
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, int, int]:
-        """``(K, H', W')`` for an input of shape ``(C, H, W)``."""
+        """`(K, H', W')` for an input of shape `(C, H, W)`."""
         return self.at(input_shape).output_shape
 
     def is_circulant(self, input_shape: Sequence[int]) -> bool:
@@ -272,7 +272,7 @@ class ConvLayer:
         return self.at(input_shape).is_circulant
 
     def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """Apply the layer to ``(C, H, W)`` or ``(N, C, H, W)``; numpy in, numpy out."""
+        """Apply the layer to `(C, H, W)` or `(N, C, H, W)`; numpy in, numpy out."""
         if not isinstance(x, (np.ndarray, torch.Tensor)):
             raise TypeError(f"x must be a numpy array or torch tensor, got {type(x).__name__}")
         if x.ndim not in (3, 4):
@@ -281,31 +281,31 @@ class ConvLayer:
 
     def adjoint(self, y: torch.Tensor | np.ndarray, input_shape: Sequence[int]
                 ) -> torch.Tensor | np.ndarray:
-        """Apply :math:`A^T` to ``(K, H', W')`` or ``(N, K, H', W')``; numpy in, numpy out."""
+        """Apply $A^T$ to `(K, H', W')` or `(N, K, H', W')`; numpy in, numpy out."""
         return self.at(input_shape).adjoint(y)
 
     def operator(self, input_shape: Sequence[int]) -> "LinearOperator":
-        """The layer as a scipy ``LinearOperator`` on flattened ``(C, H, W)`` vectors.
+        """The layer as a scipy `LinearOperator` on flattened `(C, H, W)` vectors.
 
-        ``matvec``/``matmat`` run ``conv2d``; ``rmatvec``/``rmatmat`` run the exact adjoint.
+        `matvec`/`matmat` run `conv2d`; `rmatvec`/`rmatmat` run the exact adjoint.
         The operator's dtype is the weight's numpy dtype.
         """
         return self.at(input_shape).linear_operator
 
     def dense(self, input_shape: Sequence[int], force: bool = False) -> np.ndarray:
-        """The ``M x D`` matrix of the layer (columns = responses to unit inputs).
+        """The `M x D` matrix of the layer (columns = responses to unit inputs).
 
-        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``.
+        Refuses inputs with more than `DENSE_LIMIT` values unless `force=True`.
         """
         return self.at(input_shape).dense(force=force)
 
     def fft_plan(self, input_shape: Sequence[int]) -> "CirculantPlan":
-        """The cached :class:`theory.fft.CirculantPlan` for this input shape."""
+        """The cached `theory.fft.CirculantPlan` for this input shape."""
         return self.at(input_shape).plan
 
     # ------------------------------------------------------------------ kernels (batched)
     def _apply(self, x: torch.Tensor) -> torch.Tensor:
-        """conv2d of a batch ``(N, C, H, W)`` already in the layer's dtype."""
+        """conv2d of a batch `(N, C, H, W)` already in the layer's dtype."""
         if self.padding_mode == "circular":
             ph, pw = self.padding
             if ph or pw:
@@ -315,7 +315,7 @@ class ConvLayer:
                         dilation=self.dilation)
 
     def _apply_adjoint(self, y: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
-        """The exact adjoint of :meth:`_apply` on a batch ``(N, K, H', W')``."""
+        """The exact adjoint of `_apply` on a batch `(N, K, H', W')`."""
         _, h, w = input_shape
         (rh, rw), (ph, pw), (sh, sw) = self.receptive_field, self.padding, self.stride
         hp, wp = h + 2 * ph, w + 2 * pw

@@ -2,31 +2,31 @@ r"""Deep stacks conv -> CReLU (or ReLU) -> max-pool, inverted stage by stage wit
 
 Notes
 -----
-A stack of stages :math:`u_{l} = \operatorname{pool}_{p_l}(\sigma(A_l u_{l-1}))`,
-:math:`u_0 = x`, with :math:`\sigma` = CReLU or ReLU. Given the last features
-:math:`u_L` and every stage's switches, invert from the top: stage :math:`l` recovers
-:math:`u_{l-1}` from :math:`u_l` with :func:`theory.pooling.invert_crelu_maxpool`. If every
+A stack of stages $u_{l} = \operatorname{pool}_{p_l}(\sigma(A_l u_{l-1}))$,
+$u_0 = x$, with $\sigma$ = CReLU or ReLU. Given the last features
+$u_L$ and every stage's switches, invert from the top: stage $l$ recovers
+$u_{l-1}$ from $u_l$ with `theory.pooling.invert_crelu_maxpool`. If every
 stage's selected filters form a frame, each step is exact and so is the whole inverse; the
 relative errors then compound at most as
-:math:`\epsilon_{l-1} \le \kappa_l(\epsilon_l + \rho_l)` with :math:`\rho_l` the
-relative residual of stage :math:`l`'s solve.
+$\epsilon_{l-1} \le \kappa_l(\epsilon_l + \rho_l)$ with $\rho_l$ the
+relative residual of stage $l$'s solve.
 
-A recovered intermediate :math:`u_{l-1}` carries the previous solve's error, so its zero
+A recovered intermediate $u_{l-1}$ carries the previous solve's error, so its zero
 entries come back as small numbers of either sign. Entries at most
-:math:`\tau = \max(\text{zero\_tol\_rel}\cdot\max|u|,\; c\,\kappa\rho\,\|u\|_2)` are
-set to zero before stage :math:`l-1` selects its filters, where :math:`\kappa\rho` bounds
-the relative 2-norm error of the previous solve (:math:`\kappa` from the frame bounds, or
-LSMR's own estimate, a lower estimate, hence ``c = zero_tol_factor = 10``; with Jacobi
-preconditioning LSMR estimates :math:`\operatorname{cond}(W_xM)`, and
-:math:`\|x'-x\| \le \operatorname{cond}(W_xM)\operatorname{cond}(M)\,\rho\,\|x\|`, so the
+$\tau = \max(\text{zero\_tol\_rel}\cdot\max|u|,\; c\,\kappa\rho\,\|u\|_2)$ are
+set to zero before stage $l-1$ selects its filters, where $\kappa\rho$ bounds
+the relative 2-norm error of the previous solve ($\kappa$ from the frame bounds, or
+LSMR's own estimate, a lower estimate, hence `c = zero_tol_factor = 10`; with Jacobi
+preconditioning LSMR estimates $\operatorname{cond}(W_xM)$, and
+$\|x'-x\| \le \operatorname{cond}(W_xM)\operatorname{cond}(M)\,\rho\,\|x\|$, so the
 estimate is multiplied by the spread of the column norms). Since
-:math:`\|u'-u\|_\infty \le \|u'-u\|_2`, no true zero survives when :math:`\kappa` is
-right; the price is that true values below :math:`\tau` are dropped (a dropped value only
+$\|u'-u\|_\infty \le \|u'-u\|_2$, no true zero survives when $\kappa$ is
+right; the price is that true values below $\tau$ are dropped (a dropped value only
 removes an equation; a spurious one would add a false equation). This needs the previous
-stage solved accurately (small :math:`\rho`): with a loose LSMR tolerance :math:`\tau`
+stage solved accurately (small $\rho$): with a loose LSMR tolerance $\tau$
 swallows most features. Negative entries are clipped to 0 (pooled rectified features are
 non-negative).
-``pool = 1`` gives a stack without
+`pool = 1` gives a stack without
 pooling (Proposition 2.1 stage by stage).
 """
 
@@ -46,7 +46,7 @@ from theory.selection import pooled_shape
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One stage: a conv layer followed by the activation and ``pool x pool`` max-pooling."""
+    """One stage: a conv layer followed by the activation and `pool x pool` max-pooling."""
 
     layer: ConvLayer
     pool: int = 2
@@ -78,7 +78,7 @@ def _check_stages(stages: Sequence[Stage]) -> list[Stage]:
 
 def stack_shapes(stages: Sequence[Stage], input_shape: Sequence[int],
                  activation: Activation = "crelu") -> list[tuple[int, int, int]]:
-    """Input shape of every stage, then the final feature shape (length ``len(stages) + 1``)."""
+    """Input shape of every stage, then the final feature shape (length `len(stages) + 1`)."""
     shapes = [tuple(int(s) for s in input_shape)]
     for i, st in enumerate(_check_stages(stages)):
         try:
@@ -90,7 +90,7 @@ def stack_shapes(stages: Sequence[Stage], input_shape: Sequence[int],
 
 def deep_forward(x: np.ndarray, stages: Sequence[Stage],
                  activation: Activation = "crelu") -> DeepFeatures:
-    """Run ``x`` (shape (C, H, W)) through the stack, keeping every stage's switches."""
+    """Run `x` (shape (C, H, W)) through the stack, keeping every stage's switches."""
     stages = _check_stages(stages)
     u = as_tensor(x, "x").double().numpy()
     if u.ndim != 3:
@@ -106,12 +106,12 @@ def deep_forward(x: np.ndarray, stages: Sequence[Stage],
 
 @dataclasses.dataclass
 class DeepInversionResult:
-    """Stage-by-stage inversion: the image and each stage's :class:`PoolInversionResult`.
+    """Stage-by-stage inversion: the image and each stage's `PoolInversionResult`.
 
-    ``stages[0]`` is the *last* stage (inverted first). ``checks`` holds the end-to-end
+    `stages[0]` is the *last* stage (inverted first). `checks` holds the end-to-end
     check: the reconstruction forwarded through the stack, its relative mismatch with the
-    given last features (``feature_mismatch``) and the fraction of each stage's switches it
-    reproduces (``switch_agreement``, first stage first). Measured and reported; without
+    given last features (`feature_mismatch`) and the fraction of each stage's switches it
+    reproduces (`switch_agreement`, first stage first). Measured and reported; without
     per-stage certificates no tolerance follows from the theory, so nothing is warned.
     """
 
@@ -144,29 +144,29 @@ def invert_deep(
     Parameters
     ----------
     features : array
-        The last stage's pooled features (``DeepFeatures.last``).
+        The last stage's pooled features (`DeepFeatures.last`).
     switches : list of arrays
-        Every stage's switches, first stage first (``DeepFeatures.switches``).
+        Every stage's switches, first stage first (`DeepFeatures.switches`).
     stages : list of Stage
     input_shape : (C, H, W) of the image
     activation : {"crelu", "relu"}
     inverse : {"exact", "linear"}
-        Passed to every stage (``linear`` needs frame bounds: set ``certify``).
+        Passed to every stage (`linear` needs frame bounds: set `certify`).
     certify : bool or str
-        Frame-bound method per stage (see :meth:`MaxPoolSelection.frame_bounds`; ``True``:
-        ``auto``); ``False`` (the default) skips them (image-size stacks: the smallest
+        Frame-bound method per stage (see `MaxPoolSelection.frame_bounds`; `True`:
+        `auto`); `False` (the default) skips them (image-size stacks: the smallest
         eigenvalue is expensive).
     zero_tol_rel, zero_tol_factor : float
         Thresholds below which a recovered intermediate feature counts as zero (module
         notes).
     atol, btol, maxiter : LSMR stopping rule for every stage.
     precondition : {"jacobi", "none", "auto"}
-        LSMR's column scaling at every stage (see :func:`invert_crelu_maxpool`). Jacobi by
+        LSMR's column scaling at every stage (see `invert_crelu_maxpool`). Jacobi by
         default: it leaves the solution of a frame unchanged, still returns 0 on every
         coordinate no selected filter touches, and halves the iterations next to regions of
         exactly zero input.
     zero_windows : bool
-        Use CReLU's zero windows at every stage (:func:`theory.pooling.selection`).
+        Use CReLU's zero windows at every stage (`theory.pooling.selection`).
     callback : callable(stage_number, result), optional
         Called after each stage (1-based stage number, last stage first): progress hooks.
     iteration_callback : callable(stage_number, iteration), optional

@@ -10,7 +10,7 @@ _EPS = float(np.finfo(np.float64).eps)
 
 def dot_test(op: LinearOperator, rng: np.random.Generator, c: float = 10.0,
              rmatvec=None) -> tuple[float, float]:
-    r"""Normalised adjoint test of ``op``; returns ``(error, tolerance)``; pass iff error <= tolerance.
+    r"""Normalised adjoint test of `op`; returns `(error, tolerance)`; pass iff error <= tolerance.
 
     Parameters
     ----------
@@ -19,20 +19,20 @@ def dot_test(op: LinearOperator, rng: np.random.Generator, c: float = 10.0,
     c : float
         Safety constant of the tolerance.
     rmatvec : callable, optional
-        An alternative adjoint to test instead of ``op.rmatvec`` (used for negative controls).
+        An alternative adjoint to test instead of `op.rmatvec` (used for negative controls).
 
     Notes
     -----
-    Following ODL's ``OperatorTest.adjoint`` the error is normalised,
+    Following ODL's `OperatorTest.adjoint` the error is normalised,
 
-    .. math::
+    $$
+    e = \frac{|\langle Ax, y\rangle - \langle x, A^T y\rangle|}{\|A\|\,\|x\|\,\|y\|},
+    $$
 
-        e = \frac{|\langle Ax, y\rangle - \langle x, A^T y\rangle|}{\|A\|\,\|x\|\,\|y\|},
-
-    with :math:`\|A\|` estimated from below by :math:`\|Ax\|/\|x\|` (which can only enlarge
-    :math:`e`). Both inner products are sums of :math:`M` resp. :math:`D` rounded terms, so
-    :math:`e = O(\sqrt{M + D}\,u)` for an exact adjoint; the tolerance is
-    :math:`c\sqrt{M + D}\,\varepsilon`. A wrong adjoint gives :math:`e = O(1)`.
+    with $\|A\|$ estimated from below by $\|Ax\|/\|x\|$ (which can only enlarge
+    $e$). Both inner products are sums of $M$ resp. $D$ rounded terms, so
+    $e = O(\sqrt{M + D}\,u)$ for an exact adjoint; the tolerance is
+    $c\sqrt{M + D}\,\varepsilon$. A wrong adjoint gives $e = O(1)$.
     """
     m, d = op.shape
     x = rng.standard_normal(d)

@@ -2,13 +2,13 @@ r"""Features of a conv layer: convolve, rectify (CReLU or ReLU), and optionally 
 
 Notes
 -----
-For one input :math:`x` of shape ``(C, H, W)`` (or a batch ``(N, C, H, W)``),
-:func:`crelu_features` returns :math:`\operatorname{CReLU}(Ax)` with the two halves stacked
+For one input $x$ of shape `(C, H, W)` (or a batch `(N, C, H, W)`),
+`crelu_features` returns $\operatorname{CReLU}(Ax)$ with the two halves stacked
 on the channel axis, whatever the batch dimension (the channel axis is the third from
-last). :func:`conv_crelu_maxpool` adds non-overlapping ``pool x pool`` max-pooling and
+last). `conv_crelu_maxpool` adds non-overlapping `pool x pool` max-pooling and
 returns the pooling switches as well. Pooling commutes with the monotone ReLU,
-:math:`\max_j [z_j]_+ = [\max_j z_j]_+`, so the switches are the argmax of :math:`z`
-(positive channel) and of :math:`-z` (negative channel), defined even where the pooled value
+$\max_j [z_j]_+ = [\max_j z_j]_+$, so the switches are the argmax of $z$
+(positive channel) and of $-z$ (negative channel), defined even where the pooled value
 is 0.
 """
 
@@ -32,7 +32,7 @@ def _check_activation(activation: str) -> None:
 
 
 def check_pool(pool) -> int:
-    """``pool`` as a positive int, or a ValueError naming it."""
+    """`pool` as a positive int, or a ValueError naming it."""
     if isinstance(pool, (bool, np.bool_)) or not isinstance(pool, (int, np.integer)) \
             or int(pool) < 1:
         raise ValueError(f"pool must be a positive int, got {pool!r}")
@@ -41,18 +41,19 @@ def check_pool(pool) -> int:
 
 def crelu_features(x: np.ndarray | torch.Tensor, layer: ConvLayer,
                    activation: Activation = "crelu"):
-    """:math:`\\operatorname{CReLU}(Ax)` (or :math:`[Ax]_+`) of ``(C, H, W)`` or ``(N, C, H, W)``.
+    """$\\operatorname{CReLU}(Ax)$ (or $[Ax]_+$) of `(C, H, W)` or `(N, C, H, W)`.
 
     Parameters
     ----------
     x : numpy array or torch tensor
-    layer : ConvLayer (or a ``ConvOperator``: its ``forward`` is used)
+    layer : ConvLayer (or a `ConvOperator`: its `forward` is used)
     activation : {"crelu", "relu"}
 
     Returns
     -------
-    Same type as ``x``: ``(2K, H', W')`` for CReLU (positive half, then negative half) or
-    ``(K, H', W')`` for ReLU, with the batch axis kept.
+    numpy.ndarray or torch.Tensor
+        Same type as `x`: `(2K, H', W')` for CReLU (positive half, then negative half) or
+        `(K, H', W')` for ReLU, with the batch axis kept.
 
     Examples
     --------
@@ -73,7 +74,7 @@ def crelu_features(x: np.ndarray | torch.Tensor, layer: ConvLayer,
 
 def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int = 2,
                        activation: Activation = "crelu"):
-    """Conv, then CReLU (or ReLU), then non-overlapping ``pool x pool`` max-pooling.
+    """Conv, then CReLU (or ReLU), then non-overlapping `pool x pool` max-pooling.
 
     Parameters
     ----------
@@ -81,17 +82,17 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
     layer : ConvLayer
     pool : int
         Window and stride of the max-pooling (floor mode: trailing rows/columns that do not
-        fill a window are dropped, as in ``torch.nn.functional.max_pool2d``).
+        fill a window are dropped, as in `torch.nn.functional.max_pool2d`).
     activation : {"crelu", "relu"}
 
     Returns
     -------
-    features : same type as ``x``, shape ([N,] C_f, H'//pool, W'//pool)
-        ``C_f = 2K`` for CReLU (positive half, then negative half), ``K`` for ReLU.
-    switches : int64 array/tensor, same shape as ``features``
-        The pooling switches: for each pooled unit, the flat index ``i * W' + j`` in its
-        channel's ``H' x W'`` conv output of the response that was kept (torch's
-        ``max_pool2d(return_indices=True)`` convention). For the negative CReLU channel it
+    features : same type as `x`, shape ([N,] C_f, H'//pool, W'//pool)
+        `C_f = 2K` for CReLU (positive half, then negative half), `K` for ReLU.
+    switches : int64 array/tensor, same shape as `features`
+        The pooling switches: for each pooled unit, the flat index `i * W' + j` in its
+        channel's `H' x W'` conv output of the response that was kept (torch's
+        `max_pool2d(return_indices=True)` convention). For the negative CReLU channel it
         is the position of the *smallest* response.
 
     Examples
@@ -127,7 +128,7 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
     return feats, sw
 
 
-#: The earlier name of :func:`conv_crelu_maxpool` (kept: it is the same function).
+#: The earlier name of `conv_crelu_maxpool` (kept: it is the same function).
 crelu_maxpool = conv_crelu_maxpool
 
 __all__ = ["Activation", "check_pool", "conv_crelu_maxpool", "crelu_features", "crelu_maxpool"]

@@ -3,23 +3,23 @@
 Notes
 -----
 With circular padding, stride 1 and output size equal to input size, the layer is
-:math:`y_{o,i,j} = \\sum_{c,u,v} g_{o,c,u,v}\\, x_{c,(i+u) \\bmod H,(j+v) \\bmod W}`, where
-:math:`g` is the kernel wrapped onto the :math:`H \\times W` torus
-(:math:`g_{o,c,(d_h a-p_h) \\bmod H,(d_w b-p_w) \\bmod W} \\mathrel{+}= w_{o,c,a,b}`, with
-the dilation :math:`d`). This is a
+$y_{o,i,j} = \\sum_{c,u,v} g_{o,c,u,v}\\, x_{c,(i+u) \\bmod H,(j+v) \\bmod W}$, where
+$g$ is the kernel wrapped onto the $H \\times W$ torus
+($g_{o,c,(d_h a-p_h) \\bmod H,(d_w b-p_w) \\bmod W} \\mathrel{+}= w_{o,c,a,b}$, with
+the dilation $d$). This is a
 cross-correlation, so the 2-D DFT turns it into one small complex matrix per frequency
-:math:`\\omega`:
+$\\omega$:
 
-.. math::
-
-    \\hat y(\\omega) = A(\\omega)\\, \\hat x(\\omega), \\qquad
-    A(\\omega) = \\overline{\\hat g(\\omega)} \\in \\mathbb{C}^{K \\times C}.
+$$
+\\hat y(\\omega) = A(\\omega)\\, \\hat x(\\omega), \\qquad
+A(\\omega) = \\overline{\\hat g(\\omega)} \\in \\mathbb{C}^{K \\times C}.
+$$
 
 The DFT is unitary up to one common factor, so the singular values of the layer are exactly
-the union over the :math:`HW` frequencies of the singular values of :math:`A(\\omega)`
+the union over the $HW$ frequencies of the singular values of $A(\\omega)$
 (Sedghi, Gupta and Long, ICLR 2019), and the least-squares minimum-norm inverse is
-:math:`\\hat x(\\omega) = A(\\omega)^+ \\hat y(\\omega)` frequency by frequency. Since the
-signals are real, :math:`A(-\\omega) = \\overline{A(\\omega)}`; only the ``rfft2`` half-plane
+$\\hat x(\\omega) = A(\\omega)^+ \\hat y(\\omega)$ frequency by frequency. Since the
+signals are real, $A(-\\omega) = \\overline{A(\\omega)}$; only the `rfft2` half-plane
 is stored.
 """
 
@@ -45,9 +45,9 @@ class CirculantPlan:
         Must be circular, stride 1, with output size equal to input size.
     input_shape : (C, H, W)
     rtol : float, optional
-        Singular values below ``rtol * sigma_max`` are treated as zero in the pseudo-inverse
-        (and the layer is then not injective). Default ``max(M, D) * eps``, numpy's
-        ``matrix_rank`` convention, with ``eps`` of float64 (all plan arithmetic is float64).
+        Singular values below `rtol * sigma_max` are treated as zero in the pseudo-inverse
+        (and the layer is then not injective). Default `max(M, D) * eps`, numpy's
+        `matrix_rank` convention, with `eps` of float64 (all plan arithmetic is float64).
     """
 
     def __init__(self, layer, input_shape=None, rtol: float | None = None):
@@ -105,13 +105,13 @@ class CirculantPlan:
     def _factor(self, k: int, c: int, nf: int):
         """Singular values of every A(w); the per-frequency inverses.
 
-        Where :math:`\\kappa(A(\\omega)) \\le` ``GRAM_KAPPA`` the inverse is
-        :math:`(A^HA)^{-1}A^H` from one batched ``C x C`` Gram eigendecomposition (stored as
-        ``(C, C, F)``; forward error about :math:`\\kappa^2 u \\le 16u`). Elsewhere the
-        singular values and the pseudo-inverse :math:`A(\\omega)^+ = V\\Sigma^+U^H` come from
-        an SVD of :math:`A(\\omega)` itself (stored as ``(F_slow, C, K)``), which resolves
-        rank deficiency down to ``rtol`` and keeps the forward error at
-        :math:`O(\\kappa u)`: the solve never forms :math:`A^Hz` there.
+        Where $\\kappa(A(\\omega)) \\le$ `GRAM_KAPPA` the inverse is
+        $(A^HA)^{-1}A^H$ from one batched `C x C` Gram eigendecomposition (stored as
+        `(C, C, F)`; forward error about $\\kappa^2 u \\le 16u$). Elsewhere the
+        singular values and the pseudo-inverse $A(\\omega)^+ = V\\Sigma^+U^H$ come from
+        an SVD of $A(\\omega)$ itself (stored as `(F_slow, C, K)`), which resolves
+        rank deficiency down to `rtol` and keeps the forward error at
+        $O(\\kappa u)$: the solve never forms $A^Hz$ there.
         """
         gram = np.zeros((c, c, nf), dtype=complex)                    # A^H A, one filter at a time
         for row in self._g:                                           # row = conj(A[k]) (C, F)
@@ -149,7 +149,7 @@ class CirculantPlan:
 
     @property
     def matrices(self) -> np.ndarray:
-        """The frequency matrices :math:`A(\\omega)`, shape (F, K, C) over the rfft half-plane."""
+        """The frequency matrices $A(\\omega)$, shape (F, K, C) over the rfft half-plane."""
         return np.conj(np.moveaxis(self._g, 2, 0)) / self._f
 
     def _apply_a(self, xf: np.ndarray) -> np.ndarray:
@@ -191,7 +191,7 @@ class CirculantPlan:
         return float(s.min()) > self.rtol * float(s.max())
 
     def full_spectrum(self) -> np.ndarray:
-        """Singular values on the full ``H x W`` frequency grid, shape (H, W, min(K, C))."""
+        """Singular values on the full `H x W` frequency grid, shape (H, W, min(K, C))."""
         h, w = self.input_shape[1:]
         s = self.singular_values
         full = np.empty((h, w, s.shape[-1]))
@@ -205,7 +205,7 @@ class CirculantPlan:
 
     # ------------------------------------------------------------------ maps
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The layer applied through the FFT (an oracle/cross-check for ``conv2d``)."""
+        """The layer applied through the FFT (an oracle/cross-check for `conv2d`)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         yf = self._apply_a(self._spectra(xb))
         if self._e:
@@ -213,10 +213,10 @@ class CirculantPlan:
         return self._signals(yf).reshape(*np.shape(x)[:-3], *self.output_shape)
 
     def solve(self, z: np.ndarray, return_residual: bool | str = False):
-        """Minimum-norm least-squares solution of ``A x = z`` for ``(K,H,W)`` or ``(N,K,H,W)``.
+        """Minimum-norm least-squares solution of `A x = z` for `(K,H,W)` or `(N,K,H,W)`.
 
-        With ``return_residual=True`` also returns :math:`\\|A x - z\\|_2` over the batch
-        (``"per-input"``: an array, one norm per input), computed in the frequency domain
+        With `return_residual=True` also returns $\\|A x - z\\|_2$ over the batch
+        (`"per-input"`: an array, one norm per input), computed in the frequency domain
         (Parseval) without another transform.
         """
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
@@ -234,7 +234,7 @@ class CirculantPlan:
         return x, self._residual_from_spectra(xf, zf, per_input=return_residual == "per-input")
 
     def residual_norm(self, x: np.ndarray, z: np.ndarray) -> float:
-        """:math:`\\|A x - z\\|_2` over a batch, in the frequency domain (Parseval)."""
+        """$\\|A x - z\\|_2$ over a batch, in the frequency domain (Parseval)."""
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
         zf = self._spectra(zb)

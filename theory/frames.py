@@ -2,42 +2,42 @@ r"""Frame bounds: the certificate of injectivity, for every operator of the pack
 
 Notes
 -----
-The rows of an operator :math:`A` (the shifted filters of a conv layer, or the selected
-signed shifted filters of a max-pooled CReLU layer) form a frame for :math:`\mathbb{R}^D`
+The rows of an operator $A$ (the shifted filters of a conv layer, or the selected
+signed shifted filters of a max-pooled CReLU layer) form a frame for $\mathbb{R}^D$
 when
 
-.. math::
+$$
+a\,\|x\|^2 \le \|A x\|^2 \le b\,\|x\|^2 \quad \forall x, \qquad
+a = \sigma_{\min}(A)^2 > 0, \; b = \sigma_{\max}(A)^2 .
+$$
 
-    a\,\|x\|^2 \le \|A x\|^2 \le b\,\|x\|^2 \quad \forall x, \qquad
-    a = \sigma_{\min}(A)^2 > 0, \; b = \sigma_{\max}(A)^2 .
+$a > 0$ is equivalent to injectivity of $A$, hence (Proposition 2.1) to exact
+recovery of $x$ from $\operatorname{CReLU}(Ax)$. This module is the one home of
+the methods; `frame_bounds` dispatches on the operator:
 
-:math:`a > 0` is equivalent to injectivity of :math:`A`, hence (Proposition 2.1) to exact
-recovery of :math:`x` from :math:`\operatorname{CReLU}(Ax)`. This module is the one home of
-the methods; :func:`frame_bounds` dispatches on the operator:
-
-``fft``
-    exact: every frequency's :math:`K \times C` matrix (circulant conv layers).
-``dense``
+`fft`
+    exact: every frequency's $K \times C$ matrix (circulant conv layers).
+`dense`
     exact: SVD of the dense matrix (small inputs).
-``dense-gram``
-    exact to :math:`\sqrt{\max(M, D)\varepsilon}` relative in :math:`\sigma`: eigenvalues of the
-    dense Gram matrix :math:`A^TA` (cheaper than the SVD when :math:`M \gg D`).
-``banded``
-    exact to rounding: LAPACK's banded symmetric eigensolver on :math:`A^TA`, which is
+`dense-gram`
+    exact to $\sqrt{\max(M, D)\varepsilon}$ relative in $\sigma$: eigenvalues of the
+    dense Gram matrix $A^TA$ (cheaper than the SVD when $M \gg D$).
+`banded`
+    exact to rounding: LAPACK's banded symmetric eigensolver on $A^TA$, which is
     banded once pixels are ordered (row, column, channel) (zero padding; sparse operators).
-``shift-invert``
-    estimate with a residual: Lanczos on the sparse Gram matrix for :math:`b`, and on its
-    inverse (sparse LU) for :math:`a`.
-``iterative``
-    estimate with a residual: Lanczos (``scipy.sparse.linalg.eigsh``) on the Gram operator.
-    The largest Ritz value is a lower estimate of :math:`b`, the smallest an *upper* estimate
-    of :math:`a`; an eigenvalue of :math:`A^TA` lies within the Ritz residual of each.
+`shift-invert`
+    estimate with a residual: Lanczos on the sparse Gram matrix for $b$, and on its
+    inverse (sparse LU) for $a$.
+`iterative`
+    estimate with a residual: Lanczos (`scipy.sparse.linalg.eigsh`) on the Gram operator.
+    The largest Ritz value is a lower estimate of $b$, the smallest an *upper* estimate
+    of $a$; an eigenvalue of $A^TA$ lies within the Ritz residual of each.
 
-An operator takes part by providing ``shape`` (rows, columns), ``dense(force)``,
-``gram_operator()``, ``max_abs``, ``scaled(f)``, ``bounds_methods`` and
-``auto_bounds_method()``, and where they apply
-``plan`` (FFT), ``sparse()`` and ``band_geometry()``: :class:`theory.operator.ConvOperator`
-and :class:`theory.selection.MaxPoolSelection` do.
+An operator takes part by providing `shape` (rows, columns), `dense(force)`,
+`gram_operator()`, `max_abs`, `scaled(f)`, `bounds_methods` and
+`auto_bounds_method()`, and where they apply
+`plan` (FFT), `sparse()` and `band_geometry()`: `theory.operator.ConvOperator`
+and `theory.selection.MaxPoolSelection` do.
 """
 
 from __future__ import annotations
@@ -54,37 +54,37 @@ from theory.conv import ConvLayer, normalising_exponent
 
 Method = Literal["auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"]
 _EPS = float(np.finfo(np.float64).eps)
-#: Lanczos needs a Krylov space: below this many unknowns the iterative methods use ``dense``.
+#: Lanczos needs a Krylov space: below this many unknowns the iterative methods use `dense`.
 LANCZOS_MIN_DIM = 8
 
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameBounds:
-    r"""Frame bounds ``(lower, upper, exact)`` of an operator; unpacks as that 3-tuple.
+    r"""Frame bounds `(lower, upper, exact)` of an operator; unpacks as that 3-tuple.
 
     Attributes
     ----------
     lower : float
-        :math:`a = \sigma_{\min}^2` (0 for an operator with fewer rows than columns).
+        $a = \sigma_{\min}^2$ (0 for an operator with fewer rows than columns).
     upper : float
-        :math:`b = \sigma_{\max}^2`.
+        $b = \sigma_{\max}^2$.
     exact : bool
         True for the exact methods (to rounding), False for the estimates.
     method : str
     rtol : float
-        Relative threshold on :math:`\sigma_{\min}/\sigma_{\max}` below which the operator is
-        declared non-injective (numerical rank convention ``max(M, D) * eps`` for the SVD
-        methods; the eigensolver tolerance or :math:`\sqrt{D\varepsilon}` for the Gram ones).
+        Relative threshold on $\sigma_{\min}/\sigma_{\max}$ below which the operator is
+        declared non-injective (numerical rank convention `max(M, D) * eps` for the SVD
+        methods; the eigensolver tolerance or $\sqrt{D\varepsilon}$ for the Gram ones).
     residual : float
-        For estimates: the largest Ritz residual norm (an eigenvalue of :math:`A^TA` lies
+        For estimates: the largest Ritz residual norm (an eigenvalue of $A^TA$ lies
         within it of each reported bound); 0 for exact methods.
     normalisation : float
-        The power of two :math:`f` the operator was multiplied by before the bounds were
-        computed (1 unless its entries are far from 1, see :func:`frame_bounds`): ``lower``
-        and ``upper`` are those of :math:`A` itself, which may underflow to 0 or overflow
-        to ``inf`` for extreme scales, while ``injective`` and ``cond`` use the bounds of
-        :math:`fA` (``unit_lower``, ``unit_upper``), which are scale-free.
+        The power of two $f$ the operator was multiplied by before the bounds were
+        computed (1 unless its entries are far from 1, see `frame_bounds`): `lower`
+        and `upper` are those of $A$ itself, which may underflow to 0 or overflow
+        to `inf` for extreme scales, while `injective` and `cond` use the bounds of
+        $fA$ (`unit_lower`, `unit_upper`), which are scale-free.
 
     Examples
     --------
@@ -129,13 +129,13 @@ class FrameBounds:
 
     @property
     def injective(self) -> bool:
-        r"""Whether :math:`\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}` (scale-free)."""
+        r"""Whether $\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}$ (scale-free)."""
         smin, smax = self._unit()
         return smin > self.rtol * smax and smax > 0
 
     @property
     def cond(self) -> float:
-        r""":math:`\sqrt{b/a}`, ``inf`` for a non-injective operator (scale-free)."""
+        r"""$\sqrt{b/a}$, `inf` for a non-injective operator (scale-free)."""
         smin, smax = self._unit()
         return smax / smin if self.injective else float("inf")
 
@@ -150,7 +150,7 @@ class FrameBounds:
 
 # ---------------------------------------------------------------------------- methods
 def svd_bounds(matrix: np.ndarray) -> FrameBounds:
-    """Exact bounds from the singular values of a dense ``M x D`` matrix (``dense``)."""
+    """Exact bounds from the singular values of a dense `M x D` matrix (`dense`)."""
     a = np.asarray(matrix, dtype=np.float64)
     m, d = a.shape
     s = np.linalg.svd(a, compute_uv=False)
@@ -159,14 +159,14 @@ def svd_bounds(matrix: np.ndarray) -> FrameBounds:
 
 
 def gram_eigen_bounds(matrix: np.ndarray) -> FrameBounds:
-    """Bounds from the eigenvalues of the dense Gram matrix :math:`A^TA` (``dense-gram``).
+    """Bounds from the eigenvalues of the dense Gram matrix $A^TA$ (`dense-gram`).
 
     Notes
     -----
-    Cheaper than the SVD of the ``M x D`` matrix when ``M >> D``. The eigenvalues of the
-    computed Gram matrix are within about :math:`\\max(M, D)\\varepsilon\\|A\\|^2` of the true
-    ones, so :math:`\\sigma_{\\min}/\\sigma_{\\max}` is resolved only down to
-    :math:`\\sqrt{\\max(M, D)\\varepsilon}`, the rank threshold ``rtol``.
+    Cheaper than the SVD of the `M x D` matrix when `M >> D`. The eigenvalues of the
+    computed Gram matrix are within about $\\max(M, D)\\varepsilon\\|A\\|^2$ of the true
+    ones, so $\\sigma_{\\min}/\\sigma_{\\max}$ is resolved only down to
+    $\\sqrt{\\max(M, D)\\varepsilon}$, the rank threshold `rtol`.
     """
     a = np.asarray(matrix, dtype=np.float64)
     m, d = a.shape
@@ -177,21 +177,21 @@ def gram_eigen_bounds(matrix: np.ndarray) -> FrameBounds:
 
 
 def fft_bounds(plan) -> FrameBounds:
-    """Exact bounds of a circulant conv layer from its FFT plan (``fft``)."""
+    """Exact bounds of a circulant conv layer from its FFT plan (`fft`)."""
     return FrameBounds(plan.sigma_min ** 2, plan.sigma_max ** 2, True, "fft", plan.rtol)
 
 
 def lanczos_bounds(gram: LinearOperator, n_rows: int, *, tol: float = 1e-10,
                    maxiter: int | None = None, what: str = "A^T A") -> FrameBounds:
-    """Ritz estimates of the extreme eigenvalues of a Gram operator (``iterative``).
+    """Ritz estimates of the extreme eigenvalues of a Gram operator (`iterative`).
 
     Parameters
     ----------
     gram : LinearOperator (D x D), symmetric positive semi-definite
     n_rows : int
-        Number of rows of the underlying operator; with fewer rows than ``D`` the lower
+        Number of rows of the underlying operator; with fewer rows than `D` the lower
         bound is 0 and only the largest eigenvalue is computed.
-    tol, maxiter : passed to ``eigsh``
+    tol, maxiter : passed to `eigsh`
     what : str
         Name of the Gram operator in error messages.
     """
@@ -219,10 +219,10 @@ def lanczos_bounds(gram: LinearOperator, n_rows: int, *, tol: float = 1e-10,
 
 
 def shift_invert_bounds(matrix: scipy.sparse.spmatrix, *, tol: float = 1e-10) -> FrameBounds:
-    """Lanczos on the sparse Gram matrix and on its inverse (sparse LU) (``shift-invert``).
+    """Lanczos on the sparse Gram matrix and on its inverse (sparse LU) (`shift-invert`).
 
-    Both Ritz values come with residuals of order :math:`\\varepsilon b` (an estimate with a
-    residual: ``exact=False``); an exactly singular LU means :math:`a = 0`.
+    Both Ritz values come with residuals of order $\\varepsilon b$ (an estimate with a
+    residual: `exact=False`); an exactly singular LU means $a = 0$.
     """
     n, d = matrix.shape
     gram = (matrix.T @ matrix).tocsc()
@@ -244,24 +244,24 @@ def shift_invert_bounds(matrix: scipy.sparse.spmatrix, *, tol: float = 1e-10) ->
 
 def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
                   reach: Sequence[int]) -> FrameBounds:
-    """Extreme eigenvalues of the banded Gram matrix by LAPACK (``banded``).
+    """Extreme eigenvalues of the banded Gram matrix by LAPACK (`banded`).
 
     Parameters
     ----------
     matrix : sparse (n x D)
-        Rows of a zero-padded conv-derived operator on inputs of shape ``(C, H, W)``,
-        columns in ``(c, i, j)`` order.
+        Rows of a zero-padded conv-derived operator on inputs of shape `(C, H, W)`,
+        columns in `(c, i, j)` order.
     input_shape : (C, H, W)
     reach : (rh, rw)
-        Extent of one (dilated) filter: two pixels are coupled in :math:`A^TA` only when
-        they are less than ``reach`` apart along each axis.
+        Extent of one (dilated) filter: two pixels are coupled in $A^TA$ only when
+        they are less than `reach` apart along each axis.
 
     Notes
     -----
-    With the columns reordered to ``(i, j, c)``, :math:`G = A^TA` has bandwidth
-    :math:`((r_h - 1) W + (r_w - 1)) C + C - 1`. The Gram route squares the condition
-    number: eigenvalues are accurate to about :math:`D\\varepsilon b` absolutely, so ``rtol``
-    on :math:`\\sigma_{\\min}/\\sigma_{\\max}` is :math:`\\sqrt{D\\varepsilon}`.
+    With the columns reordered to `(i, j, c)`, $G = A^TA$ has bandwidth
+    $((r_h - 1) W + (r_w - 1)) C + C - 1$. The Gram route squares the condition
+    number: eigenvalues are accurate to about $D\\varepsilon b$ absolutely, so `rtol`
+    on $\\sigma_{\\min}/\\sigma_{\\max}$ is $\\sqrt{D\\varepsilon}$.
     """
     c, h, w = (int(v) for v in input_shape)
     rh, rw = (int(v) for v in reach)
@@ -290,7 +290,7 @@ def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
 
 # ---------------------------------------------------------------------------- dispatch
 def as_frame_operator(op, input_shape: Sequence[int] | None = None):
-    """``op`` as an operator :func:`frame_bounds` understands (a layer is bound to a shape)."""
+    """`op` as an operator `frame_bounds` understands (a layer is bound to a shape)."""
     if isinstance(op, ConvLayer):
         if input_shape is None:
             raise TypeError("frame_bounds(layer, input_shape): a ConvLayer needs the input shape")
@@ -311,23 +311,23 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     Parameters
     ----------
     op : ConvLayer, ConvOperator or MaxPoolSelection
-        A :class:`~theory.ConvLayer` needs ``input_shape``; a shape-bound operator
-        (``layer.at(shape)``, a :class:`~theory.MaxPoolSelection`) carries its own. When its
-        largest entry lies outside :math:`[2^{-60}, 2^{60}]` the bounds are computed on the
-        operator scaled by a power of two and scaled back (``FrameBounds.normalisation``):
+        A `theory.ConvLayer` needs `input_shape`; a shape-bound operator
+        (`layer.at(shape)`, a `theory.MaxPoolSelection`) carries its own. When its
+        largest entry lies outside $[2^{-60}, 2^{60}]$ the bounds are computed on the
+        operator scaled by a power of two and scaled back (`FrameBounds.normalisation`):
         injectivity and the condition number do not depend on the scale.
     input_shape : (C, H, W), optional
     method : {"auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"}
-        ``auto`` asks the operator (conv layers: ``fft`` when circulant, else ``dense`` when
-        the input has at most ``AUTO_DENSE_LIMIT`` values, else ``iterative``; pooled
-        selections: ``dense``, ``shift-invert`` or ``iterative`` by size). The methods an
-        operator supports are in its ``bounds_methods``.
-    tol, maxiter : passed to ``eigsh`` for the Lanczos methods.
+        `auto` asks the operator (conv layers: `fft` when circulant, else `dense` when
+        the input has at most `AUTO_DENSE_LIMIT` values, else `iterative`; pooled
+        selections: `dense`, `shift-invert` or `iterative` by size). The methods an
+        operator supports are in its `bounds_methods`.
+    tol, maxiter : passed to `eigsh` for the Lanczos methods.
 
     Returns
     -------
     FrameBounds
-        Unpacks as ``(lower, upper, exact)``.
+        Unpacks as `(lower, upper, exact)`.
 
     Examples
     --------
@@ -376,7 +376,7 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
 
 
 def gram_operator(layer: ConvLayer, input_shape: Sequence[int]) -> LinearOperator:
-    """:math:`A^T A` of a layer on ``input_shape`` as a symmetric float64 LinearOperator."""
+    """$A^T A$ of a layer on `input_shape` as a symmetric float64 LinearOperator."""
     return layer.at(input_shape).gram_operator()
 
 

@@ -8,9 +8,9 @@ rotations, scalings) of the inputs that excite it most; the score is the ratio o
 
 Everything here is pure computation: a unit is any function of an image batch (for a CNN, a
 channel of one layer at one spatial position), a transformation is any function from an
-image batch to an image batch of the same shape. :func:`translation`, :func:`rotation` and
-:func:`scaling` (and the plural helpers) build the usual ones with ``torch`` (integer shifts;
-``affine_grid`` / ``grid_sample`` for rotations and scalings).
+image batch to an image batch of the same shape. `translation`, `rotation` and
+`scaling` (and the plural helpers) build the usual ones with `torch` (integer shifts;
+`affine_grid` / `grid_sample` for rotations and scalings).
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ class FiringThresholds:
 
     Attributes
     ----------
-    threshold : (U,) a unit fires on ``x`` iff ``h(x) > threshold``
-    global_rate : (U,) the empirical global firing rate ``G`` (``<= n_firing / N``)
-    n_firing : the number of inputs each unit should fire on, ``round(rate * N)``
+    threshold : (U,) a unit fires on `x` iff `h(x) > threshold`
+    global_rate : (U,) the empirical global firing rate `G` (`<= n_firing / N`)
+    n_firing : the number of inputs each unit should fire on, `round(rate * N)`
     rate : the nominal global firing rate
     """
 
@@ -94,7 +94,7 @@ class FiringThresholds:
 
 
 def firing_thresholds(responses: np.ndarray | torch.Tensor, rate: float = 0.01) -> FiringThresholds:
-    """Thresholds so that each unit fires on a fraction ``rate`` of the natural inputs.
+    """Thresholds so that each unit fires on a fraction `rate` of the natural inputs.
 
     Parameters
     ----------
@@ -107,12 +107,12 @@ def firing_thresholds(responses: np.ndarray | torch.Tensor, rate: float = 0.01) 
 
     Notes
     -----
-    With :math:`k = \\operatorname{round}(\\text{rate}\\cdot N)` and the responses of unit
-    :math:`i` sorted decreasingly, :math:`v_1 \\ge \\dots \\ge v_N`, the threshold is
-    :math:`t_i = v_{k+1}` and the unit fires on :math:`x` iff :math:`h_i(x) > t_i`. Its
-    global firing rate :math:`G(i) = \\#\\{n : h_i(x_n) > t_i\\}/N` equals :math:`k/N` when
-    :math:`v_k > v_{k+1}` and is smaller when responses tie at the threshold (a ReLU unit that
-    is positive on fewer than :math:`k` inputs has :math:`t_i = 0`).
+    With $k = \\operatorname{round}(\\text{rate}\\cdot N)$ and the responses of unit
+    $i$ sorted decreasingly, $v_1 \\ge \\dots \\ge v_N$, the threshold is
+    $t_i = v_{k+1}$ and the unit fires on $x$ iff $h_i(x) > t_i$. Its
+    global firing rate $G(i) = \\#\\{n : h_i(x_n) > t_i\\}/N$ equals $k/N$ when
+    $v_k > v_{k+1}$ and is smaller when responses tie at the threshold (a ReLU unit that
+    is positive on fewer than $k$ inputs has $t_i = 0$).
     """
     r = _as_responses(responses)
     rate = _check_rate(rate)
@@ -125,12 +125,12 @@ def firing_thresholds(responses: np.ndarray | torch.Tensor, rate: float = 0.01) 
 
 # ----------------------------------------------------------------------------- scores
 def layer_score(scores: np.ndarray, top_fraction: float = 0.2) -> float:
-    """Mean of the top ``top_fraction`` of the finite unit scores (Goodfellow et al.: 20 %).
+    """Mean of the top `top_fraction` of the finite unit scores (Goodfellow et al.: 20 %).
 
     Notes
     -----
-    With :math:`U'` finite scores sorted decreasingly, the layer score is the mean of the first
-    :math:`m = \\lceil \\text{top\\_fraction}\\cdot U' \\rceil` of them. NaN scores (units
+    With $U'$ finite scores sorted decreasingly, the layer score is the mean of the first
+    $m = \\lceil \\text{top\\_fraction}\\cdot U' \\rceil$ of them. NaN scores (units
     that could not be thresholded) are left out.
     """
     top_fraction = _check_fraction(top_fraction)
@@ -150,13 +150,13 @@ class InvarianceScores:
 
     Attributes
     ----------
-    threshold, global_rate : (U,) see :func:`firing_thresholds`
+    threshold, global_rate : (U,) see `firing_thresholds`
     top_inputs : (U, n_top) indices of the natural inputs that excite each unit most
     local_firing : (U, n_top) for each unit and top input, the fraction of the transformed
         versions of that input on which the unit fires
-    local_rate : (U,) ``L``, the mean of ``local_firing`` over the top inputs
-    score : (U,) ``S = L / G``; NaN for units that are not scored (``valid`` False)
-    valid : (U,) the unit's global rate reached at least ``min_rate_fraction * rate``
+    local_rate : (U,) `L`, the mean of `local_firing` over the top inputs
+    score : (U,) `S = L / G`; NaN for units that are not scored (`valid` False)
+    valid : (U,) the unit's global rate reached at least `min_rate_fraction * rate`
     rate, top_fraction : the parameters used
     """
 
@@ -176,7 +176,7 @@ class InvarianceScores:
 
     @property
     def layer_score(self) -> float:
-        """Mean score of the top ``top_fraction`` of the valid units."""
+        """Mean score of the top `top_fraction` of the valid units."""
         return layer_score(self.score, self.top_fraction)
 
     def select(self, units: slice | Sequence[int] | np.ndarray) -> "InvarianceScores":
@@ -190,7 +190,7 @@ class InvarianceScores:
 
     @property
     def max_score(self) -> np.ndarray:
-        """(U,) the largest score each unit can reach, ``1 / G``."""
+        """(U,) the largest score each unit can reach, `1 / G`."""
         with np.errstate(divide="ignore"):
             return np.where(self.valid, 1.0 / self.global_rate, np.nan)
 
@@ -237,14 +237,14 @@ def invariance_scores(units: UnitFunction, images: np.ndarray | torch.Tensor,
     units : maps an image batch (B, C, H, W) to the responses (B, U) of U units
     images : (N, C, H, W) natural inputs; they set the thresholds and supply the top inputs
     transforms : non-empty sequence of functions (B, C, H, W) -> (B, C, H, W), e.g.
-        :func:`translations`, :func:`rotations`, :func:`scalings`
+        `translations`, `rotations`, `scalings`
     rate : global firing rate that sets the thresholds, in (0, 1) (default 1 %)
     n_top : how many of the most exciting natural inputs to transform per unit (default:
-        those the unit fires on, ``round(rate * N)``)
+        those the unit fires on, `round(rate * N)`)
     top_fraction : fraction of the best units averaged in the layer score (default 20 %)
     min_rate_fraction : a unit is scored only if its empirical global rate is at least this
-        fraction of ``rate`` (ties at the threshold can make it fire less often)
-    batch_size : images per call of ``units``
+        fraction of `rate` (ties at the threshold can make it fire less often)
+    batch_size : images per call of `units`
 
     Returns
     -------
@@ -253,25 +253,25 @@ def invariance_scores(units: UnitFunction, images: np.ndarray | torch.Tensor,
     Raises
     ------
     ValueError
-        No units, no images, NaN/Inf in images or responses, ``rate`` outside (0, 1), an
+        No units, no images, NaN/Inf in images or responses, `rate` outside (0, 1), an
         empty transformation set, a transformation that changes the image shape, too few
-        images for the rate, ``n_top`` out of range.
+        images for the rate, `n_top` out of range.
 
     Notes
     -----
-    Unit :math:`i` fires on :math:`x` iff :math:`h_i(x) > t_i` (:func:`firing_thresholds`);
-    :math:`G(i)` is its firing rate on the natural inputs. With :math:`Z_i` the ``n_top``
-    natural inputs of largest :math:`h_i` and :math:`T` the transformations,
+    Unit $i$ fires on $x$ iff $h_i(x) > t_i$ (`firing_thresholds`);
+    $G(i)$ is its firing rate on the natural inputs. With $Z_i$ the `n_top`
+    natural inputs of largest $h_i$ and $T$ the transformations,
 
-    .. math::
+    $$
+    L(i) = \\frac{1}{|Z_i|}\\sum_{z \\in Z_i} \\frac{1}{|T|}\\sum_{\\tau \\in T}
+           \\mathbf 1[h_i(\\tau z) > t_i], \\qquad S(i) = \\frac{L(i)}{G(i)}.
+    $$
 
-        L(i) = \\frac{1}{|Z_i|}\\sum_{z \\in Z_i} \\frac{1}{|T|}\\sum_{\\tau \\in T}
-               \\mathbf 1[h_i(\\tau z) > t_i], \\qquad S(i) = \\frac{L(i)}{G(i)}.
-
-    Hence :math:`0 \\le S(i) \\le 1/G(i)`; the maximum is reached by a unit that is exactly
-    invariant to every :math:`\\tau` (its top inputs fire, and so do their transforms), and
-    :math:`S(i) \\approx 1` means the unit fires near its preferred inputs no more often than
-    at random. The layer score is :func:`layer_score` of the valid units.
+    Hence $0 \\le S(i) \\le 1/G(i)$; the maximum is reached by a unit that is exactly
+    invariant to every $\\tau$ (its top inputs fire, and so do their transforms), and
+    $S(i) \\approx 1$ means the unit fires near its preferred inputs no more often than
+    at random. The layer score is `layer_score` of the valid units.
     """
     x = _to_tensor(images)
     rate = _check_rate(rate)
@@ -321,7 +321,7 @@ def bootstrap_layer_scores(result: InvarianceScores, rng: np.random.Generator,
 
     Parameters
     ----------
-    result : :func:`invariance_scores` output
+    result : `invariance_scores` output
     rng : numpy generator
     reps : number of bootstrap draws
     units : resample the valid units with replacement
@@ -329,15 +329,16 @@ def bootstrap_layer_scores(result: InvarianceScores, rng: np.random.Generator,
 
     Returns
     -------
-    (reps,) layer scores.
+    numpy.ndarray
+        Shape `(reps,)`: the bootstrapped layer scores.
 
     Notes
     -----
-    Two-stage (hierarchical) bootstrap: draw :math:`U'` valid units with replacement; for each
-    drawn unit :math:`i` draw :math:`|Z_i|` of its top inputs with replacement and recompute
-    :math:`L^*(i)` as the mean of their local firing fractions; :math:`S^*(i) = L^*(i)/G(i)`;
-    the draw is the top-``top_fraction`` mean of the :math:`S^*`. The thresholds (hence
-    :math:`G`) are held fixed, i.e. the interval is conditional on the natural image set.
+    Two-stage (hierarchical) bootstrap: draw $U'$ valid units with replacement; for each
+    drawn unit $i$ draw $|Z_i|$ of its top inputs with replacement and recompute
+    $L^*(i)$ as the mean of their local firing fractions; $S^*(i) = L^*(i)/G(i)$;
+    the draw is the top-`top_fraction` mean of the $S^*$. The thresholds (hence
+    $G$) are held fixed, i.e. the interval is conditional on the natural image set.
     """
     if reps < 1:
         raise ValueError(f"reps must be >= 1; got {reps}")
@@ -366,9 +367,9 @@ def bootstrap_layer_scores(result: InvarianceScores, rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- transformations
 def translation(dx: int, dy: int, mode: str = "zeros") -> Transform:
-    """Shift images by ``dx`` columns (right) and ``dy`` rows (down).
+    """Shift images by `dx` columns (right) and `dy` rows (down).
 
-    ``mode="zeros"`` fills the uncovered border with 0; ``"circular"`` wraps around (exact
+    `mode="zeros"` fills the uncovered border with 0; `"circular"` wraps around (exact
     for units that are functions of the whole periodic image).
     """
     dx, dy = int(dx), int(dy)
@@ -406,14 +407,14 @@ def _affine(matrix: np.ndarray, name: str, padding_mode: str) -> Transform:
 
 
 def rotation(degrees: float, padding_mode: str = "zeros") -> Transform:
-    """In-plane rotation about the image centre (bilinear, ``affine_grid``/``grid_sample``)."""
+    """In-plane rotation about the image centre (bilinear, `affine_grid`/`grid_sample`)."""
     a = math.radians(float(degrees))
     c, s = math.cos(a), math.sin(a)
     return _affine(np.array([[c, -s, 0.0], [s, c, 0.0]]), f"rotate({degrees})", padding_mode)
 
 
 def scaling(factor: float, padding_mode: str = "zeros") -> Transform:
-    """Zoom about the centre by ``factor`` (> 1 enlarges the content, < 1 shrinks it)."""
+    """Zoom about the centre by `factor` (> 1 enlarges the content, < 1 shrinks it)."""
     factor = float(factor)
     if not (factor > 0 and math.isfinite(factor)):
         raise ValueError(f"scaling factor must be positive and finite; got {factor}")

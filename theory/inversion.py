@@ -2,18 +2,18 @@
 
 Notes
 -----
-For :math:`h = \\operatorname{CReLU}(Ax)`, the pre-activation is recovered exactly,
-:math:`z = h_+ - h_- = Ax`, and then
+For $h = \\operatorname{CReLU}(Ax)$, the pre-activation is recovered exactly,
+$z = h_+ - h_- = Ax$, and then
 
-.. math::
+$$
+x' = A^+ z = P_{\\operatorname{range}(A^T)}\\, x ,
+$$
 
-    x' = A^+ z = P_{\\operatorname{range}(A^T)}\\, x ,
-
-the minimum-norm least-squares solution. :math:`x' = x` for every :math:`x` iff :math:`A` is
-injective (lower frame bound :math:`a > 0`). When it is not, the returned ``x`` is the
-orthogonal projection of the true input onto the row space of :math:`A`; the result says so
-(``injective=False``) and a :class:`NonInjectiveWarning` is issued (or
-:class:`NonInjectiveError` raised with ``on_non_injective="raise"``).
+the minimum-norm least-squares solution. $x' = x$ for every $x$ iff $A$ is
+injective (lower frame bound $a > 0$). When it is not, the returned `x` is the
+orthogonal projection of the true input onto the row space of $A$; the result says so
+(`injective=False`) and a `NonInjectiveWarning` is issued (or
+`NonInjectiveError` raised with `on_non_injective="raise"`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from theory.results import InversionBatch, InversionResult
 from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
 
 Solver = Literal["auto", "fft", "lsmr", "dense"]
-#: Deprecated name of :data:`Solver`.
+#: Deprecated name of `Solver`.
 Method = Solver
 
 
@@ -55,25 +55,27 @@ class NonInjectiveWarning(UserWarning):
 
 
 class NonInjectiveError(ValueError):
-    """Raised instead of the warning when ``on_non_injective="raise"``."""
+    """Raised instead of the warning when `on_non_injective="raise"`."""
 
 
 def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
-    r"""Relative-error tolerance ``c * cond * eps`` for an exact (``fft``/``dense``) inverse.
+    r"""Relative-error tolerance `c * cond * eps` for an exact (`fft`/`dense`) inverse.
 
     Notes
     -----
-    The features are computed in float64 by ``conv2d``: each pre-activation is a dot product
-    of length :math:`n = C k_h k_w`, and the solve combines :math:`K` channels per frequency.
+    The features are computed in float64 by `conv2d`: each pre-activation is a dot product
+    of length $n = C k_h k_w$, and the solve combines $K$ channels per frequency.
     With the probabilistic rounding-error analysis of Higham and Mary (SIAM J. Sci. Comput.
-    2019), backward errors of such sums grow like :math:`\lambda\sqrt{n}\,u`; a
-    backward-stable least-squares solve turns a backward error :math:`\delta` into a forward
-    relative error of at most about :math:`\operatorname{cond}(A)\,\delta`. We use
+    2019), backward errors of such sums grow like $\lambda\sqrt{n}\,u$; a
+    backward-stable least-squares solve turns a backward error $\delta$ into a forward
+    relative error of at most about $\operatorname{cond}(A)\,\delta$. We use
 
-    .. math:: \text{tol} = \lambda\, \sqrt{C k_h k_w K}\; \operatorname{cond}(A)\; u,
-              \qquad \lambda = 4,\; u = 2^{-52}.
+    $$
+    \text{tol} = \lambda\, \sqrt{C k_h k_w K}\; \operatorname{cond}(A)\; u,
+                  \qquad \lambda = 4,\; u = 2^{-52}.
+    $$
 
-    ``inf`` for a non-injective layer (no finite relative error bound exists).
+    `inf` for a non-injective layer (no finite relative error bound exists).
     """
     if not bounds.injective:
         return float("inf")
@@ -83,7 +85,7 @@ def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
 
 
 def _bound_operator(layer, input_shape) -> ConvOperator:
-    """``layer.at(input_shape)``, or a ConvOperator as given (its shape must agree)."""
+    """`layer.at(input_shape)`, or a ConvOperator as given (its shape must agree)."""
     if isinstance(layer, ConvOperator):
         if input_shape is not None and tuple(int(s) for s in input_shape) != layer.input_shape:
             raise ValueError(f"input_shape {tuple(input_shape)} differs from the operator's "
@@ -98,7 +100,7 @@ def _bound_operator(layer, input_shape) -> ConvOperator:
 
 
 def _renamed(new_value, old_value, old: str, new: str, default):
-    """Accept a deprecated keyword ``old`` for ``new`` (with a DeprecationWarning)."""
+    """Accept a deprecated keyword `old` for `new` (with a DeprecationWarning)."""
     if old_value is None:
         return new_value
     warnings.warn(f"the keyword {old!r} is deprecated; use {new!r}", DeprecationWarning,
@@ -111,9 +113,9 @@ def _renamed(new_value, old_value, old: str, new: str, default):
 def _bounds_fit(op, sop, e, bounds, solver, sol, x) -> dict:
     """Do given frame bounds fit the layer? Exact where the solve computed the spectrum.
 
-    ``fft``: the plan's singular values; ``dense``: those ``gelsd`` returned; both are
-    exact, so the given bounds must satisfy ``lower <= a`` and ``upper >= b`` to rounding.
-    ``lsmr``: Rayleigh quotients of probe vectors (:func:`bounds_probe`) must lie inside
+    `fft`: the plan's singular values; `dense`: those `gelsd` returned; both are
+    exact, so the given bounds must satisfy `lower <= a` and `upper >= b` to rounding.
+    `lsmr`: Rayleigh quotients of probe vectors (`bounds_probe`) must lie inside
     the bounds, and LSMR's condition estimate (a lower estimate) must not exceed their cond.
     """
     slack = 10.0 * np.sqrt(op.d) * float(np.finfo(np.float64).eps)
@@ -145,12 +147,12 @@ def _bounds_fit(op, sop, e, bounds, solver, sol, x) -> dict:
 
 
 def bounds_probe(op, x: np.ndarray, steps: int = 2) -> list[float]:
-    """Rayleigh quotients :math:`\\|Av\\|^2/\\|v\\|^2` of the reconstruction ``x``, of a
-    seeded random vector and of ``steps`` power iterations of :math:`A^TA` from it.
+    """Rayleigh quotients $\\|Av\\|^2/\\|v\\|^2$ of the reconstruction `x`, of a
+    seeded random vector and of `steps` power iterations of $A^TA$ from it.
 
-    Every quotient lies in :math:`[a, b]` for true frame bounds; the power iterates approach
-    :math:`b` from below. Bounds of another layer usually exclude one of them (a cheap,
-    probabilistic test of given bounds: ``1 + 2 steps`` forward passes).
+    Every quotient lies in $[a, b]$ for true frame bounds; the power iterates approach
+    $b$ from below. Bounds of another layer usually exclude one of them (a cheap,
+    probabilistic test of given bounds: `1 + 2 steps` forward passes).
     """
     out = []
     v = np.random.default_rng(0).standard_normal(op.input_shape)
@@ -171,7 +173,7 @@ def bounds_probe(op, x: np.ndarray, steps: int = 2) -> list[float]:
 
 
 def warn_non_injective(msg: str, on_non_injective: str, stacklevel: int = 3) -> None:
-    """Raise :class:`NonInjectiveError` or warn with :class:`NonInjectiveWarning`."""
+    """Raise `NonInjectiveError` or warn with `NonInjectiveWarning`."""
     if on_non_injective == "raise":
         raise NonInjectiveError(msg)
     if on_non_injective == "warn":
@@ -179,7 +181,7 @@ def warn_non_injective(msg: str, on_non_injective: str, stacklevel: int = 3) -> 
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> None:
-    """A clear ValueError when ``value`` is not one of ``choices``."""
+    """A clear ValueError when `value` is not one of `choices`."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
@@ -200,27 +202,27 @@ def invert_crelu(
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     method: Solver | None = None,
 ) -> InversionResult | InversionBatch:
-    """Reconstruct the input of ``CReLU(layer(x))`` from its features.
+    """Reconstruct the input of `CReLU(layer(x))` from its features.
 
     Parameters
     ----------
     features : array, shape (2K, H', W') or (N, 2K, H', W')
-        CReLU features: positive half first, then negative half (``theory.crelu``).
+        CReLU features: positive half first, then negative half (`theory.crelu`).
     layer : ConvLayer or ConvOperator
-        The layer that produced the pre-activation (without bias), or ``layer.at(shape)``.
+        The layer that produced the pre-activation (without bias), or `layer.at(shape)`.
     input_shape : (C, H, W)
         Needed with a ConvLayer; a ConvOperator carries its own.
     solver : {"auto", "fft", "lsmr", "dense"}
-        ``fft``: exact least squares per frequency (circulant layers). ``dense``: numpy
-        least squares on the dense matrix (small inputs). ``lsmr``: scipy's LSMR on the
+        `fft`: exact least squares per frequency (circulant layers). `dense`: numpy
+        least squares on the dense matrix (small inputs). `lsmr`: scipy's LSMR on the
         LinearOperator (any stride, padding), started at 0 so it converges to the
-        minimum-norm solution. ``auto``: ``fft`` if possible, else ``dense`` if the input has
-        at most ``AUTO_DENSE_LIMIT`` values, else ``lsmr``.
-    atol, btol, maxiter : LSMR stopping rule (see ``scipy.sparse.linalg.lsmr``); reported.
+        minimum-norm solution. `auto`: `fft` if possible, else `dense` if the input has
+        at most `AUTO_DENSE_LIMIT` values, else `lsmr`.
+    atol, btol, maxiter : LSMR stopping rule (see `scipy.sparse.linalg.lsmr`); reported.
     certify : bool or str
-        Compute the frame bounds (the injectivity certificate) with :func:`frame_bounds`:
-        ``True`` picks the method (``fft`` for the fft solver, else ``auto``), a string names
-        it, ``False`` skips the certificate.
+        Compute the frame bounds (the injectivity certificate) with `frame_bounds`:
+        `True` picks the method (`fft` for the fft solver, else `auto`), a string names
+        it, `False` skips the certificate.
     bounds : FrameBounds, optional
         Precomputed frame bounds (skips the certificate computation).
     on_non_injective : {"warn", "raise", "ignore"}
@@ -228,18 +230,18 @@ def invert_crelu(
     on_inconsistent : {"warn", "raise", "ignore"}
         When the features are not a CReLU output of this layer: both halves positive at a
         position, a relative residual above what rounding (or LSMR's stopping rule) allows,
-        or given ``bounds`` that the reconstruction's Rayleigh quotient falls outside of
-        (:mod:`theory.checks`; :class:`~theory.checks.InconsistentFeaturesWarning`).
+        or given `bounds` that the reconstruction's Rayleigh quotient falls outside of
+        (`theory.checks`; `theory.checks.InconsistentFeaturesWarning`).
     on_not_converged : {"warn", "raise", "ignore"}
         When LSMR stopped on its iteration cap or condition limit
-        (:class:`~theory.checks.NotConvergedWarning`).
-    method : deprecated name of ``solver``.
+        (`theory.checks.NotConvergedWarning`).
+    method : deprecated name of `solver`.
 
     Returns
     -------
     InversionResult
-        For one input; an :class:`InversionBatch` (one result per input) for a batch. Its
-        ``checks`` hold the measured numbers of the a-posteriori checks.
+        For one input; an `InversionBatch` (one result per input) for a batch. Its
+        `checks` hold the measured numbers of the a-posteriori checks.
 
     Raises
     ------
@@ -247,7 +249,7 @@ def invert_crelu(
         Odd channel count, wrong channel count or spatial shape, NaN/Inf, empty input,
         negative entries (CReLU features are non-negative), unknown solver.
     NonInjectiveError
-        With ``on_non_injective="raise"`` when the certificate says the layer is not injective.
+        With `on_non_injective="raise"` when the certificate says the layer is not injective.
 
     Examples
     --------

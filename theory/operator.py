@@ -1,10 +1,10 @@
-r"""A conv layer bound to one input shape: the linear map :math:`A: \mathbb{R}^D \to \mathbb{R}^M`.
+r"""A conv layer bound to one input shape: the linear map $A: \mathbb{R}^D \to \mathbb{R}^M$.
 
 Notes
 -----
-:class:`ConvOperator` is what :meth:`theory.ConvLayer.at` returns. The input shape is
+`ConvOperator` is what `theory.ConvLayer.at` returns. The input shape is
 validated once, at construction; the operator then caches what depends on it: the output
-shape, ``M`` and ``D``, the scipy ``LinearOperator``, the dense ``M x D`` matrix (small
+shape, `M` and `D`, the scipy `LinearOperator`, the dense `M x D` matrix (small
 inputs), the FFT plan (circulant layers) and the frame bounds. The layer itself is
 immutable, so nothing cached can describe other weights.
 
@@ -38,15 +38,15 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Dense matrices up to this many bytes are kept by the operator once built.
 DENSE_CACHE_BYTES = 64 * 2 ** 20
 #: A dense matrix (with the identity it is built from) larger than this is refused even
-#: with ``force=True``: the request names the size instead of exhausting memory.
+#: with `force=True`: the request names the size instead of exhausting memory.
 DENSE_MAX_BYTES = 2 * 2 ** 30
 
 
 class ConvOperator:
-    """A :class:`~theory.ConvLayer` bound to inputs of shape ``(C, H, W)``.
+    """A `theory.ConvLayer` bound to inputs of shape `(C, H, W)`.
 
-    Build it with ``layer.at(input_shape)``. Vectors are flattened ``(C, H, W)`` arrays
-    (inputs, ``D`` values) and ``(K, H', W')`` arrays (outputs, ``M`` values).
+    Build it with `layer.at(input_shape)`. Vectors are flattened `(C, H, W)` arrays
+    (inputs, `D` values) and `(K, H', W')` arrays (outputs, `M` values).
 
     Attributes
     ----------
@@ -70,12 +70,12 @@ class ConvOperator:
     # ------------------------------------------------------------------ facts
     @property
     def m(self) -> int:
-        """Number of outputs ``M = K H' W'``."""
+        """Number of outputs `M = K H' W'`."""
         return self.shape[0]
 
     @property
     def d(self) -> int:
-        """Number of inputs ``D = C H W``."""
+        """Number of inputs `D = C H W`."""
         return self.shape[1]
 
     @property
@@ -91,7 +91,7 @@ class ConvOperator:
 
     # ------------------------------------------------------------------ maps
     def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """:math:`Ax` for ``(C, H, W)`` or ``(N, C, H, W)``; numpy in, numpy out."""
+        """$Ax$ for `(C, H, W)` or `(N, C, H, W)`; numpy in, numpy out."""
         is_np = isinstance(x, np.ndarray)
         t = as_tensor(x, "x")
         if t.ndim not in (3, 4) or tuple(t.shape[-3:]) != self.input_shape:
@@ -102,7 +102,7 @@ class ConvOperator:
         return y.numpy() if is_np else y
 
     def adjoint(self, y: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """:math:`A^T y` for ``(K, H', W')`` or ``(N, K, H', W')``; numpy in, numpy out."""
+        """$A^T y$ for `(K, H', W')` or `(N, K, H', W')`; numpy in, numpy out."""
         is_np = isinstance(y, np.ndarray)
         t = as_tensor(y, "y")
         if tuple(t.shape[-3:]) != self.output_shape or t.ndim not in (3, 4):
@@ -115,7 +115,7 @@ class ConvOperator:
 
     @functools.cached_property
     def linear_operator(self) -> LinearOperator:
-        """The scipy ``LinearOperator`` (``matvec``: conv2d; ``rmatvec``: its exact adjoint)."""
+        """The scipy `LinearOperator` (`matvec`: conv2d; `rmatvec`: its exact adjoint)."""
         layer, shape, out_shape = self.layer, self.input_shape, self.output_shape
         m, d = self.shape
         np_dtype = self.dtype
@@ -136,7 +136,7 @@ class ConvOperator:
         )
 
     def gram_operator(self) -> LinearOperator:
-        """:math:`A^T A` as a symmetric ``D x D`` LinearOperator in float64."""
+        """$A^T A$ as a symmetric `D x D` LinearOperator in float64."""
         op = self.linear_operator
         d = self.d
 
@@ -146,11 +146,11 @@ class ConvOperator:
         return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
 
     def dense(self, force: bool = False) -> np.ndarray:
-        """The ``M x D`` matrix (columns = responses to unit inputs), read-only.
+        """The `M x D` matrix (columns = responses to unit inputs), read-only.
 
-        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``, and
-        (``MemoryError``, naming the size) any matrix above ``DENSE_MAX_BYTES``. Kept once
-        built when it takes at most ``DENSE_CACHE_BYTES``.
+        Refuses inputs with more than `DENSE_LIMIT` values unless `force=True`, and
+        (`MemoryError`, naming the size) any matrix above `DENSE_MAX_BYTES`. Kept once
+        built when it takes at most `DENSE_CACHE_BYTES`.
         """
         if self._dense is not None:
             return self._dense
@@ -169,8 +169,8 @@ class ConvOperator:
         return a
 
     def check_dense_size(self) -> None:
-        """``MemoryError`` naming the size when the dense matrix would exceed
-        ``DENSE_MAX_BYTES``."""
+        """`MemoryError` naming the size when the dense matrix would exceed
+        `DENSE_MAX_BYTES`."""
         d = self.d
         need = (self.m + d) * d * np.dtype(self.dtype).itemsize
         if need > DENSE_MAX_BYTES:
@@ -182,13 +182,13 @@ class ConvOperator:
 
     @functools.cached_property
     def plan(self) -> "CirculantPlan":
-        """The FFT plan (:class:`theory.fft.CirculantPlan`); circulant layers only."""
+        """The FFT plan (`theory.fft.CirculantPlan`); circulant layers only."""
         from theory.fft import CirculantPlan
 
         return CirculantPlan(self)
 
     # ------------------------------------------------------------------ frame bounds
-    #: The :func:`theory.frame_bounds` methods that apply to conv operators.
+    #: The `theory.frame_bounds` methods that apply to conv operators.
     bounds_methods = ("fft", "dense", "dense-gram", "iterative")
     gram_name = "A^T A"
 
@@ -198,25 +198,25 @@ class ConvOperator:
         return self.layer.max_abs
 
     def scaled(self, factor: float) -> "ConvOperator":
-        """``factor * A`` (the layer with scaled weights, bound to the same shape)."""
+        """`factor * A` (the layer with scaled weights, bound to the same shape)."""
         return self.layer.scaled(factor).at(self.input_shape)
 
     @functools.cached_property
     def normalised(self) -> tuple[int, "ConvOperator"]:
-        """``(e, 2^e A)`` with ``2^e max|w|`` near 1 when the weights are far from unit scale
-        (``e = 0`` and ``self`` otherwise; :func:`theory.conv.normalising_exponent`)."""
+        """`(e, 2^e A)` with `2^e max|w|` near 1 when the weights are far from unit scale
+        (`e = 0` and `self` otherwise; `theory.conv.normalising_exponent`)."""
         e = normalising_exponent(self.max_abs)
         return (e, self.scaled(float(np.ldexp(1.0, e)))) if e else (0, self)
 
     def auto_bounds_method(self) -> str:
-        """``fft`` when circulant, else ``dense`` up to ``AUTO_DENSE_LIMIT`` inputs, else
-        ``iterative``."""
+        """`fft` when circulant, else `dense` up to `AUTO_DENSE_LIMIT` inputs, else
+        `iterative`."""
         if self.is_circulant:
             return "fft"
         return "dense" if self.d <= AUTO_DENSE_LIMIT else "iterative"
 
     def frame_bounds(self, method: str = "auto", **kwargs) -> "FrameBounds":
-        """:func:`theory.frame_bounds` of this operator (cached per method and options)."""
+        """`theory.frame_bounds` of this operator (cached per method and options)."""
         from theory.frames import frame_bounds
 
         key = (method, tuple(sorted(kwargs.items())))

@@ -2,23 +2,23 @@
 
 Notes
 -----
-Flatten each filter :math:`w_i` of a layer over its input channels and kernel window and
-scale it to unit Euclidean norm, :math:`\\phi_i = w_i / \\|w_i\\|_2` (no mean removal). The
-*pairing filter* of :math:`i` and its cosine similarity are
+Flatten each filter $w_i$ of a layer over its input channels and kernel window and
+scale it to unit Euclidean norm, $\\phi_i = w_i / \\|w_i\\|_2$ (no mean removal). The
+*pairing filter* of $i$ and its cosine similarity are
 
-.. math::
+$$
+\\operatorname{pair}(i) = \\operatorname*{argmin}_{j \\ne i} \\langle \\phi_i, \\phi_j \\rangle,
+\\qquad \\mu_i = \\langle \\phi_i, \\phi_{\\operatorname{pair}(i)} \\rangle \\in [-1, 1].
+$$
 
-    \\operatorname{pair}(i) = \\operatorname*{argmin}_{j \\ne i} \\langle \\phi_i, \\phi_j \\rangle,
-    \\qquad \\mu_i = \\langle \\phi_i, \\phi_{\\operatorname{pair}(i)} \\rangle \\in [-1, 1].
+$\\mu_i = -1$ exactly when the negative of filter $i$ is (up to scale) also in the
+bank: the filters come in opposite-phase pairs. For a bank of $n$ i.i.d. Gaussian
+filters in $d$ dimensions, $\\mu_i$ is the minimum of $n-1$ nearly
+independent cosines of variance $1/d$, so the baseline is negative, with mean close to
+$-\\sqrt{2 \\ln(n-1)/d}$ for large $d$ (the maximum of Gaussians); it is
+computed here by Monte Carlo (`random_pairing_baseline`), not from that rule of thumb.
 
-:math:`\\mu_i = -1` exactly when the negative of filter :math:`i` is (up to scale) also in the
-bank: the filters come in opposite-phase pairs. For a bank of :math:`n` i.i.d. Gaussian
-filters in :math:`d` dimensions, :math:`\\mu_i` is the minimum of :math:`n-1` nearly
-independent cosines of variance :math:`1/d`, so the baseline is negative, with mean close to
-:math:`-\\sqrt{2 \\ln(n-1)/d}` for large :math:`d` (the maximum of Gaussians); it is
-computed here by Monte Carlo (:func:`random_pairing_baseline`), not from that rule of thumb.
-
-:func:`sign_flip_baseline` is our stricter baseline: the same bank with the sign of each
+`sign_flip_baseline` is our stricter baseline: the same bank with the sign of each
 filter flipped at random. It keeps the subspace, spectrum and smoothness of the learned
 filters (smooth or low-rank filters pair more often by chance than i.i.d. ones) and removes
 only the dependence between signs and directions that pairing is about; its tail
@@ -46,10 +46,10 @@ class Pairing:
     mu : numpy.ndarray, shape (K,)
         Cosine similarity of each filter with its pairing filter, in [-1, 1].
     pair : numpy.ndarray of int, shape (K,)
-        Index of the pairing filter (``pair[i] != i``).
+        Index of the pairing filter (`pair[i] != i`).
     n_filters : int
     dim : int
-        Flattened filter dimension ``C * kh * kw``.
+        Flattened filter dimension `C * kh * kw`.
     """
 
     mu: np.ndarray
@@ -59,11 +59,11 @@ class Pairing:
 
     @property
     def mean(self) -> float:
-        """Mean of :math:`\\mu` over the filters."""
+        """Mean of $\\mu$ over the filters."""
         return float(self.mu.mean())
 
     def histogram(self, edges: np.ndarray = BIN_EDGES) -> np.ndarray:
-        """Density histogram of :math:`\\mu` on ``edges`` (integrates to 1)."""
+        """Density histogram of $\\mu$ on `edges` (integrates to 1)."""
         hist, _ = np.histogram(np.clip(self.mu, -1.0, 1.0), bins=edges, density=True)
         return hist
 
@@ -75,20 +75,20 @@ class PairingBaseline:
     Attributes
     ----------
     mean : float
-        Mean over repetitions of the bank-mean :math:`\\bar\\mu`.
+        Mean over repetitions of the bank-mean $\\bar\\mu$.
     interval : (float, float)
-        Central ``level`` interval of the bank-mean :math:`\\bar\\mu` over repetitions: where
-        the mean of one random bank of this shape falls with probability ``level``.
+        Central `level` interval of the bank-mean $\\bar\\mu$ over repetitions: where
+        the mean of one random bank of this shape falls with probability `level`.
     level : float
     bank_means : numpy.ndarray, shape (repetitions,)
-        :math:`\\bar\\mu` of every random bank.
+        $\\bar\\mu$ of every random bank.
     edges, density : numpy.ndarray
-        Histogram of all :math:`\\mu_i` pooled over repetitions (density, integrates to 1).
+        Histogram of all $\\mu_i$ pooled over repetitions (density, integrates to 1).
     mu_quantiles : dict
-        Quantiles 0.01, 0.05, 0.5, 0.95, 0.99 of the pooled :math:`\\mu_i`.
+        Quantiles 0.01, 0.05, 0.5, 0.95, 0.99 of the pooled $\\mu_i$.
     n_filters, dim, repetitions, seed : int
     kind : str
-        ``"iid"`` (i.i.d. N(0, 1) entries) or ``"sign-flip"`` (a given bank, random signs).
+        `"iid"` (i.i.d. N(0, 1) entries) or `"sign-flip"` (a given bank, random signs).
     """
 
     mean: float
@@ -110,8 +110,8 @@ class PairingBaseline:
         return float(self.bank_means.std(ddof=1)) if self.repetitions > 1 else 0.0
 
     def tail_probability(self, value: float) -> float:
-        """Fraction of random banks whose mean :math:`\\bar\\mu` is ``<= value`` (with +1
-        smoothing, so never 0: ``(count + 1) / (repetitions + 1)``)."""
+        """Fraction of random banks whose mean $\\bar\\mu$ is `<= value` (with +1
+        smoothing, so never 0: `(count + 1) / (repetitions + 1)`)."""
         count = int((self.bank_means <= value).sum())
         return (count + 1) / (self.repetitions + 1)
 
@@ -160,17 +160,17 @@ def normalise_filters(weight: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def pairing(weight: np.ndarray | torch.Tensor) -> Pairing:
-    """Pairing filter and its cosine similarity :math:`\\mu_i` for every filter of a layer.
+    """Pairing filter and its cosine similarity $\\mu_i$ for every filter of a layer.
 
     Parameters
     ----------
     weight : numpy.ndarray or torch.Tensor, shape (K, C, kh, kw) or (K, d)
-        The filter bank (torch ``Conv2d.weight`` layout).
+        The filter bank (torch `Conv2d.weight` layout).
 
     Returns
     -------
     Pairing
-        ``mu`` (K,) and ``pair`` (K,), with ``n_filters`` and ``dim``.
+        `mu` (K,) and `pair` (K,), with `n_filters` and `dim`.
 
     Raises
     ------
@@ -181,10 +181,10 @@ def pairing(weight: np.ndarray | torch.Tensor) -> Pairing:
 
     Notes
     -----
-    With :math:`\\phi_i = w_i/\\|w_i\\|_2` flattened over :math:`(C, k_h, k_w)`,
-    :math:`\\operatorname{pair}(i) = \\operatorname{argmin}_{j\\ne i}\\langle\\phi_i,\\phi_j\\rangle`
-    and :math:`\\mu_i = \\langle\\phi_i,\\phi_{\\operatorname{pair}(i)}\\rangle`. Ties go to the
-    smallest index. The Gram matrix is formed once: :math:`O(K^2 d)`.
+    With $\\phi_i = w_i/\\|w_i\\|_2$ flattened over $(C, k_h, k_w)$,
+    $\\operatorname{pair}(i) = \\operatorname{argmin}_{j\\ne i}\\langle\\phi_i,\\phi_j\\rangle$
+    and $\\mu_i = \\langle\\phi_i,\\phi_{\\operatorname{pair}(i)}\\rangle$. Ties go to the
+    smallest index. The Gram matrix is formed once: $O(K^2 d)$.
     """
     phi = normalise_filters(weight)
     gram = phi @ phi.T
@@ -208,9 +208,9 @@ def _dim(shape: int | Sequence[int]) -> int:
 
 
 def _batched_mu(draw, repetitions: int, bank_size: int) -> list[np.ndarray]:
-    """mu of ``repetitions`` random banks, drawn ``draw(m) -> (m, n, d)`` in chunks of ~4M values.
+    """mu of `repetitions` random banks, drawn `draw(m) -> (m, n, d)` in chunks of ~4M values.
 
-    Same statistic as :func:`pairing`, vectorised over banks (random banks have no zero
+    Same statistic as `pairing`, vectorised over banks (random banks have no zero
     filter with probability 1; one would give NaN and is refused).
     """
     chunk = max(1, min(repetitions, 4_000_000 // max(bank_size, 1)))
@@ -264,7 +264,7 @@ def random_pairing_baseline(n_filters: int, shape: int | Sequence[int], repetiti
     n_filters : int
         K, the number of filters (>= 2).
     shape : int or sequence of int
-        The filter dimension ``d`` or the filter shape ``(C, kh, kw)``.
+        The filter dimension `d` or the filter shape `(C, kh, kw)`.
     repetitions : int
         Number of independent random banks (>= 2).
     seed : int
@@ -277,10 +277,10 @@ def random_pairing_baseline(n_filters: int, shape: int | Sequence[int], repetiti
 
     Notes
     -----
-    Each repetition draws :math:`W \\in \\mathbb{R}^{K\\times d}` with i.i.d. standard normal
-    entries and runs :func:`pairing`. The interval is the empirical central ``level``
-    interval of the bank-means :math:`\\bar\\mu`; with :math:`R` repetitions its end points are
-    order statistics whose coverage error is :math:`O(1/\\sqrt{R})`.
+    Each repetition draws $W \\in \\mathbb{R}^{K\\times d}$ with i.i.d. standard normal
+    entries and runs `pairing`. The interval is the empirical central `level`
+    interval of the bank-means $\\bar\\mu$; with $R$ repetitions its end points are
+    order statistics whose coverage error is $O(1/\\sqrt{R})$.
     """
     _check_reps(n_filters, repetitions, level)
     d = _dim(shape)
@@ -297,22 +297,22 @@ def sign_flip_baseline(weight: np.ndarray | torch.Tensor, repetitions: int = 100
     Parameters
     ----------
     weight : array, shape (K, C, kh, kw) or (K, d)
-    repetitions, seed, level : as in :func:`random_pairing_baseline`.
+    repetitions, seed, level : as in `random_pairing_baseline`.
 
     Returns
     -------
     PairingBaseline
-        ``kind="sign-flip"``; ``tail_probability(pairing(weight).mean)`` is the p-value of the
+        `kind="sign-flip"`; `tail_probability(pairing(weight).mean)` is the p-value of the
         randomisation test below.
 
     Notes
     -----
-    Draw :math:`s \in \{\pm 1\}^K` uniformly and compute :math:`\mu` of
-    :math:`\{s_i \phi_i\}`: the Gram matrix becomes :math:`s_i s_j G_{ij}`. If the law of the
+    Draw $s \in \{\pm 1\}^K$ uniformly and compute $\mu$ of
+    $\{s_i \phi_i\}$: the Gram matrix becomes $s_i s_j G_{ij}$. If the law of the
     bank is invariant under flipping the sign of any filter (i.i.d. filters from any symmetric
     law, Gaussian filters of any covariance, smooth or low-rank banks with arbitrary signs),
-    then given the unsigned bank :math:`\{\pm\phi_i\}` the signs are uniform, and the observed
-    :math:`\bar\mu` is exchangeable with the sign-flipped ones: the tail probability is an
+    then given the unsigned bank $\{\pm\phi_i\}$ the signs are uniform, and the observed
+    $\bar\mu$ is exchangeable with the sign-flipped ones: the tail probability is an
     exact randomisation-test p-value. Pairing in the paper's sense -- the negative of a
     filter is *also* learned -- is precisely a dependence between signs and directions, which
     this baseline removes while keeping everything else about the bank.

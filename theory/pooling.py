@@ -2,26 +2,26 @@ r"""Reconstruction through max-pooling: CReLU (or ReLU) + max-pooling with known
 
 Notes
 -----
-Let :math:`z = Ax` be a conv layer's pre-activation. Non-overlapping :math:`p \times p`
-max-pooling of CReLU features keeps, per pooling region :math:`R` and filter :math:`k`, the
-largest *and* the smallest response, :math:`g^+_{k,R} = \max(0, \max_{j \in R} z_k(j))`
-and :math:`g^-_{k,R} = \max(0, -\min_{j \in R} z_k(j))` (ReLU + max-pooling keeps only
-:math:`g^+`). Every non-zero pooled value is a linear measurement
-:math:`\langle \tilde w, x\rangle` of a selected, signed, shifted filter (the
-:class:`~theory.selection.MaxPoolSelection`), so with the switches known
+Let $z = Ax$ be a conv layer's pre-activation. Non-overlapping $p \times p$
+max-pooling of CReLU features keeps, per pooling region $R$ and filter $k$, the
+largest *and* the smallest response, $g^+_{k,R} = \max(0, \max_{j \in R} z_k(j))$
+and $g^-_{k,R} = \max(0, -\min_{j \in R} z_k(j))$ (ReLU + max-pooling keeps only
+$g^+$). Every non-zero pooled value is a linear measurement
+$\langle \tilde w, x\rangle$ of a selected, signed, shifted filter (the
+`theory.selection.MaxPoolSelection`), so with the switches known
 
-* (exact) if the selected filters form a frame (:math:`a > 0`),
-  :math:`x = (W_x^T)^+ g_{\neq 0}` -- a linear least-squares problem;
-* (linear) with :math:`aI \preceq S = W_x W_x^T \preceq bI`, the one-step frame algorithm
-  :math:`x' = \tfrac{2}{a+b} W_x g_{\neq 0}` has
-  :math:`\|x - x'\| \le \tfrac{b-a}{b+a}\|x\|`, because
-  :math:`x - x' = (I - \tfrac{2}{a+b} S)x` and the eigenvalues of
-  :math:`I - \tfrac{2}{a+b}S` lie in :math:`[-\tfrac{b-a}{b+a}, \tfrac{b-a}{b+a}]`.
+* (exact) if the selected filters form a frame ($a > 0$),
+  $x = (W_x^T)^+ g_{\neq 0}$ -- a linear least-squares problem;
+* (linear) with $aI \preceq S = W_x W_x^T \preceq bI$, the one-step frame algorithm
+  $x' = \tfrac{2}{a+b} W_x g_{\neq 0}$ has
+  $\|x - x'\| \le \tfrac{b-a}{b+a}\|x\|$, because
+  $x - x' = (I - \tfrac{2}{a+b} S)x$ and the eigenvalues of
+  $I - \tfrac{2}{a+b}S$ lie in $[-\tfrac{b-a}{b+a}, \tfrac{b-a}{b+a}]$.
 
 This is the project's formalisation of the paper's Figure 3 / Section 2.3 (see
 docs/theory/maxpool.md). This module is the public face of the pooled case: the forward map
-(:func:`conv_crelu_maxpool`), the selection (:func:`selection`) and the inverse
-(:func:`invert_crelu_maxpool`).
+(`conv_crelu_maxpool`), the selection (`selection`) and the inverse
+(`invert_crelu_maxpool`).
 """
 
 from __future__ import annotations
@@ -64,24 +64,24 @@ _EPS = float(np.finfo(np.float64).eps)
 
 @dataclasses.dataclass
 class PoolInversionResult(InversionResult):
-    """What :func:`invert_crelu_maxpool` returns for one input.
+    """What `invert_crelu_maxpool` returns for one input.
 
-    The fields of :class:`~theory.InversionResult` (``z`` holds the selected pooled values
-    :math:`g_{\\neq 0}`; ``injective`` says whether the selected filters form a frame), and:
+    The fields of `theory.InversionResult` (`z` holds the selected pooled values
+    $g_{\\neq 0}$; `injective` says whether the selected filters form a frame), and:
 
     Attributes
     ----------
     inverse : {"exact", "linear"}
     solver : str
-        ``dense`` (numpy lstsq), ``lsmr-sparse``, ``lsmr-operator``, ``frame-step`` or
-        ``none`` (nothing selected).
+        `dense` (numpy lstsq), `lsmr-sparse`, `lsmr-operator`, `frame-step` or
+        `none` (nothing selected).
     n_selected : int
-        Number of selected filters (``D`` unknowns), zero-window rows included.
+        Number of selected filters (`D` unknowns), zero-window rows included.
     n_zero_window : int
-        How many of them come from zero windows (:func:`selection`).
+        How many of them come from zero windows (`selection`).
     cond_estimate : float
-        LSMR's own estimate of :math:`\\operatorname{cond}(W_x)`, of the column-scaled matrix
-        when Jacobi-preconditioned (``nan`` for other solvers); a lower estimate.
+        LSMR's own estimate of $\\operatorname{cond}(W_x)$, of the column-scaled matrix
+        when Jacobi-preconditioned (`nan` for other solvers); a lower estimate.
     """
 
     inverse: str = "exact"
@@ -91,12 +91,12 @@ class PoolInversionResult(InversionResult):
 
     @property
     def is_frame(self) -> bool | None:
-        """Whether the selected filters form a frame (the pooled name of ``injective``)."""
+        """Whether the selected filters form a frame (the pooled name of `injective`)."""
         return self.injective
 
     @property
     def method(self) -> str:  # pragma: no cover - deprecated alias
-        """Deprecated name of :attr:`inverse`."""
+        """Deprecated name of `inverse`."""
         import warnings
 
         warnings.warn("PoolInversionResult.method is deprecated; use .inverse",
@@ -104,8 +104,8 @@ class PoolInversionResult(InversionResult):
         return self.inverse
 
     def error_bound(self) -> float:
-        """``exact``: :math:`\\operatorname{cond}\\cdot` relative residual (``inf`` if not a
-        frame); ``linear``: :math:`(b-a)/(b+a)`."""
+        """`exact`: $\\operatorname{cond}\\cdot$ relative residual (`inf` if not a
+        frame); `linear`: $(b-a)/(b+a)$."""
         fb = self.frame_bounds
         if self.inverse == "linear":
             smin, smax = fb._unit()        # scale-free: (b - a)/(b + a)
@@ -133,7 +133,7 @@ def invert_crelu_maxpool(
     method: Inverse | None = None,
     on_non_frame: Literal["warn", "raise", "ignore"] | None = None,
 ) -> PoolInversionResult | InversionBatch:
-    """Reconstruct ``x`` from ``crelu_maxpool(x, layer, pool, activation)`` and its switches.
+    """Reconstruct `x` from `crelu_maxpool(x, layer, pool, activation)` and its switches.
 
     Parameters
     ----------
@@ -142,69 +142,69 @@ def invert_crelu_maxpool(
     input_shape : (C, H, W)
     pool : int
     inverse : {"exact", "linear"}
-        ``exact``: minimum-norm least squares :math:`x' = (W_x^T)^+ g_{\\neq 0}`.
-        ``linear``: one step of the frame algorithm :math:`x' = \\frac{2}{a+b} W_x g_{\\neq 0}`
+        `exact`: minimum-norm least squares $x' = (W_x^T)^+ g_{\\neq 0}$.
+        `linear`: one step of the frame algorithm $x' = \\frac{2}{a+b} W_x g_{\\neq 0}$
         (needs frame bounds).
     activation : {"crelu", "relu"}
         The same code handles ReLU + max-pooling: only positive channels exist to select.
     solver : {"auto", "dense", "lsmr"}
-        For ``exact``. ``dense``: ``numpy.linalg.lstsq`` on the dense matrix (tiny inputs).
-        ``lsmr``: scipy LSMR from 0 (converges to the minimum-norm solution) on the sparse
-        matrix when it is small enough, else on the matrix-free operator. ``auto``: dense for
-        ``D <= 1024``, else lsmr.
+        For `exact`. `dense`: `numpy.linalg.lstsq` on the dense matrix (tiny inputs).
+        `lsmr`: scipy LSMR from 0 (converges to the minimum-norm solution) on the sparse
+        matrix when it is small enough, else on the matrix-free operator. `auto`: dense for
+        `D <= 1024`, else lsmr.
     certify : bool or str
-        Compute the frame bounds of the selected set: ``True`` (``auto``) or a method of
-        :meth:`MaxPoolSelection.frame_bounds` (``dense``, ``shift-invert``, ``banded``,
-        ``iterative``); ``False`` skips them (exact inverse only; the result then cannot say
+        Compute the frame bounds of the selected set: `True` (`auto`) or a method of
+        `MaxPoolSelection.frame_bounds` (`dense`, `shift-invert`, `banded`,
+        `iterative`); `False` skips them (exact inverse only; the result then cannot say
         whether the set is a frame, except when fewer values than unknowns are selected).
     bounds : FrameBounds, optional
         Precomputed frame bounds, used as given.
-    atol, btol, maxiter : LSMR stopping rule (reported in ``stopping``); ``maxiter=None``
-        means ``10 * min(n, D)``.
+    atol, btol, maxiter : LSMR stopping rule (reported in `stopping`); `maxiter=None`
+        means `10 * min(n, D)`.
     zero_tol : float
-        Pooled values ``<= zero_tol`` are treated as zero (see :func:`selection`).
+        Pooled values `<= zero_tol` are treated as zero (see `selection`).
     zero_windows : bool
-        CReLU: also use the exact equations :math:`z_k = 0` on every window where both of
-        filter :math:`k`'s pooled values are 0 (see :func:`selection`). ``False``: the
+        CReLU: also use the exact equations $z_k = 0$ on every window where both of
+        filter $k$'s pooled values are 0 (see `selection`). `False`: the
         paper's measurements only.
     precondition : {"auto", "jacobi", "none"}
-        For LSMR. ``jacobi``: solve for :math:`y` in :math:`W_x^T M y = g` with
-        :math:`M = \\operatorname{diag}(1/\\|\\text{column}\\|)` (1 for untouched coordinates) and
-        return :math:`x = My` (:meth:`MaxPoolSelection.column_norms`). For a frame the
+        For LSMR. `jacobi`: solve for $y$ in $W_x^T M y = g$ with
+        $M = \\operatorname{diag}(1/\\|\\text{column}\\|)$ (1 for untouched coordinates) and
+        return $x = My$ (`MaxPoolSelection.column_norms`). For a frame the
         solution is the same and the iteration count drops where coordinates are measured
         unevenly (next to regions of exactly zero input, e.g. black pixels, about 2x on the
-        astronaut photo). For a non-frame it is the minimum-:math:`\\|M^{-1}x\\|` solution,
+        astronaut photo). For a non-frame it is the minimum-$\\|M^{-1}x\\|$ solution,
         not the projection; every coordinate no selected filter touches still comes back 0.
-        ``auto``: ``jacobi`` when the set is certified a frame, else ``none``.
+        `auto`: `jacobi` when the set is certified a frame, else `none`.
     on_non_injective : {"warn", "raise", "ignore"}
         What to do when the selected set is certified *not* to be a frame: the exact method
-        then returns the projection of ``x`` onto the span of the selected filters.
+        then returns the projection of `x` onto the span of the selected filters.
     on_inconsistent : {"warn", "raise", "ignore"}
         When the features and switches are not those of this layer: a relative residual
         above the solver's rounding/stopping bound, or (for a frame) a switch that is not
-        the extreme response of its window for the reconstruction (:mod:`theory.checks`).
+        the extreme response of its window for the reconstruction (`theory.checks`).
     on_not_converged : {"warn", "raise", "ignore"}
         When LSMR stopped on its iteration cap or condition limit.
     iteration_callback : callable(int), optional
         Called with the iteration count after every LSMR iteration (progress display).
-    method, on_non_frame : deprecated names of ``inverse`` and ``on_non_injective``; a
-        string ``bounds`` is the deprecated form of ``certify`` (``"none"``: ``False``).
+    method, on_non_frame : deprecated names of `inverse` and `on_non_injective`; a
+        string `bounds` is the deprecated form of `certify` (`"none"`: `False`).
 
     Returns
     -------
     PoolInversionResult
-        For one input; an :class:`~theory.InversionBatch` of them for a batch.
+        For one input; an `theory.InversionBatch` of them for a batch.
 
     Notes
     -----
-    *Exact.* If :math:`W_x^T` is injective, :math:`x` is the unique solution of the
-    consistent system :math:`W_x^T x = g_{\\neq 0}`. A computed :math:`x'` with residual
-    :math:`r = W_x^Tx' - g` satisfies
-    :math:`\\|x'-x\\|/\\|x\\| \\le \\operatorname{cond}(W_x)\\,\\|r\\|/\\|g\\|` (``error_bound``).
+    *Exact.* If $W_x^T$ is injective, $x$ is the unique solution of the
+    consistent system $W_x^T x = g_{\\neq 0}$. A computed $x'$ with residual
+    $r = W_x^Tx' - g$ satisfies
+    $\\|x'-x\\|/\\|x\\| \\le \\operatorname{cond}(W_x)\\,\\|r\\|/\\|g\\|$ (`error_bound`).
 
-    *Linear.* :math:`x - x' = (I - \\tfrac{2}{a+b}S)x` with :math:`S = W_xW_x^T`, whose
-    spectrum lies in :math:`[a, b]`; hence
-    :math:`\\|x-x'\\| \\le \\tfrac{b-a}{b+a}\\|x\\|` (Christensen, *An Introduction to Frames
+    *Linear.* $x - x' = (I - \\tfrac{2}{a+b}S)x$ with $S = W_xW_x^T$, whose
+    spectrum lies in $[a, b]$; hence
+    $\\|x-x'\\| \\le \\tfrac{b-a}{b+a}\\|x\\|$ (Christensen, *An Introduction to Frames
     and Riesz Bases*, frame algorithm, first iterate).
     
     Examples
@@ -259,7 +259,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
                 atol: float, btol: float, maxiter: int | None, precondition: str,
                 on_non_injective: str, on_inconsistent: str, on_not_converged: str,
                 iteration_callback, t0: float) -> PoolInversionResult:
-    """Certify, solve and check one selection (see :func:`invert_crelu_maxpool`)."""
+    """Certify, solve and check one selection (see `invert_crelu_maxpool`)."""
     g, d, n = sel.values, sel.dim, sel.n_selected
     g_given, sel_given = g, sel
     fb = bounds
@@ -342,7 +342,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
 def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float, fb,
                  is_frame, used: str, sol, atol: float, btol: float, checks: dict,
                  on_inconsistent: str) -> None:
-    """Residual and switch checks of an exact pooled inverse (:mod:`theory.checks`)."""
+    """Residual and switch checks of an exact pooled inverse (`theory.checks`)."""
     layer = sel.layer
     kh, kw = layer.kernel_size
     taps = layer.in_channels * kh * kw
@@ -377,12 +377,12 @@ def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float
 
 
 def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float) -> int:
-    """Pooled units whose switch is not the window's extreme response of ``A x`` beyond
-    ``slack * ||A x||_inf`` (plus rounding).
+    """Pooled units whose switch is not the window's extreme response of `A x` beyond
+    `slack * ||A x||_inf` (plus rounding).
 
     For the true input every switch is an argmax (positive channel) or argmin (negative
-    channel) of its window. A reconstruction with relative error :math:`\\epsilon` moves
-    every response by at most :math:`\\sigma_{\\max}\\epsilon\\|x\\|`; ``slack`` is that
+    channel) of its window. A reconstruction with relative error $\\epsilon$ moves
+    every response by at most $\\sigma_{\\max}\\epsilon\\|x\\|$; `slack` is that
     allowance relative to the largest response.
     """
     p = sel.pool

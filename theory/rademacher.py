@@ -1,66 +1,66 @@
 """Empirical Rademacher complexity of linear and two-layer classes on ReLU/CReLU/AVR features.
 
-Every estimator returns a :class:`RademacherEstimate`: the value, a confidence interval from a
+Every estimator returns a `RademacherEstimate`: the value, a confidence interval from a
 concentration inequality, the number of sign draws, the seed, and (for the two-layer classes)
 whether the inner supremum over the first-layer weights was computed exactly or is a lower
-estimate. Exact values by enumerating all :math:`2^L` sign vectors (``exact=True``, ``L <= 16``)
+estimate. Exact values by enumerating all $2^L$ sign vectors (`exact=True`, `L <= 16`)
 serve as the oracle in tests.
 
 Notes
 -----
-The empirical Rademacher complexity of a class :math:`\\mathcal F` on :math:`x_1, \\dots, x_L` is
+The empirical Rademacher complexity of a class $\\mathcal F$ on $x_1, \\dots, x_L$ is
 
-.. math::
+$$
+\\hat R(\\mathcal F) = \\mathbb E_\\sigma \\sup_{f \\in \\mathcal F}
+    \\frac1L \\sum_{l=1}^L \\sigma_l f(x_l), \\qquad \\sigma_l \\text{ i.i.d. uniform on } \\{\\pm1\\}.
+$$
 
-    \\hat R(\\mathcal F) = \\mathbb E_\\sigma \\sup_{f \\in \\mathcal F}
-        \\frac1L \\sum_{l=1}^L \\sigma_l f(x_l), \\qquad \\sigma_l \\text{ i.i.d. uniform on } \\{\\pm1\\}.
+*Linear class* $\\{x \\mapsto \\langle w, \\varphi(x)\\rangle : \\|w\\|_2 \\le B\\}$: by
+Cauchy-Schwarz the supremum is $B\\|\\sum_l \\sigma_l \\varphi(x_l)\\|_2$, so
 
-*Linear class* :math:`\\{x \\mapsto \\langle w, \\varphi(x)\\rangle : \\|w\\|_2 \\le B\\}`: by
-Cauchy-Schwarz the supremum is :math:`B\\|\\sum_l \\sigma_l \\varphi(x_l)\\|_2`, so
-
-.. math::
-
-    \\hat R = \\frac BL \\mathbb E \\Big\\|\\sum_l \\sigma_l \\varphi(x_l)\\Big\\|_2
-    \\in \\Big[\\tfrac{1}{\\sqrt2} T, \\; T\\Big], \\qquad
-    T = \\frac BL \\Big(\\sum_l \\|\\varphi(x_l)\\|_2^2\\Big)^{1/2},
+$$
+\\hat R = \\frac BL \\mathbb E \\Big\\|\\sum_l \\sigma_l \\varphi(x_l)\\Big\\|_2
+\\in \\Big[\\tfrac{1}{\\sqrt2} T, \\; T\\Big], \\qquad
+T = \\frac BL \\Big(\\sum_l \\|\\varphi(x_l)\\|_2^2\\Big)^{1/2},
+$$
 
 the upper end by Jensen, the lower end by the Khintchine-Kahane inequality with the optimal
-constant :math:`1/\\sqrt2` (Szarek 1976 for scalars; Latala and Oleszkiewicz, Studia Math. 109
+constant $1/\\sqrt2$ (Szarek 1976 for scalars; Latala and Oleszkiewicz, Studia Math. 109
 (1994) 101-104, for vectors in any normed space).
 
-*Two-layer classes* :math:`H \\circ \\rho \\circ [F]^{d}` with
-:math:`F = \\{x \\mapsto \\langle u, x\\rangle : \\|u\\|_2 \\le 1\\}` and
-:math:`H = \\{z \\mapsto \\langle w, z\\rangle : \\|w\\|_2 \\le B\\}`: with
-:math:`a(u) = \\sum_l \\sigma_l [\\langle u, x_l\\rangle]_+` the supremum separates over the
-:math:`d` coordinates and
+*Two-layer classes* $H \\circ \\rho \\circ [F]^{d}$ with
+$F = \\{x \\mapsto \\langle u, x\\rangle : \\|u\\|_2 \\le 1\\}$ and
+$H = \\{z \\mapsto \\langle w, z\\rangle : \\|w\\|_2 \\le B\\}$: with
+$a(u) = \\sum_l \\sigma_l [\\langle u, x_l\\rangle]_+$ the supremum separates over the
+$d$ coordinates and
 
-.. math::
+$$
+\\hat R = \\frac{B\\sqrt d}{L} \\mathbb E\\, T(\\sigma), \\quad T =
+\\begin{cases}
+  \\sup_u |a(u)| & \\text{ReLU} \\\\
+  \\sup_u \\sqrt{a(u)^2 + a(-u)^2} & \\text{CReLU} \\\\
+  \\sup_u |a(u) + a(-u)| & \\text{AVR} \\\\
+  \\|\\sum_l \\sigma_l x_l\\|_2 & \\text{linear (no activation)}
+\\end{cases}
+$$
 
-    \\hat R = \\frac{B\\sqrt d}{L} \\mathbb E\\, T(\\sigma), \\quad T =
-    \\begin{cases}
-      \\sup_u |a(u)| & \\text{ReLU} \\\\
-      \\sup_u \\sqrt{a(u)^2 + a(-u)^2} & \\text{CReLU} \\\\
-      \\sup_u |a(u) + a(-u)| & \\text{AVR} \\\\
-      \\|\\sum_l \\sigma_l x_l\\|_2 & \\text{linear (no activation)}
-    \\end{cases}
-
-(derivation in ``docs/theory/rademacher.md``). Since :math:`a^2 \\le a(u)^2 + a(-u)^2 \\le
-2\\max(a(u)^2, a(-u)^2)`, :math:`1 \\le T_{CReLU}/T_{ReLU} \\le \\sqrt2` for every
-:math:`\\sigma`. The supremum over :math:`u` is exact for inputs of rank at most 2 (arc sweep
-over the arrangement of the lines :math:`\\langle u, x_l\\rangle = 0`) and otherwise a lower
+(derivation in `docs/theory/rademacher.md`). Since $a^2 \\le a(u)^2 + a(-u)^2 \\le
+2\\max(a(u)^2, a(-u)^2)$, $1 \\le T_{CReLU}/T_{ReLU} \\le \\sqrt2$ for every
+$\\sigma$. The supremum over $u$ is exact for inputs of rank at most 2 (arc sweep
+over the arrangement of the lines $\\langle u, x_l\\rangle = 0$) and otherwise a lower
 estimate by multi-start fixed-point ascent (every value is attained at a unit vector, so it never
 exceeds the supremum).
 
-*Confidence intervals* (level :math:`1-\\delta`). When the per-draw statistic is exact,
-changing one sign :math:`\\sigma_l` moves it by at most :math:`c_l = 2 s \\|x_l\\|` (``s`` the
-prefactor :math:`B/L` or :math:`B\\sqrt d/L`), so McDiarmid's inequality applied to the mean of
-``n`` independent draws gives the half-width :math:`s\\sqrt{2\\sum_l \\|x_l\\|^2
-\\ln(2/\\delta)/n}`. A lower estimate of the supremum produced by a search need not have
-bounded differences; its per-draw values lie in :math:`[0, s\\sqrt L\\,\\|X\\|_{op}]`, and
+*Confidence intervals* (level $1-\\delta$). When the per-draw statistic is exact,
+changing one sign $\\sigma_l$ moves it by at most $c_l = 2 s \\|x_l\\|$ (`s` the
+prefactor $B/L$ or $B\\sqrt d/L$), so McDiarmid's inequality applied to the mean of
+`n` independent draws gives the half-width $s\\sqrt{2\\sum_l \\|x_l\\|^2
+\\ln(2/\\delta)/n}$. A lower estimate of the supremum produced by a search need not have
+bounded differences; its per-draw values lie in $[0, s\\sqrt L\\,\\|X\\|_{op}]$, and
 Hoeffding's inequality for i.i.d. bounded variables gives the half-width
-:math:`s\\sqrt L\\,\\|X\\|_{op}\\sqrt{\\ln(2/\\delta)/(2n)}` for the mean of the lower
-estimates. ``ci_method="normal"`` gives the (non-rigorous) plug-in normal interval
-:math:`\\bar T \\pm z_{1-\\delta/2}\\, \\hat s/\\sqrt n` with the ``ddof=0`` standard deviation;
+$s\\sqrt L\\,\\|X\\|_{op}\\sqrt{\\ln(2/\\delta)/(2n)}$ for the mean of the lower
+estimates. `ci_method="normal"` gives the (non-rigorous) plug-in normal interval
+$\\bar T \\pm z_{1-\\delta/2}\\, \\hat s/\\sqrt n$ with the `ddof=0` standard deviation;
 it exists to show what too few draws do.
 """
 
@@ -88,23 +88,23 @@ class RademacherEstimate:
     Attributes
     ----------
     value : float
-        The estimate (the exact value when ``method == "enumeration"`` and ``sup == "exact"``).
+        The estimate (the exact value when `method == "enumeration"` and `sup == "exact"`).
     ci : tuple of float
-        ``(low, high)``, a ``1 - delta`` confidence interval for the mean of the per-draw
-        statistic (for ``sup == "lower estimate"``: of the lower estimates, so ``low`` is a lower
-        confidence bound on the true complexity, ``high`` is not an upper one).
+        `(low, high)`, a `1 - delta` confidence interval for the mean of the per-draw
+        statistic (for `sup == "lower estimate"`: of the lower estimates, so `low` is a lower
+        confidence bound on the true complexity, `high` is not an upper one).
     n_draws : int
-        Number of sign vectors averaged (``2**L`` for enumeration).
+        Number of sign vectors averaged (`2**L` for enumeration).
     seed : int or None
         Seed of the sign draws (None for enumeration).
     sup : str
-        ``"exact"`` or ``"lower estimate"``: how the supremum over the class was computed.
+        `"exact"` or `"lower estimate"`: how the supremum over the class was computed.
     method : str
-        ``"monte carlo"`` or ``"enumeration"``.
+        `"monte carlo"` or `"enumeration"`.
     delta : float
-        ``1 - delta`` is the confidence level of ``ci``.
+        `1 - delta` is the confidence level of `ci`.
     ci_method : str
-        ``"mcdiarmid"``, ``"hoeffding"``, ``"normal"`` or ``"exact"``.
+        `"mcdiarmid"`, `"hoeffding"`, `"normal"` or `"exact"`.
     """
 
     value: float
@@ -121,7 +121,7 @@ class RademacherEstimate:
         return 0.5 * (self.ci[1] - self.ci[0])
 
     def scaled(self, factor: float) -> "RademacherEstimate":
-        """The same estimate multiplied by ``factor >= 0`` (value and interval)."""
+        """The same estimate multiplied by `factor >= 0` (value and interval)."""
         if not factor >= 0:
             raise ValueError(f"scale factor must be >= 0, got {factor}")
         return dataclasses.replace(self, value=self.value * factor,
@@ -170,9 +170,9 @@ def _check_enumerable(L: int) -> None:
 # --------------------------------------------------------------------------- sign vectors
 
 def sign_draws(L: int, n_draws: int, seed: int) -> np.ndarray:
-    """``n_draws`` i.i.d. Rademacher vectors of length ``L`` (float64, shape ``(n_draws, L)``).
+    """`n_draws` i.i.d. Rademacher vectors of length `L` (float64, shape `(n_draws, L)`).
 
-    The same ``(L, n_draws, seed)`` always gives the same signs, so estimators called with one
+    The same `(L, n_draws, seed)` always gives the same signs, so estimators called with one
     seed are *paired*: they average over the same sign vectors.
     """
     rng = np.random.default_rng(seed)
@@ -183,7 +183,7 @@ def sign_draws(L: int, n_draws: int, seed: int) -> np.ndarray:
 
 
 def all_signs(L: int) -> np.ndarray:
-    """All ``2**L`` sign vectors, shape ``(2**L, L)`` (``L <= 16``)."""
+    """All `2**L` sign vectors, shape `(2**L, L)` (`L <= 16`)."""
     _check_enumerable(L)
     codes = np.arange(2 ** L, dtype=np.int64)[:, None]
     return (((codes >> np.arange(L)) & 1) * 2.0 - 1.0).astype(np.float64)
@@ -225,20 +225,20 @@ def _exact_estimate(stats: np.ndarray, scale: float, sup_label: str,
 def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed: int = 0, *,
                  delta: float = 0.05, exact: bool = False,
                  ci_method: str = "mcdiarmid") -> RademacherEstimate:
-    """Rademacher complexity of :math:`\\{x \\mapsto \\langle w, \\varphi(x)\\rangle : \\|w\\|_2 \\le B\\}`.
+    """Rademacher complexity of $\\{x \\mapsto \\langle w, \\varphi(x)\\rangle : \\|w\\|_2 \\le B\\}$.
 
     Parameters
     ----------
     features : array (L, p)
-        The feature vectors :math:`\\varphi(x_l)`, one row per sample.
+        The feature vectors $\\varphi(x_l)$, one row per sample.
     B : float
-        Norm bound on :math:`w`.
+        Norm bound on $w$.
     n_draws, seed : int
-        Monte Carlo sign draws (ignored when ``exact``).
+        Monte Carlo sign draws (ignored when `exact`).
     delta : float
-        The interval has confidence ``1 - delta``.
+        The interval has confidence `1 - delta`.
     exact : bool
-        Enumerate all :math:`2^L` sign vectors (``L <= 16``): the exact value.
+        Enumerate all $2^L$ sign vectors (`L <= 16`): the exact value.
     ci_method : {"mcdiarmid", "normal"}
         McDiarmid (rigorous) or the plug-in normal interval (illustration only).
 
@@ -248,9 +248,9 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
 
     Notes
     -----
-    :math:`\\hat R = (B/L)\\,\\mathbb E\\|\\Phi^T \\sigma\\|_2` exactly (Cauchy-Schwarz); the
-    Monte Carlo average over ``n`` draws costs one ``(n, L) x (L, p)`` matrix product.
-    McDiarmid half-width: :math:`(B/L)\\sqrt{2\\|\\Phi\\|_F^2 \\ln(2/\\delta)/n}`.
+    $\\hat R = (B/L)\\,\\mathbb E\\|\\Phi^T \\sigma\\|_2$ exactly (Cauchy-Schwarz); the
+    Monte Carlo average over `n` draws costs one `(n, L) x (L, p)` matrix product.
+    McDiarmid half-width: $(B/L)\\sqrt{2\\|\\Phi\\|_F^2 \\ln(2/\\delta)/n}$.
     """
     phi = _as_samples(features, "features")
     _check_common(B, n_draws, delta, ci_method)
@@ -269,12 +269,12 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
 
 
 def linear_bounds(features: np.ndarray, B: float = 1.0) -> tuple[float, float]:
-    """``(lower, upper)`` bounds on the linear-class complexity, no sampling.
+    """`(lower, upper)` bounds on the linear-class complexity, no sampling.
 
     Notes
     -----
-    ``upper`` :math:`= T = (B/L)\\sqrt{\\sum_l\\|\\varphi(x_l)\\|^2}` (Jensen), ``lower``
-    :math:`= T/\\sqrt 2` (Khintchine-Kahane, optimal constant of Latala-Oleszkiewicz 1994).
+    `upper` $= T = (B/L)\\sqrt{\\sum_l\\|\\varphi(x_l)\\|^2}$ (Jensen), `lower`
+    $= T/\\sqrt 2$ (Khintchine-Kahane, optimal constant of Latala-Oleszkiewicz 1994).
     """
     phi = _as_samples(features, "features")
     if not (np.isfinite(B) and B > 0):
@@ -330,7 +330,7 @@ def _arc_arrangement(X: np.ndarray):
 def _quad_arc_sup(m11, m12, m22, start, length, trig):
     """max of u^T M u over u = (cos t, sin t), t in [start, start + length] (length <= pi).
 
-    ``trig`` holds (cos, sin) of the arc starts and ends (precomputed once per arrangement).
+    `trig` holds (cos, sin) of the arc starts and ends (precomputed once per arrangement).
     """
     mid = 0.5 * (m11 + m22)
     r = np.hypot(0.5 * (m11 - m22), m12)
@@ -384,13 +384,13 @@ def _stats_search(X: np.ndarray, signs: np.ndarray, which: Sequence[str], n_star
                   n_iter: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Lower estimates of the per-draw suprema by multi-start fixed-point ascent.
 
-    Starts: the linear optimum :math:`\\pm S/\\|S\\|` (:math:`S = X^T\\sigma`), the top right
-    singular vectors of ``X`` and random unit vectors. Each objective is a quadratic form
-    :math:`u^T M(u) u` whose matrix depends on the active sets of :math:`\\pm u`; the iteration
-    :math:`u \\leftarrow M(u)u/\\|M(u)u\\|` is run for the ReLU (both signs), CReLU and AVR
+    Starts: the linear optimum $\\pm S/\\|S\\|$ ($S = X^T\\sigma$), the top right
+    singular vectors of `X` and random unit vectors. Each objective is a quadratic form
+    $u^T M(u) u$ whose matrix depends on the active sets of $\\pm u$; the iteration
+    $u \\leftarrow M(u)u/\\|M(u)u\\|$ is run for the ReLU (both signs), CReLU and AVR
     objectives, every iterate of every run is pooled, and each statistic is the maximum over the
     pool of its exact value (so the estimates are attained values: lower bounds of the suprema,
-    and the pool is symmetric, which keeps :math:`1 \\le T_{CReLU}/T_{ReLU} \\le \\sqrt2`).
+    and the pool is symmetric, which keeps $1 \\le T_{CReLU}/T_{ReLU} \\le \\sqrt2$).
     """
     L, dim = X.shape
     n = signs.shape[0]
@@ -462,16 +462,16 @@ def two_layer_classes(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int
                       seed: int = 0, *, activations: Sequence[str] = ACTIVATIONS,
                       delta: float = 0.05, exact: bool = False, ci_method: str = "auto",
                       n_starts: int = 8, n_iter: int = 12) -> dict[str, RademacherEstimate]:
-    """Complexities of :math:`H \\circ \\rho \\circ [F]^{d_{in}}` for several activations at once.
+    """Complexities of $H \\circ \\rho \\circ [F]^{d_{in}}$ for several activations at once.
 
     All activations share the sign draws (and, for a searched supremum, the pool of candidate
     directions), so their estimates are paired and satisfy the exact inequalities between them
-    draw by draw. Parameters and notes as :func:`two_layer_class`.
+    draw by draw. Parameters and notes as `two_layer_class`.
 
     Returns
     -------
     dict
-        activation name -> :class:`RademacherEstimate`.
+        activation name -> `RademacherEstimate`.
     """
     Xa = _as_samples(X, "X")
     _check_common(B, n_draws, delta, ci_method)
@@ -508,50 +508,50 @@ def two_layer_class(X: np.ndarray, d_in: int = 1, B: float = 1.0,
                     activation: Activation = "crelu", n_draws: int = 1000, seed: int = 0, *,
                     delta: float = 0.05, exact: bool = False, ci_method: str = "auto",
                     n_starts: int = 8, n_iter: int = 12) -> RademacherEstimate:
-    """Rademacher complexity of :math:`H \\circ \\rho \\circ [F]^{d_{in}}` on samples ``X``.
+    """Rademacher complexity of $H \\circ \\rho \\circ [F]^{d_{in}}$ on samples `X`.
 
     Parameters
     ----------
     X : array (L, n)
         Input samples, one per row.
     d_in : int
-        Number of first-layer units (coordinates of :math:`G = [F]^{d_{in}}`).
+        Number of first-layer units (coordinates of $G = [F]^{d_{in}}$).
     B : float
-        Bound on :math:`\\|w\\|_2` of the top linear layer (on :math:`2d_{in}` CReLU inputs,
-        :math:`d_{in}` ReLU/AVR/linear inputs).
+        Bound on $\\|w\\|_2$ of the top linear layer (on $2d_{in}$ CReLU inputs,
+        $d_{in}$ ReLU/AVR/linear inputs).
     activation : {"crelu", "relu", "avr", "linear"}
     n_draws, seed : int
         Monte Carlo sign draws (same seed, same signs for every estimator of this module).
     delta : float
-        Confidence level ``1 - delta``.
+        Confidence level `1 - delta`.
     exact : bool
-        Enumerate all :math:`2^L` sign vectors (``L <= 16``).
+        Enumerate all $2^L$ sign vectors (`L <= 16`).
     ci_method : {"auto", "mcdiarmid", "hoeffding", "normal"}
-        ``auto``: McDiarmid when the supremum is exact, Hoeffding when it is a lower estimate.
+        `auto`: McDiarmid when the supremum is exact, Hoeffding when it is a lower estimate.
     n_starts, n_iter : int
         Multi-start search (only for inputs of rank > 2).
 
     Returns
     -------
     RademacherEstimate
-        ``sup`` says whether the supremum over :math:`u` is ``"exact"`` (rank <= 2 inputs) or a
-        ``"lower estimate"``.
+        `sup` says whether the supremum over $u$ is `"exact"` (rank <= 2 inputs) or a
+        `"lower estimate"`.
 
     Notes
     -----
-    With :math:`a(u) = \\sum_l \\sigma_l [\\langle u, x_l\\rangle]_+`, the supremum over
-    :math:`\\|w\\|\\le B` is :math:`B\\|\\sum_l\\sigma_l\\rho(Ux_l)\\|_2`, and the squared norm is a
-    sum over the :math:`d_{in}` rows :math:`u_j` of :math:`U`, each maximised independently:
+    With $a(u) = \\sum_l \\sigma_l [\\langle u, x_l\\rangle]_+$, the supremum over
+    $\\|w\\|\\le B$ is $B\\|\\sum_l\\sigma_l\\rho(Ux_l)\\|_2$, and the squared norm is a
+    sum over the $d_{in}$ rows $u_j$ of $U$, each maximised independently:
 
-    .. math::
+    $$
+    \\hat R_{CReLU} = \\frac{B\\sqrt{d_{in}}}{L}\\,
+    \\mathbb E \\sqrt{\\sup_{\\|u\\| \\le 1} a(u)^2 + a(-u)^2}, \\qquad
+    \\hat R_{ReLU} = \\frac{B\\sqrt{d_{in}}}{L}\\, \\mathbb E \\sup_{\\|u\\|\\le1} |a(u)|.
+    $$
 
-        \\hat R_{CReLU} = \\frac{B\\sqrt{d_{in}}}{L}\\,
-        \\mathbb E \\sqrt{\\sup_{\\|u\\| \\le 1} a(u)^2 + a(-u)^2}, \\qquad
-        \\hat R_{ReLU} = \\frac{B\\sqrt{d_{in}}}{L}\\, \\mathbb E \\sup_{\\|u\\|\\le1} |a(u)|.
-
-    For rank-2 inputs the circle splits into at most :math:`2L` arcs on which the active sets of
-    :math:`u` and :math:`-u` are fixed; on each arc the objective is a quadratic form in
-    :math:`u` whose maximum over the arc is closed-form. Cost :math:`O(L)` per draw after one
+    For rank-2 inputs the circle splits into at most $2L$ arcs on which the active sets of
+    $u$ and $-u$ are fixed; on each arc the objective is a quadratic form in
+    $u$ whose maximum over the arc is closed-form. Cost $O(L)$ per draw after one
     sort.
     """
     return two_layer_classes(X, d_in, B, n_draws, seed, activations=(activation,), delta=delta,
@@ -571,18 +571,18 @@ def theorem41_bound(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int =
                     seed: int = 0, *, activation: str = "crelu", form: str = "paper",
                     delta: float = 0.05, exact: bool = False,
                     ci_method: str = "mcdiarmid") -> RademacherEstimate:
-    """The Theorem 4.1 bound :math:`c\\sqrt{d_{in}}\\,B\\,\\hat R(F)`, estimated like the complexity.
+    """The Theorem 4.1 bound $c\\sqrt{d_{in}}\\,B\\,\\hat R(F)$, estimated like the complexity.
 
     Parameters
     ----------
     X : array (L, n)
-    d_in, B : as in :func:`two_layer_class`.
+    d_in, B : as in `two_layer_class`.
     activation : {"crelu", "relu"}
         CReLU (Theorem 4.1) or its ReLU counterpart (Wan et al. 2013, DropConnect).
     form : {"paper", "corrected"}
-        ``paper``: :math:`c = 1` for both activations (the statement under test).
-        ``corrected``: :math:`c = 3/2` (ReLU) and :math:`3/\\sqrt2` (CReLU), the constants we prove.
-    n_draws, seed, delta, exact, ci_method : as in :func:`linear_class`.
+        `paper`: $c = 1$ for both activations (the statement under test).
+        `corrected`: $c = 3/2$ (ReLU) and $3/\\sqrt2$ (CReLU), the constants we prove.
+    n_draws, seed, delta, exact, ci_method : as in `linear_class`.
 
     Returns
     -------
@@ -590,11 +590,11 @@ def theorem41_bound(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int =
 
     Notes
     -----
-    :math:`\\hat R(F) = (1/L)\\,\\mathbb E\\|\\sum_l \\sigma_l x_l\\|_2` exactly (Cauchy-Schwarz),
-    so the bound is :func:`linear_class` on the raw inputs scaled by :math:`c\\sqrt{d_{in}}\\,B`;
-    it is also exactly the complexity of the class without activation, ``activation="linear"``.
-    The paper's form fails for CReLU: with :math:`x = (1, -1)` in one dimension,
-    :math:`\\hat R_{CReLU} = \\sqrt2\\,\\sqrt{d_{in}}B\\hat R(F)`.
+    $\\hat R(F) = (1/L)\\,\\mathbb E\\|\\sum_l \\sigma_l x_l\\|_2$ exactly (Cauchy-Schwarz),
+    so the bound is `linear_class` on the raw inputs scaled by $c\\sqrt{d_{in}}\\,B$;
+    it is also exactly the complexity of the class without activation, `activation="linear"`.
+    The paper's form fails for CReLU: with $x = (1, -1)$ in one dimension,
+    $\\hat R_{CReLU} = \\sqrt2\\,\\sqrt{d_{in}}B\\hat R(F)$.
     """
     if form not in BOUND_CONSTANTS:
         raise ValueError(f"unknown form {form!r}; expected 'paper' or 'corrected'")

@@ -2,17 +2,17 @@ r"""What an inverse returns: one result per input, and a batch of them.
 
 Notes
 -----
-Every inverse of the package (:func:`theory.invert_crelu`,
-:func:`theory.invert_crelu_maxpool`, each stage of :func:`theory.invert_deep`) returns an
-:class:`InversionResult` (or its pooled subclass) for one input, and an
-:class:`InversionBatch` of them for a batch ``(N, ...)``. One vocabulary throughout:
-``solver`` (dense, lsmr, fft, ...), ``stopping`` (the rule and why the solver stopped),
-``converged``, ``frame_bounds``, ``injective``, ``relative_residual`` and
-``error_bound()``.
+Every inverse of the package (`theory.invert_crelu`,
+`theory.invert_crelu_maxpool`, each stage of `theory.invert_deep`) returns an
+`InversionResult` (or its pooled subclass) for one input, and an
+`InversionBatch` of them for a batch `(N, ...)`. One vocabulary throughout:
+`solver` (dense, lsmr, fft, ...), `stopping` (the rule and why the solver stopped),
+`converged`, `frame_bounds`, `injective`, `relative_residual` and
+`error_bound()`.
 
-With :math:`r = Ax' - z` and :math:`z = A x`, an injective :math:`A` gives
-:math:`\|x' - x\| \le \|r\|/\sigma_{\min}` and :math:`\|x\| \ge \|z\|/\sigma_{\max}`, so the
-relative error is at most :math:`\operatorname{cond}(A)\,\|r\|/\|z\|` (``error_bound``).
+With $r = Ax' - z$ and $z = A x$, an injective $A$ gives
+$\|x' - x\| \le \|r\|/\sigma_{\min}$ and $\|x\| \ge \|z\|/\sigma_{\max}$, so the
+relative error is at most $\operatorname{cond}(A)\,\|r\|/\|z\|$ (`error_bound`).
 """
 
 from __future__ import annotations
@@ -34,27 +34,27 @@ class InversionResult:
     Attributes
     ----------
     x : numpy.ndarray
-        The reconstruction, shape ``(C, H, W)``. For a non-injective operator: the
+        The reconstruction, shape `(C, H, W)`. For a non-injective operator: the
         minimum-norm solution, i.e. the projection of the true input onto the row space.
     z : numpy.ndarray
-        The measurements the solve matched: the recovered pre-activation :math:`h_+ - h_-`
-        (single layer) or the selected pooled values :math:`g_{\\neq 0}` (pooled).
+        The measurements the solve matched: the recovered pre-activation $h_+ - h_-$
+        (single layer) or the selected pooled values $g_{\\neq 0}$ (pooled).
     solver : str
     iterations : int
         LSMR iterations; 0 for direct solvers.
     converged : bool
-        Whether the solver met its stopping rule (``False`` after an iteration cap).
+        Whether the solver met its stopping rule (`False` after an iteration cap).
     frame_bounds : FrameBounds or None
-        ``None`` only if no certificate was asked for.
+        `None` only if no certificate was asked for.
     injective : bool or None
-        Whether the frame bounds certify injectivity (``None`` without bounds).
+        Whether the frame bounds certify injectivity (`None` without bounds).
     stopping : dict
         The stopping rule and why the solver stopped.
     seconds : float
     relative_residual : float
-        :math:`\\|A x - z\\| / \\|z\\|`.
+        $\\|A x - z\\| / \\|z\\|$.
     checks : dict
-        The measured numbers of the a-posteriori checks (:mod:`theory.checks`): relative
+        The measured numbers of the a-posteriori checks (`theory.checks`): relative
         residual and its tolerance, CReLU overlaps or switch violations, the Rayleigh
         quotient against given bounds, convergence.
     """
@@ -73,20 +73,20 @@ class InversionResult:
 
     @functools.cached_property
     def relative_residual(self) -> float:
-        """:math:`\\|A x - z\\| / \\|z\\|`, computed on first access (not part of the timing)."""
+        """$\\|A x - z\\| / \\|z\\|$, computed on first access (not part of the timing)."""
         return self._residual()
 
     @property
     def method(self) -> str:
-        """Deprecated name of :attr:`solver`."""
+        """Deprecated name of `solver`."""
         warnings.warn("InversionResult.method is deprecated; use .solver", DeprecationWarning,
                       stacklevel=2)
         return self.solver
 
     def error_bound(self) -> float:
-        """A-posteriori bound ``cond * relative_residual`` on the relative error.
+        """A-posteriori bound `cond * relative_residual` on the relative error.
 
-        ``inf`` when the operator is not certified injective.
+        `inf` when the operator is not certified injective.
         """
         if self.frame_bounds is None or not self.frame_bounds.injective:
             return float("inf")
@@ -96,9 +96,9 @@ class InversionResult:
 class InversionBatch(Sequence[InversionResult]):
     """The results of a batch, one per input, with batch-level summaries.
 
-    Index or iterate it for the per-input results; ``x`` stacks their reconstructions.
-    The summaries cover the whole batch: ``iterations`` (the largest), ``converged`` (all),
-    ``relative_residual`` (of the stacked system), ``error_bound()``.
+    Index or iterate it for the per-input results; `x` stacks their reconstructions.
+    The summaries cover the whole batch: `iterations` (the largest), `converged` (all),
+    `relative_residual` (of the stacked system), `error_bound()`.
     """
 
     def __init__(self, results: Sequence[InversionResult], seconds: float,
@@ -134,7 +134,7 @@ class InversionBatch(Sequence[InversionResult]):
 
     @property
     def method(self) -> str:
-        """Deprecated name of :attr:`solver`."""
+        """Deprecated name of `solver`."""
         warnings.warn("InversionBatch.method is deprecated; use .solver", DeprecationWarning,
                       stacklevel=2)
         return self.solver
@@ -166,7 +166,7 @@ class InversionBatch(Sequence[InversionResult]):
 
     @functools.cached_property
     def relative_residual(self) -> float:
-        """:math:`\\|AX - Z\\|_F / \\|Z\\|_F` over the whole batch."""
+        """$\\|AX - Z\\|_F / \\|Z\\|_F$ over the whole batch."""
         if self._batch_residual is not None:
             return self._batch_residual()
         num = sum((r.relative_residual * float(np.linalg.norm(r.z))) ** 2 for r in self._results)
@@ -174,7 +174,7 @@ class InversionBatch(Sequence[InversionResult]):
         return float(np.sqrt(num / den)) if den > 0 else float(np.sqrt(num))
 
     def error_bound(self) -> float:
-        """``cond * relative_residual`` of the batch; ``inf`` unless every input is injective."""
+        """`cond * relative_residual` of the batch; `inf` unless every input is injective."""
         if not self.injective or self.frame_bounds is None:
             return float("inf")
         return self.frame_bounds.cond * self.relative_residual

@@ -2,27 +2,27 @@
 
 Notes
 -----
-Let :math:`z = Ax` be a conv layer's pre-activation, :math:`z_k(j)` the response of filter
-:math:`k` at output position :math:`j`. Non-overlapping :math:`p \\times p` max-pooling over
-regions :math:`R` of CReLU features keeps, per region and filter,
+Let $z = Ax$ be a conv layer's pre-activation, $z_k(j)$ the response of filter
+$k$ at output position $j$. Non-overlapping $p \\times p$ max-pooling over
+regions $R$ of CReLU features keeps, per region and filter,
 
-.. math::
-
-    g^+_{k,R} = \\max(0, \\max_{j \\in R} z_k(j)), \\qquad
-    g^-_{k,R} = \\max(0, -\\min_{j \\in R} z_k(j)),
+$$
+g^+_{k,R} = \\max(0, \\max_{j \\in R} z_k(j)), \\qquad
+g^-_{k,R} = \\max(0, -\\min_{j \\in R} z_k(j)),
+$$
 
 i.e. the largest *and* the smallest response (ReLU + max-pooling keeps only
-:math:`g^+`). Every non-zero pooled value is a linear measurement
-:math:`\\langle \\tilde w, x \\rangle` of a *selected, signed, shifted* filter
-:math:`\\tilde w = \\pm w_{k, j^*}` (:math:`j^*` the pooling switch, the sign ``+`` for the
-positive channel and ``-`` for the negative one). Stacking them as the columns of
-:math:`W_x \\in \\mathbb{R}^{D \\times n}` gives :math:`W_x^T x = g_{\\neq 0}`:
-:class:`MaxPoolSelection` is that operator, bound to one input shape, built by
-:func:`selection` from pooled features and switches.
+$g^+$). Every non-zero pooled value is a linear measurement
+$\\langle \\tilde w, x \\rangle$ of a *selected, signed, shifted* filter
+$\\tilde w = \\pm w_{k, j^*}$ ($j^*$ the pooling switch, the sign `+` for the
+positive channel and `-` for the negative one). Stacking them as the columns of
+$W_x \\in \\mathbb{R}^{D \\times n}$ gives $W_x^T x = g_{\\neq 0}$:
+`MaxPoolSelection` is that operator, bound to one input shape, built by
+`selection` from pooled features and switches.
 
-Beyond the paper: where both of filter :math:`k`'s pooled CReLU values are 0 on a window,
-the responses vanish on the whole window, which adds ``pool**2`` exact equations
-:math:`\\langle w_{k,j}, x\\rangle = 0` (*zero windows*, :func:`selection`). See
+Beyond the paper: where both of filter $k$'s pooled CReLU values are 0 on a window,
+the responses vanish on the whole window, which adds `pool**2` exact equations
+$\\langle w_{k,j}, x\\rangle = 0$ (*zero windows*, `selection`). See
 docs/theory/maxpool.md.
 """
 
@@ -42,14 +42,14 @@ from theory.conv import ConvLayer, as_tensor
 from theory.features import Activation, _check_activation, check_pool
 from theory.frames import FrameBounds
 
-#: Largest ``n_selected * taps`` for which the sparse matrix of the selected filters is built
+#: Largest `n_selected * taps` for which the sparse matrix of the selected filters is built
 #: automatically (about 100 MB of index/value arrays).
 SPARSE_LIMIT = 8_000_000
 
 
 def pooled_shape(layer: ConvLayer, input_shape: Sequence[int], pool: int = 2,
                  activation: Activation = "crelu") -> tuple[int, int, int]:
-    """Shape ``(C_f, H'//pool, W'//pool)`` of the pooled features (``C_f = 2K`` for CReLU)."""
+    """Shape `(C_f, H'//pool, W'//pool)` of the pooled features (`C_f = 2K` for CReLU)."""
     _check_activation(activation)
     pool = check_pool(pool)
     k, ho, wo = layer.output_shape(input_shape)
@@ -60,28 +60,28 @@ def pooled_shape(layer: ConvLayer, input_shape: Sequence[int], pool: int = 2,
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MaxPoolSelection:
-    """The selected, signed, shifted filters :math:`\\tilde w_j` of one input.
+    """The selected, signed, shifted filters $\\tilde w_j$ of one input.
 
-    Build it with :func:`selection`. The analysis operator :math:`W_x^T: \\mathbb{R}^D \\to
-    \\mathbb{R}^n` maps an input to the non-zero pooled values; its adjoint is :math:`W_x`.
+    Build it with `selection`. The analysis operator $W_x^T: \\mathbb{R}^D \\to
+    \\mathbb{R}^n$ maps an input to the non-zero pooled values; its adjoint is $W_x$.
 
     Attributes
     ----------
     layer, input_shape, pool, activation
     filter_index : int array (n,)
-        Filter :math:`k` of each selected measurement.
+        Filter $k$ of each selected measurement.
     position : int array (n,)
-        Flat position ``i * W' + j`` of the kept response in the conv output.
+        Flat position `i * W' + j` of the kept response in the conv output.
     sign : float array (n,)
-        ``+1`` (positive channel) or ``-1`` (negative channel).
+        `+1` (positive channel) or `-1` (negative channel).
     values : float array (n,)
-        The non-zero pooled values :math:`g_{\\neq 0}` (float64).
+        The non-zero pooled values $g_{\\neq 0}$ (float64).
     unit_index : int array (n,)
         Flat index of each selected unit in the pooled feature array (for a zero-window row:
         the unit of the positive channel).
     zero_window : bool array (n,)
-        ``True`` for the rows added by a *zero window* (CReLU only, see :func:`selection`):
-        filter :math:`k` at every position of a pooling window whose positive and negative
+        `True` for the rows added by a *zero window* (CReLU only, see `selection`):
+        filter $k$ at every position of a pooling window whose positive and negative
         pooled values are both 0, with value 0.
     """
 
@@ -120,26 +120,26 @@ class MaxPoolSelection:
 
     @property
     def _rows(self) -> np.ndarray:
-        """Row indices of the selected measurements in the conv matrix :math:`A`."""
+        """Row indices of the selected measurements in the conv matrix $A$."""
         _, ho, wo = self.conv_shape
         return self.filter_index * (ho * wo) + self.position
 
     # ---------------------------------------------------------------- operators
     def operator(self) -> LinearOperator:
-        """:math:`W_x^T` as a LinearOperator (the cached :attr:`linear_operator`)."""
+        """$W_x^T$ as a LinearOperator (the cached `linear_operator`)."""
         return self.linear_operator
 
     @functools.cached_property
     def linear_operator(self) -> LinearOperator:
-        """:math:`W_x^T` (shape ``n x D``) as a float64 LinearOperator; ``.H`` is :math:`W_x`.
+        """$W_x^T$ (shape `n x D`) as a float64 LinearOperator; `.H` is $W_x$.
 
-        ``matvec`` runs the conv layer and gathers the selected responses (times their
-        signs); ``rmatvec`` scatters signed values into the conv output and runs the layer's
-        exact adjoint. Nothing of size ``n x D`` is ever formed. For zero padding the conv and
-        its adjoint run as ``unfold`` + matrix product and matrix product + ``fold`` (float64
-        BLAS; ``fold`` is the exact adjoint of ``unfold``), which is several times faster on
-        CPU than float64 ``conv2d``/``conv_transpose2d``; other padding modes use
-        :meth:`ConvLayer.forward` and :meth:`ConvLayer.adjoint`.
+        `matvec` runs the conv layer and gathers the selected responses (times their
+        signs); `rmatvec` scatters signed values into the conv output and runs the layer's
+        exact adjoint. Nothing of size `n x D` is ever formed. For zero padding the conv and
+        its adjoint run as `unfold` + matrix product and matrix product + `fold` (float64
+        BLAS; `fold` is the exact adjoint of `unfold`), which is several times faster on
+        CPU than float64 `conv2d`/`conv_transpose2d`; other padding modes use
+        `ConvLayer.forward` and `ConvLayer.adjoint`.
         """
         shape, cshape = self.input_shape, self.conv_shape
         d, n = self.dim, self.n_selected
@@ -181,15 +181,15 @@ class MaxPoolSelection:
         )
 
     def dense(self, force: bool = False) -> np.ndarray:
-        """The ``n x D`` matrix :math:`W_x^T` from the layer's dense matrix (the test oracle).
+        """The `n x D` matrix $W_x^T$ from the layer's dense matrix (the test oracle).
 
-        Refuses inputs with more than ``DENSE_LIMIT`` values unless ``force=True``.
+        Refuses inputs with more than `DENSE_LIMIT` values unless `force=True`.
         """
         a = self.layer.dense(self.input_shape, force=force).astype(np.float64)
         return a[self._rows] * self.sign[:, None]
 
     def sparse(self) -> scipy.sparse.csr_matrix:
-        """:math:`W_x^T` as a CSR matrix built tap by tap from the filters (cached)."""
+        """$W_x^T$ as a CSR matrix built tap by tap from the filters (cached)."""
         return self._sparse
 
     @functools.cached_property
@@ -220,10 +220,10 @@ class MaxPoolSelection:
         return mat.tocsr()  # duplicates (circular wrap) are summed, as circular padding does
 
     def column_norms(self) -> np.ndarray:
-        """Euclidean norms of the columns of :math:`W_x^T`, one per input coordinate (``D``).
+        """Euclidean norms of the columns of $W_x^T$, one per input coordinate (`D`).
 
-        Computed matrix-free as :math:`\\sqrt{(A^{\\circ 2})^T m}` (entrywise squares): the
-        layer's adjoint with squared weights applied to the 0/1 mask ``m`` of the selected
+        Computed matrix-free as $\\sqrt{(A^{\\circ 2})^T m}$ (entrywise squares): the
+        layer's adjoint with squared weights applied to the 0/1 mask `m` of the selected
         responses (one adjoint conv). Exact for zero padding; with circular padding a tap that wraps onto a
         coordinate another tap of the same filter already covers is counted as its own entry
         (only for kernels wider than the input), which is harmless where the norms serve as
@@ -240,28 +240,28 @@ class MaxPoolSelection:
         return np.sqrt(np.maximum(sums.reshape(-1).numpy(), 0.0))
 
     # ---------------------------------------------------------------- frame bounds
-    #: The :func:`theory.frame_bounds` methods that apply to a selection.
+    #: The `theory.frame_bounds` methods that apply to a selection.
     bounds_methods = ("dense", "dense-gram", "banded", "shift-invert", "iterative")
     gram_name = "W_x W_x^T"
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(n, D)``: selected measurements by unknowns (the shape of :math:`W_x^T`)."""
+        """`(n, D)`: selected measurements by unknowns (the shape of $W_x^T$)."""
         return self.n_selected, self.dim
 
     @property
     def max_abs(self) -> float:
-        """The largest absolute entry of :math:`W_x^T` (at most the largest weight)."""
+        """The largest absolute entry of $W_x^T$ (at most the largest weight)."""
         return self.layer.max_abs if self.n_selected else 0.0
 
     def scaled(self, factor: float) -> "MaxPoolSelection":
-        """The selection of the layer with weights times ``factor`` (values scaled too)."""
+        """The selection of the layer with weights times `factor` (values scaled too)."""
         return dataclasses.replace(self, layer=self.layer.scaled(factor),
                                    values=self.values * factor)
 
     def auto_bounds_method(self) -> str:
-        """``dense`` for ``D <= 1024``, ``shift-invert`` while the sparse matrix is small
-        enough, else ``iterative``."""
+        """`dense` for `D <= 1024`, `shift-invert` while the sparse matrix is small
+        enough, else `iterative`."""
         d, n = self.dim, self.n_selected
         if d <= 1024:
             return "dense"
@@ -270,33 +270,33 @@ class MaxPoolSelection:
         return "iterative"
 
     def band_geometry(self) -> tuple[tuple[int, int, int], tuple[int, int]]:
-        """``(input_shape, reach)`` for the ``banded`` method (zero padding only)."""
+        """`(input_shape, reach)` for the `banded` method (zero padding only)."""
         if self.layer.padding_mode != "zeros":
             raise ValueError("method='banded' needs zero padding (circular wrap breaks the band)")
         return self.input_shape, self.layer.receptive_field
 
     def frame_bounds(self, method: str = "auto", *, tol: float = 1e-10,
                      maxiter: int | None = None) -> FrameBounds:
-        """Frame bounds :math:`a, b` of the selected filters, :math:`aI \\preceq W_xW_x^T
-        \\preceq bI` (:func:`theory.frame_bounds` of this selection).
+        """Frame bounds $a, b$ of the selected filters, $aI \\preceq W_xW_x^T
+        \\preceq bI$ (`theory.frame_bounds` of this selection).
 
         Parameters
         ----------
         method : {"auto", "dense", "dense-gram", "banded", "shift-invert", "iterative"}
-            See :mod:`theory.frames`. ``auto``: dense for ``D <= 1024``, shift-invert when
+            See `theory.frames`. `auto`: dense for `D <= 1024`, shift-invert when
             the sparse matrix is small enough, else iterative.
 
         Returns
         -------
         FrameBounds
-            ``lower = 0`` when fewer filters than dimensions are selected.
+            `lower = 0` when fewer filters than dimensions are selected.
         """
         from theory.frames import frame_bounds
 
         return frame_bounds(self, method=method, tol=tol, maxiter=maxiter)
 
     def gram_operator(self) -> LinearOperator:
-        """:math:`S = W_x W_x^T` (the frame operator, ``D x D``) as a LinearOperator."""
+        """$S = W_x W_x^T$ (the frame operator, `D x D`) as a LinearOperator."""
         op = self.linear_operator
         d = self.dim
 
@@ -307,7 +307,7 @@ class MaxPoolSelection:
 
 
 def validate_pooled(features, switches, layer, input_shape, pool, activation):
-    """Check and convert ``(features, switches)`` of one or many inputs; return numpy arrays."""
+    """Check and convert `(features, switches)` of one or many inputs; return numpy arrays."""
     _check_activation(activation)
     pool = check_pool(pool)
     if not isinstance(layer, ConvLayer):
@@ -350,20 +350,20 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
     Parameters
     ----------
     features, switches : arrays of shape (C_f, H'//pool, W'//pool)
-        As returned by :func:`crelu_maxpool` for one input.
-    layer, input_shape, pool, activation : as in :func:`crelu_maxpool`
+        As returned by `crelu_maxpool` for one input.
+    layer, input_shape, pool, activation : as in `crelu_maxpool`
     zero_tol : float
-        Pooled values ``<= zero_tol`` count as zero (not selected). 0 for exact features;
+        Pooled values `<= zero_tol` count as zero (not selected). 0 for exact features;
         positive when the features were themselves reconstructed (deep inversion).
     zero_windows : bool
-        CReLU only. Where filter :math:`k`'s positive *and* negative pooled values are both
-        0 on a window :math:`R`, :math:`\\max_R z_k \\le 0 \\le \\min_R z_k`, so
-        :math:`z_k(j) = \\langle w_{k,j}, x\\rangle = 0` at *every* :math:`j \\in R`:
-        ``pool**2`` more exact linear measurements, with value 0 (ReLU's zero only says
-        :math:`\\max_R z_k \\le 0`, an inequality). They determine ``x`` where it vanishes over a
+        CReLU only. Where filter $k$'s positive *and* negative pooled values are both
+        0 on a window $R$, $\\max_R z_k \\le 0 \\le \\min_R z_k$, so
+        $z_k(j) = \\langle w_{k,j}, x\\rangle = 0$ at *every* $j \\in R$:
+        `pool**2` more exact linear measurements, with value 0 (ReLU's zero only says
+        $\\max_R z_k \\le 0$, an inequality). They determine `x` where it vanishes over a
         neighbourhood (black pixels, silent features), which the non-zero values alone
-        leave unmeasured. With ``zero_tol > 0`` a window counts when both values are
-        ``<= zero_tol``; the equation is then off by at most the values' error. ``False``
+        leave unmeasured. With `zero_tol > 0` a window counts when both values are
+        `<= zero_tol`; the equation is then off by at most the values' error. `False`
         gives the paper's measurements only (the non-zero values).
 
     Returns

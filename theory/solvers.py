@@ -3,22 +3,22 @@ r"""The least-squares solvers behind every inverse: dense, LSMR and FFT, one res
 Notes
 -----
 Every inverse of the package solves a consistent least-squares problem
-:math:`\min_x \|A x - b\|_2` for the minimum-norm solution :math:`A^+ b`:
+$\min_x \|A x - b\|_2$ for the minimum-norm solution $A^+ b$:
 
-``dense``
-    ``numpy.linalg.lstsq`` (LAPACK's SVD-based ``gelsd``) on the dense matrix; backward
-    stable, error :math:`O(\operatorname{cond}(A)\,\varepsilon)`.
-``lsmr``
+`dense`
+    `numpy.linalg.lstsq` (LAPACK's SVD-based `gelsd`) on the dense matrix; backward
+    stable, error $O(\operatorname{cond}(A)\,\varepsilon)$.
+`lsmr`
     scipy's LSMR started at 0, which converges to the minimum-norm solution; stopped by
-    ``atol``/``btol``/``maxiter``. A run stopped by its iteration cap or by the condition
-    limit is *not converged* (:attr:`Solution.converged` is ``False``), whatever the
+    `atol`/`btol`/`maxiter`. A run stopped by its iteration cap or by the condition
+    limit is *not converged* (`Solution.converged` is `False`), whatever the
     residual.
-``fft``
+`fft`
     the per-frequency pseudo-inverse of a circulant conv layer
-    (:class:`theory.fft.CirculantPlan`); direct, always converged.
+    (`theory.fft.CirculantPlan`); direct, always converged.
 
-Optional column scaling (Jacobi) for LSMR solves :math:`A M y = b`, :math:`x = M y` with
-:math:`M` diagonal: for an injective :math:`A` the solution is the same.
+Optional column scaling (Jacobi) for LSMR solves $A M y = b$, $x = M y$ with
+$M$ diagonal: for an injective $A$ the solution is the same.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, lsmr
 
-#: scipy's lsmr ``istop`` codes and their meaning (reported in ``stopping``).
+#: scipy's lsmr `istop` codes and their meaning (reported in `stopping`).
 LSMR_REASONS = {
     0: "x = 0 is the exact solution",
     1: "Ax - b is small enough, given atol, btol",
@@ -41,7 +41,7 @@ LSMR_REASONS = {
     6: "cond(A) seems too large for this machine",
     7: "the iteration limit was reached",
 }
-#: The ``istop`` codes that mean LSMR met its stopping rule (converged).
+#: The `istop` codes that mean LSMR met its stopping rule (converged).
 LSMR_CONVERGED = frozenset({0, 1, 2, 4, 5})
 
 
@@ -52,9 +52,9 @@ class Solution:
     Attributes
     ----------
     x : numpy.ndarray
-        The solution, ``(D,)`` or ``(N, D)`` for several right-hand sides.
+        The solution, `(D,)` or `(N, D)` for several right-hand sides.
     solver : str
-        ``"dense"``, ``"lsmr"`` or ``"fft"``.
+        `"dense"`, `"lsmr"` or `"fft"`.
     iterations : int
         LSMR iterations (largest over the right-hand sides); 0 for direct solvers.
     converged : bool
@@ -63,16 +63,16 @@ class Solution:
         The stopping rule and why the solver stopped.
     cond_estimate : float
         LSMR's own estimate of the condition number (of the scaled operator with Jacobi);
-        a lower estimate; ``nan`` for direct solvers.
+        a lower estimate; `nan` for direct solvers.
     residual_norms : numpy.ndarray or None
-        :math:`\|Ax - b\|` per right-hand side where the solver computes it exactly on the
-        way (the FFT solver, by Parseval); ``None`` otherwise.
+        $\|Ax - b\|$ per right-hand side where the solver computes it exactly on the
+        way (the FFT solver, by Parseval); `None` otherwise.
     a_norm_estimate, x_norm_estimate : float
-        LSMR's estimates of :math:`\|A\|` and of the norm of the solution of the system it
-        solved (with Jacobi scaling: of :math:`AM` and :math:`y`), the ones its stopping
+        LSMR's estimates of $\|A\|$ and of the norm of the solution of the system it
+        solved (with Jacobi scaling: of $AM$ and $y$), the ones its stopping
         rule uses.
     singular_values : numpy.ndarray or None
-        The singular values the dense solver computed on the way (LAPACK ``gelsd``).
+        The singular values the dense solver computed on the way (LAPACK `gelsd`).
     """
 
     x: np.ndarray
@@ -88,7 +88,7 @@ class Solution:
 
 
 def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
-    """Minimum-norm least squares by ``numpy.linalg.lstsq`` (``b``: ``(M,)`` or ``(M, N)``)."""
+    """Minimum-norm least squares by `numpy.linalg.lstsq` (`b`: `(M,)` or `(M, N)`)."""
     x, _, _, sv = np.linalg.lstsq(np.asarray(matrix, dtype=np.float64), b, rcond=None)
     return Solution(x=x, solver="dense", iterations=0, converged=True,
                     stopping={"solver": "numpy.linalg.lstsq (SVD, minimum norm)"},
@@ -98,7 +98,7 @@ def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
 def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | None,
                column_scale: np.ndarray | None = None, label: str = "scipy.sparse.linalg.lsmr",
                callback: Callable[[int], None] | None = None) -> Solution:
-    """LSMR from 0 on one right-hand side ``b`` (``(M,)``), optionally column-scaled.
+    """LSMR from 0 on one right-hand side `b` (`(M,)`), optionally column-scaled.
 
     Parameters
     ----------
@@ -106,9 +106,9 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
     b : array (M,)
     atol, btol, maxiter : LSMR's stopping rule
     column_scale : array (D,), optional
-        Solve :math:`A\\,\\mathrm{diag}(s)\\,y = b` and return :math:`x = s \\odot y`.
+        Solve $A\\,\\mathrm{diag}(s)\\,y = b$ and return $x = s \\odot y$.
     label : str
-        The ``stopping["solver"]`` entry.
+        The `stopping["solver"]` entry.
     callback : callable(int), optional
         Called with the iteration count after every iteration (progress display).
     """
@@ -131,7 +131,7 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
 
 
 def solve_fft(plan, z: np.ndarray) -> Solution:
-    """The per-frequency pseudo-inverse of a circulant layer on ``(N, K, H, W)`` data."""
+    """The per-frequency pseudo-inverse of a circulant layer on `(N, K, H, W)` data."""
     x, norms = plan.solve(z, return_residual="per-input")
     return Solution(x=x, solver="fft", iterations=0, converged=True,
                     stopping={"solver": "per-frequency pseudo-inverse (Gram or SVD per "
@@ -141,7 +141,7 @@ def solve_fft(plan, z: np.ndarray) -> Solution:
 
 
 def _counting(op, callback: Callable[[int], None]) -> LinearOperator:
-    """``op`` with ``callback(k)`` after its k-th adjoint application (one per LSMR step)."""
+    """`op` with `callback(k)` after its k-th adjoint application (one per LSMR step)."""
     inner = aslinearoperator(op)
     count = [0]
 

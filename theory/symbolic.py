@@ -7,20 +7,20 @@ arc sweeps, FFTs and SVDs; this module derives the same numbers in exact arithme
 sympy, from first principles and without calling those routines, so that tests and claims
 can compare the two:
 
-* the CReLU identities :math:`[z]_+ - [-z]_+ = z`, :math:`[z]_+ + [-z]_+ = |z|`,
-  :math:`[z]_+^2 + [-z]_+^2 = z^2` for real :math:`z` (:func:`identities`);
+* the CReLU identities $[z]_+ - [-z]_+ = z$, $[z]_+ + [-z]_+ = |z|$,
+  $[z]_+^2 + [-z]_+^2 = z^2$ for real $z$ (`identities`);
 * the two counterexamples to Theorem 4.1 as restated
   (docs/theory/rademacher.md, section 4): the ratio
-  :math:`R/(\sqrt{d_{in}}BR(F))` is :math:`\sqrt2` for CReLU on :math:`x = (1, -1)` and
-  :math:`(5+4\sqrt2)/(4+4\sqrt2)` for ReLU on
-  :math:`\{(1,0), (\tfrac12,\tfrac12), (\tfrac12,-\tfrac12)\}`
-  (:func:`rademacher_ratio`, exact enumeration of the :math:`2^L` sign vectors and an exact
+  $R/(\sqrt{d_{in}}BR(F))$ is $\sqrt2$ for CReLU on $x = (1, -1)$ and
+  $(5+4\sqrt2)/(4+4\sqrt2)$ for ReLU on
+  $\{(1,0), (\tfrac12,\tfrac12), (\tfrac12,-\tfrac12)\}$
+  (`rademacher_ratio`, exact enumeration of the $2^L$ sign vectors and an exact
   supremum over the unit circle);
-* the corrected constants :math:`3/2` (ReLU) and :math:`3/\sqrt2` (CReLU) and the facts that
-  the counterexamples do not exceed them (:func:`corrected_constants`);
+* the corrected constants $3/2$ (ReLU) and $3/\sqrt2$ (CReLU) and the facts that
+  the counterexamples do not exceed them (`corrected_constants`);
 * the paper's Figure 3 example of docs/theory/maxpool.md: conv responses, pooled CReLU
-  features, switches, the selected filters and the frame bounds of :math:`W_x W_x^T`
-  (:func:`figure3_example`).
+  features, switches, the selected filters and the frame bounds of $W_x W_x^T$
+  (`figure3_example`).
 
 Examples
 --------
@@ -46,7 +46,7 @@ RELU_COUNTEREXAMPLE = ((1, 0), (sp.Rational(1, 2), sp.Rational(1, 2)),
 
 
 def identities() -> dict[str, bool]:
-    """The CReLU identities for a real symbol, each proved by sympy (``True`` when it holds).
+    """The CReLU identities for a real symbol, each proved by sympy (`True` when it holds).
 
     Examples
     --------
@@ -73,12 +73,12 @@ def _rat(v) -> sp.Expr:
 
 
 def _sup_on_circle(pieces: Sequence[Sequence[Sequence[sp.Expr]]], breaks: list) -> sp.Expr:
-    """Exact max over the unit circle of ``sqrt(sum_i <u, v_i(theta)>^2)`` (piecewise-constant
-    ``v_i`` on the arcs between ``breaks``).
+    """Exact max over the unit circle of `sqrt(sum_i <u, v_i(theta)>^2)` (piecewise-constant
+    `v_i` on the arcs between `breaks`).
 
-    On an arc the objective is :math:`u^T M u` with :math:`M = \\sum_i v_i v_i^T`; its maximum
-    over the arc is the top eigenvalue of :math:`M` when the top eigenvector's angle lies in
-    the arc (mod :math:`\\pi`), else the larger endpoint value.
+    On an arc the objective is $u^T M u$ with $M = \\sum_i v_i v_i^T$; its maximum
+    over the arc is the top eigenvalue of $M$ when the top eigenvector's angle lies in
+    the arc (mod $\\pi$), else the larger endpoint value.
     """
     best = sp.Integer(0)
     for (t0, t1), vs in zip(zip(breaks[:-1], breaks[1:]), pieces):
@@ -104,7 +104,7 @@ def _sup_on_circle(pieces: Sequence[Sequence[Sequence[sp.Expr]]], breaks: list) 
 
 
 def _stat(samples: Sequence[Sequence], signs: Sequence[int], activation: str) -> sp.Expr:
-    """Exact per-draw statistic ``T(sigma)`` of docs/theory/rademacher.md, section 2."""
+    """Exact per-draw statistic `T(sigma)` of docs/theory/rademacher.md, section 2."""
     xs = [tuple(_rat(c) for c in x) for x in samples]
     dim = len(xs[0])
     if activation == "linear":
@@ -147,11 +147,11 @@ def _stat(samples: Sequence[Sequence], signs: Sequence[int], activation: str) ->
 
 
 def rademacher_ratio(activation: str, samples: Sequence[Sequence]) -> sp.Expr:
-    """Exact :math:`R(H\\circ\\rho\\circ G) / (\\sqrt{d_{in}}\\,B\\,R(F))` on ``samples``.
+    """Exact $R(H\\circ\\rho\\circ G) / (\\sqrt{d_{in}}\\,B\\,R(F))$ on `samples`.
 
-    Both complexities share the factor :math:`\\sqrt{d_{in}}B/L`, so the ratio is
-    :math:`\\mathbb E_\\sigma T_\\rho(\\sigma) / \\mathbb E_\\sigma\\|\\sum_l\\sigma_l x_l\\|`,
-    computed by enumerating all :math:`2^L` sign vectors with exact suprema.
+    Both complexities share the factor $\\sqrt{d_{in}}B/L$, so the ratio is
+    $\\mathbb E_\\sigma T_\\rho(\\sigma) / \\mathbb E_\\sigma\\|\\sum_l\\sigma_l x_l\\|$,
+    computed by enumerating all $2^L$ sign vectors with exact suprema.
 
     Parameters
     ----------
@@ -168,7 +168,7 @@ def rademacher_ratio(activation: str, samples: Sequence[Sequence]) -> sp.Expr:
 
 
 def relu_counterexample_ratio() -> sp.Expr:
-    """The closed form :math:`(5 + 4\\sqrt2)/(4 + 4\\sqrt2)` the docs state for ReLU."""
+    """The closed form $(5 + 4\\sqrt2)/(4 + 4\\sqrt2)$ the docs state for ReLU."""
     r2 = sp.sqrt(2)
     return (5 + 4 * r2) / (4 + 4 * r2)
 
@@ -176,8 +176,8 @@ def relu_counterexample_ratio() -> sp.Expr:
 def corrected_constants() -> dict[str, sp.Expr]:
     """The corrected Theorem 4.1 constants and the lower limits the counterexamples set.
 
-    Returns ``{"relu": 3/2, "crelu": 3/sqrt 2, "relu_floor": (5+4 sqrt 2)/(4+4 sqrt 2),
-    "crelu_floor": sqrt 2}``; each floor is at most its constant (checked exactly by the
+    Returns `{"relu": 3/2, "crelu": 3/sqrt 2, "relu_floor": (5+4 sqrt 2)/(4+4 sqrt 2),
+    "crelu_floor": sqrt 2}`; each floor is at most its constant (checked exactly by the
     tests).
     """
     return {"relu": sp.Rational(3, 2), "crelu": 3 / sp.sqrt(2),
@@ -187,12 +187,12 @@ def corrected_constants() -> dict[str, sp.Expr]:
 def figure3_example() -> dict[str, object]:
     """The Figure 3 example of docs/theory/maxpool.md in exact arithmetic.
 
-    Three filters :math:`1\\times2` (stride 1, no padding) on a :math:`2\\times3` input, one
-    :math:`2\\times2` pooling window. Returns the conv responses ``z`` (3 x 4, row-major
-    positions), the pooled CReLU values ``g_plus``/``g_minus`` and switches
-    ``j_plus``/``j_minus``, the selected signed filters as the rows of ``W`` (n x 6), and the
-    extreme eigenvalues ``a``, ``b`` of :math:`W^TW`, exact algebraic numbers (``CRootOf``:
-    isolated real roots of the degree-6 characteristic polynomial; ``.evalf(30)`` gives
+    Three filters $1\\times2$ (stride 1, no padding) on a $2\\times3$ input, one
+    $2\\times2$ pooling window. Returns the conv responses `z` (3 x 4, row-major
+    positions), the pooled CReLU values `g_plus`/`g_minus` and switches
+    `j_plus`/`j_minus`, the selected signed filters as the rows of `W` (n x 6), and the
+    extreme eigenvalues `a`, `b` of $W^TW$, exact algebraic numbers (`CRootOf`:
+    isolated real roots of the degree-6 characteristic polynomial; `.evalf(30)` gives
     digits).
     """
     R = sp.Rational

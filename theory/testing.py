@@ -1,7 +1,7 @@
 """Public testing helpers: hypothesis strategies for conv layers by regime, and the dot test.
 
 Users testing their own operators or filters can draw from the same strategies the
-package's tests use (``pip install crelu-theory[test]`` brings hypothesis)::
+package's tests use (`pip install crelu-theory[test]` brings hypothesis)::
 
     from hypothesis import given
     from theory.testing import injective_layers, dot_test
@@ -75,10 +75,10 @@ def _seeded(draw) -> np.random.Generator:
 
 @st.composite
 def injective_layers(draw, circulant: bool = False, max_channels: int = 3, max_size: int = 8):
-    """Injective conv layers (as :class:`LayerCase`) with a certified lower frame bound.
+    """Injective conv layers (as `LayerCase`) with a certified lower frame bound.
 
-    ``case.certified_lower <= sigma_min(A)^2`` and ``case.certified_upper >= sigma_max(A)^2``
-    are proven by construction (module notes); ``circulant=True`` draws circular, stride-1
+    `case.certified_lower <= sigma_min(A)^2` and `case.certified_upper >= sigma_max(A)^2`
+    are proven by construction (module notes); `circulant=True` draws circular, stride-1
     layers (the FFT regime).
     """
     rng = _seeded(draw)
@@ -144,7 +144,7 @@ def rank_deficient_layers(draw, circulant: bool = False):
 
     Two kinds: a bank that ignores one input channel (the projector zeroes that channel)
     and a wide bank with fewer filters than input channels (projector from a dense
-    pseudo-inverse). ``case.projector(x)`` is the orthogonal projection of ``x`` onto the
+    pseudo-inverse). `case.projector(x)` is the orthogonal projection of `x` onto the
     row space, i.e. what a minimum-norm inverse must return.
     """
     kind = draw(st.sampled_from(["dead-channel", "wide"]))
@@ -186,8 +186,8 @@ def images(shape, seed_strategy=st.integers(0, 2**32 - 1)):
 
 
 def orthonormal_bank(rng: np.random.Generator, k: int, c: int, ks: int) -> np.ndarray:
-    """``k`` random filters ``c x ks x ks`` with orthonormal rows (``k <= c ks^2``) or
-    orthonormal columns (``k > c ks^2``), from the QR factor of a Gaussian matrix."""
+    """`k` random filters `c x ks x ks` with orthonormal rows (`k <= c ks^2`) or
+    orthonormal columns (`k > c ks^2`), from the QR factor of a Gaussian matrix."""
     g = rng.standard_normal((k, c * ks * ks))
     q, _ = np.linalg.qr(g.T if k <= c * ks * ks else g)
     w = q.T if k <= c * ks * ks else q
@@ -196,7 +196,7 @@ def orthonormal_bank(rng: np.random.Generator, k: int, c: int, ks: int) -> np.nd
 
 @dataclasses.dataclass
 class PooledCase:
-    """A conv layer, an input, a pooling size and an activation (``pooled_cases()``)."""
+    """A conv layer, an input, a pooling size and an activation (`pooled_cases()`)."""
 
     layer: ConvLayer
     x: np.ndarray
@@ -210,18 +210,18 @@ class PooledCase:
         return (self.layer, self.x, self.pool, self.activation)[i]
 
     def features(self):
-        """``conv_crelu_maxpool(x, layer, pool, activation)``: (features, switches)."""
+        """`conv_crelu_maxpool(x, layer, pool, activation)`: (features, switches)."""
         return conv_crelu_maxpool(self.x, self.layer, self.pool, self.activation)
 
 
 @st.composite
 def pooled_cases(draw, frame_rich: bool = False):
-    """(layer, x, pool, activation) with any stride/padding/mode; ``frame_rich``: many filters.
+    """(layer, x, pool, activation) with any stride/padding/mode; `frame_rich`: many filters.
 
-    ``frame_rich=True`` draws 4-6 times as many orthonormal filters as one filter has
+    `frame_rich=True` draws 4-6 times as many orthonormal filters as one filter has
     coefficients, the regime in which the selected filters usually form a frame; the
     default draws 1-6 filters (usually not a frame). Nothing is promised about the frame
-    property itself: tests must compute it (``selection(...).frame_bounds("dense")``).
+    property itself: tests must compute it (`selection(...).frame_bounds("dense")`).
     """
     rng = _seeded(draw)
     c = draw(st.integers(1, 2))
@@ -242,12 +242,12 @@ def pooled_cases(draw, frame_rich: bool = False):
 
 
 def reference_matrix(layer: ConvLayer, input_shape) -> np.ndarray:
-    """The ``M x D`` matrix of ``layer`` from the definition, independently of torch.
+    """The `M x D` matrix of `layer` from the definition, independently of torch.
 
-    Entry ``[(o, i, j), (c, r, q)]`` sums ``w[o, c, a, b]`` over the taps that read input
-    pixel ``(r, q)`` for output ``(i, j)``: ``r = s_h i + d_h a - p_h`` and
-    ``q = s_w j + d_w b - p_w``, dropped outside the image for zero padding and wrapped
-    modulo ``(H, W)`` for circular padding. The oracle for operator tests (numpy
+    Entry `[(o, i, j), (c, r, q)]` sums `w[o, c, a, b]` over the taps that read input
+    pixel `(r, q)` for output `(i, j)`: `r = s_h i + d_h a - p_h` and
+    `q = s_w j + d_w b - p_w`, dropped outside the image for zero padding and wrapped
+    modulo `(H, W)` for circular padding. The oracle for operator tests (numpy
     arithmetic only; no conv routine is called).
     """
     w = layer.weight.double().numpy()

@@ -36,7 +36,7 @@ print(f"frame bounds a = {bounds.lower:.4g}, b = {bounds.upper:.4g}, exact = {bo
       f"condition number sqrt(b/a) = {np.sqrt(bounds.upper / bounds.lower):.3g}")
 
 res = invert_crelu(h, layer, x.shape)
-print(f"method {res.method}, injective {res.injective}, "
+print(f"solver {res.solver}, injective {res.injective}, "
       f"relative residual {res.relative_residual:.2e}, "
       f"max |x' - x| = {np.abs(res.x - x).max():.2e}")
 

@@ -14,7 +14,7 @@ import numpy as np
 import skimage.data
 import skimage.transform
 
-from theory import ConvLayer, crelu_maxpool, invert_crelu_maxpool
+from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
 
 # A 48 x 48 crop of scikit-image's camera man, one channel, values in [0, 1].
 img = skimage.transform.resize(skimage.data.camera()[40:280, 140:380], (48, 48),
@@ -36,14 +36,14 @@ def psnr(estimate, truth):
 LABEL = {"crelu": "CReLU", "relu": "ReLU"}
 results = {}
 for activation in ("crelu", "relu"):
-    features, switches = crelu_maxpool(x, layer, pool=2, activation=activation)
+    features, switches = conv_crelu_maxpool(x, layer, pool=2, activation=activation)
     res = invert_crelu_maxpool(features, switches, layer, x.shape, pool=2,
-                               activation=activation, on_non_frame="ignore")
+                               activation=activation, on_non_injective="ignore")
     results[activation] = res
     print(f"{activation:>5}: {features.shape[0]} pooled maps of {features.shape[1:]}, "
-          f"{res.n_selected[0]} selected filters for {x.size} unknowns, "
-          f"frame: {res.is_frame[0]}, PSNR {psnr(res.x, x):.1f} dB, "
-          f"relative residual {res.relative_residual[0]:.1e}")
+          f"{res.n_selected} selected filters for {x.size} unknowns, "
+          f"frame: {res.is_frame}, PSNR {psnr(res.x, x):.1f} dB, "
+          f"relative residual {res.relative_residual:.1e}")
 
 # %%
 # ## The reconstructions
@@ -55,8 +55,8 @@ fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), layout="constrained")
 panels = [(x[0], "input (48 x 48)")] + [
     (np.clip(results[a].x[0], 0, 1),
      f"{LABEL[a]} + max-pool: "
-     f"{psnr(results[a].x, x):.1f} dB\n{results[a].n_selected[0]} measurements, "
-     f"frame: {results[a].is_frame[0]}")
+     f"{psnr(results[a].x, x):.1f} dB\n{results[a].n_selected} measurements, "
+     f"frame: {results[a].is_frame}")
     for a in ("crelu", "relu")
 ]
 for ax, (panel, title) in zip(axes, panels):
