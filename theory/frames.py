@@ -79,6 +79,10 @@ class FrameBounds:
     residual : float
         For estimates: the largest Ritz residual norm (an eigenvalue of $A^TA$ lies
         within it of each reported bound); 0 for exact methods.
+    certified : bool
+        True only when ``lower <= sigma_min(A)^2`` and ``upper >= sigma_max(A)^2`` are
+        *proven*, rounding errors included (the certified methods of
+        docs/theory/frame-bounds.md); estimates and exact-to-rounding values are not.
     normalisation : float
         The power of two $f$ the operator was multiplied by before the bounds were
         computed (1 unless its entries are far from 1, see `frame_bounds`): `lower`
@@ -101,6 +105,7 @@ class FrameBounds:
     method: str = "dense"
     rtol: float = 0.0
     residual: float = 0.0
+    certified: bool = False
     normalisation: float = 1.0
     unit_lower: float | None = None
     unit_upper: float | None = None
