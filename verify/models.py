@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from theory.activations import AVR, CReLU
+from verify.configs import MODEL_NAMES as MODEL_NAMES
 
-MODEL_NAMES = ("relu", "relu_double", "crelu", "crelu_half", "avr")
 _FILTER_SCALE = {"relu": 1.0, "relu_double": 2.0, "crelu": 1.0, "crelu_half": 0.5, "avr": 1.0}
 
 
