@@ -96,3 +96,28 @@ def test_atomic_directory_replaces_or_keeps_the_old_folder(tmp_path, monkeypatch
     # the new folder replaces the old one as a whole: nothing stale survives
     assert sorted(p.name for p in out.iterdir()) == ["report.json"]
     assert (out / "report.json").read_text() == "new" and not _leftovers(tmp_path)
+
+
+def test_reconstruction_panel_failing_midway_keeps_the_old_panel(tmp_path, monkeypatch):
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from verify import figures
+
+    class R:  # a reconstruction result as verify.deep returns them
+        name, psnr, relative_error = "crelu", 150.0, 1e-8
+
+    image = np.random.default_rng(0).random((3, 8, 12))
+    R.x = image
+    path = tmp_path / "panel.png"
+    figures.reconstruction_panel(path, image, [R()], "title")
+    old = path.read_bytes()
+
+    def half_then_fail(self, fname, *args, **kwargs):
+        Path(fname).write_bytes(b"\x89PNG half")
+        raise Boom("killed while writing")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_fail)
+    with pytest.raises(Boom):
+        figures.reconstruction_panel(path, image, [R()], "title")
+    assert path.read_bytes() == old and not _leftovers(tmp_path)

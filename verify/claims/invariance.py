@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from theory.invariance import invariance_scores, translations
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome, status_from
 
 BOOT = 2000
@@ -86,9 +87,10 @@ def _state(ctx: Context) -> dict[str, Any]:
     table = ie.layer_table(result, rng, reps=BOOT, level=FIG_LEVEL)
     control = ie.layer_table({**result, "models": {"relu": result["models"]["relu"]}},
                              ctx.rng("invariance-control"), reps=BOOT, level=FIG_LEVEL)
-    fig = ie.figure(table, result["layers"], ctx.figures_dir / "invariance-per-layer.png")
+    fig = figures.invariance_figure(table, result["layers"], result["rate"],
+                                    ctx.figures_dir / "invariance-per-layer.png")
     state = {"result": result, "table": table, "control": control, "figure": fig,
-             "source": str(path), "regenerate": ie.REGENERATE}
+             "source": ctx.report_path(path), "regenerate": ie.REGENERATE}
     _CACHE[key] = state
     return state
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from theory import ConvLayer, NonInjectiveWarning, crelu_features, frame_bounds, invert_crelu  # noqa: E402
-from theory.diagnostics import dot_test  # noqa: E402
-from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
+from theory import ConvLayer, NonInjectiveWarning, crelu_features, frame_bounds, invert_crelu
+from theory.diagnostics import dot_test
+from verify import figures
+from verify.claims.base import Claim, Context, Outcome, status_from
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -115,25 +112,10 @@ def spectrum_figure(ctx: Context) -> str:
     shape = (3, 64, 64)
     plan = layer.fft_plan(shape)
     spec = np.fft.fftshift(plan.full_spectrum(), axes=(0, 1))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, data, title in [(axes[0], spec[..., -1], r"$\sigma_{\min}(A(\omega))$"),
-                            (axes[1], spec[..., 0], r"$\sigma_{\max}(A(\omega))$")]:
-        im = ax.imshow(data, extent=(-np.pi, np.pi, -np.pi, np.pi), cmap="viridis")
-        ax.set_title(title)
-        ax.set_xlabel(r"$\omega_2$")
-        ax.set_ylabel(r"$\omega_1$")
-        fig.colorbar(im, ax=ax)
-    axes[2].hist(spec.ravel(), bins=80, color="0.4")
-    for v, name in [(plan.sigma_min, "a"), (plan.sigma_max, "b")]:
-        axes[2].axvline(v, color="C3", ls="--")
-        axes[2].text(v, axes[2].get_ylim()[1] * 0.9, f" $\\sqrt{{{name}}}$={v:.3f}", color="C3")
-    axes[2].set_title("all singular values of the layer")
-    fig.suptitle(f"Circular conv, 16 filters 3x5x5 on 3x64x64: cond = {plan.sigma_max / plan.sigma_min:.2f}")
-    fig.tight_layout()
-    path = ctx.figures_dir / "frame_spectrum.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return str(path)
+    title = (f"Circular conv, 16 filters 3x5x5 on 3x64x64: "
+             f"cond = {plan.sigma_max / plan.sigma_min:.2f}")
+    return figures.frame_spectrum(spec, plan.sigma_min, plan.sigma_max, title,
+                                  ctx.figures_dir / "frame_spectrum.png")
 
 
 def rank_deficient_banks(rng):

@@ -15,6 +15,7 @@ import numpy as np
 
 from theory import rademacher as rad
 from theory.rademacher import RademacherEstimate
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome, status_from
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -208,21 +209,16 @@ def _ratio_sandwich(ctx: Context, upper_factor: float, figures: bool) -> Outcome
                           "sandwich_holds": good}
     out = Outcome(status_from(ok), measured)
     if figures:
-        out.figures.append(str(_ratio_figure(ctx)))
+        out.figures.append(_ratio_figure(ctx))
     return out
 
 
-def _ratio_figure(ctx: Context) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _ratio_figure(ctx: Context) -> str:
+    """The ratio R_CReLU / R_ReLU against L (three input dimensions) and against d_in."""
     sz = _sizes(ctx)
     seed = int(ctx.rng("rademacher-fig-seed").integers(2 ** 31))
     Ls = sz["Ls"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax = axes[0]
+    by_L = []
     for dim, marker, draws, Lmax in ((1, "o", sz["draws_fig"], Ls[-1]),
                                      (2, "s", sz["draws_fig"], Ls[-1]),
                                      (8, "^", 24, 128)):
@@ -234,15 +230,7 @@ def _ratio_figure(ctx: Context) -> Path:
             r.append(e["crelu"].value / e["relu"].value)
             Lk.append(L)
         sup = "exact sup" if dim <= 2 else "lower est. of sup"
-        ax.plot(Lk, r, marker=marker, label=f"Gaussian inputs, dim {dim} ({sup})")
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(math.sqrt(2), color="k", lw=0.8, ls="--", label="sqrt 2 (proved range [1, sqrt 2])")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of samples L")
-    ax.set_ylabel("R_CReLU / R_ReLU (paired draws)")
-    ax.set_title("CReLU/ReLU complexity ratio vs L")
-    ax.legend(fontsize=8)
-    ax = axes[1]
+        by_L.append((f"Gaussian inputs, dim {dim} ({sup})", marker, Lk, r))
     X = gaussian(ctx, 128, 2, "fig-din")
     dins = [1, 2, 4, 8, 16, 32, 64]
     ratios = []
@@ -250,28 +238,12 @@ def _ratio_figure(ctx: Context) -> Path:
         e = rad.two_layer_classes(X, din, 1.0, sz["draws_fig"], seed,
                                   activations=("relu", "crelu"))
         ratios.append(e["crelu"].value / e["relu"].value)
-    ax.plot(dins, ratios, "o-", label="Gaussian 2-d inputs, L = 128")
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(math.sqrt(2), color="k", lw=0.8, ls="--")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(0.9, 1.5)
-    ax.set_xlabel("d_in (first-layer units)")
-    ax.set_ylabel("R_CReLU / R_ReLU")
-    ax.set_title("ratio vs d_in (sqrt(d_in) cancels exactly)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = ctx.figures_dir / "rademacher_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.rademacher_ratio(by_L, ("Gaussian 2-d inputs, L = 128", dins, ratios),
+                                    ctx.figures_dir / "rademacher_ratio.png")
 
 
-def _complexity_figure(ctx: Context) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _complexity_figure(ctx: Context) -> str:
+    """Complexities of the four classes against L, with the paper's and the corrected bounds."""
     sz = _sizes(ctx)
     seed = int(ctx.rng("rademacher-fig2-seed").integers(2 ** 31))
     Ls = sz["Ls"]
@@ -289,29 +261,14 @@ def _complexity_figure(ctx: Context) -> Path:
             lows[k].append(max(est[k].ci[0], 1e-6))
             highs[k].append(est[k].ci[1])
         trace.append(rad.linear_bounds(X, 1.0)[1])
-    fig, ax = plt.subplots(figsize=(7, 5))
-    colours = {"linear": "C0", "relu": "C1", "crelu": "C2", "avr": "C3"}
-    labels = {"linear": "linear = paper's Theorem 4.1 bound sqrt(d)B R(F)", "relu": "ReLU",
-              "crelu": "CReLU", "avr": "AVR"}
-    for k in names:
-        ax.plot(Ls, vals[k], "o-", color=colours[k], label=labels[k], ms=4)
-        ax.fill_between(Ls, lows[k], highs[k], color=colours[k], alpha=0.12)
-    ax.plot(Ls, np.array(vals["linear"]) * rad.BOUND_CONSTANTS["corrected"]["crelu"], "k--",
-            label="corrected CReLU bound (3/sqrt2) sqrt(d)B R(F)")
-    ax.plot(Ls, np.array(vals["linear"]) * rad.BOUND_CONSTANTS["corrected"]["relu"], "k:",
-            label="corrected ReLU bound (3/2) sqrt(d)B R(F)")
-    ax.plot(Ls, trace, color="grey", lw=1, label="trace (Jensen) bound of R(F)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of samples L")
-    ax.set_ylabel("empirical Rademacher complexity (B = 1, d_in = 1)")
-    ax.set_title("Gaussian 2-d inputs, exact sup over u; bands: McDiarmid 95% intervals")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = ctx.figures_dir / "rademacher_vs_L.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    linear = np.array(vals["linear"])
+    bounds = [("corrected CReLU bound (3/sqrt2) sqrt(d)B R(F)", "--",
+               linear * rad.BOUND_CONSTANTS["corrected"]["crelu"]),
+              ("corrected ReLU bound (3/2) sqrt(d)B R(F)", ":",
+               linear * rad.BOUND_CONSTANTS["corrected"]["relu"]),
+              ("trace (Jensen) bound of R(F)", "-", trace)]
+    return figures.rademacher_vs_L(Ls, vals, lows, highs, bounds,
+                                   ctx.figures_dir / "rademacher_vs_L.png")
 
 
 # --------------------------------------------------------------------------- claim 3: counterexample
@@ -373,7 +330,7 @@ def _corrected(ctx: Context, data: str, scale: float, figures: bool) -> Outcome:
         measured[label] = row
     out = Outcome(status_from(ok), measured)
     if figures:
-        out.figures.append(str(_complexity_figure(ctx)))
+        out.figures.append(_complexity_figure(ctx))
     return out
 
 

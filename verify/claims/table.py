@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome
 
 DATASETS = ("fashion-mnist", "photos-grey")
@@ -95,8 +96,9 @@ def _state(ctx: Context) -> dict[str, Any]:
     else:
         path = te.RESULTS_FILE
         result = te.read_results(path)
-    fig = te.table_figure(result, ctx.figures_dir / "classification-table.png")
-    state = {"result": result, "figure": fig, "source": str(path), "summary": te.summarise(result),
+    summary = te.summarise(result)
+    fig = figures.table_figure(summary, ctx.figures_dir / "classification-table.png")
+    state = {"result": result, "figure": fig, "source": ctx.report_path(path), "summary": summary,
              "markdown": te.markdown_table(result), "regenerate": te.REGENERATE}
     _CACHE[key] = state
     return state
