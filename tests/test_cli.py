@@ -22,9 +22,14 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return dict(action.choices)
 
 
-def test_every_subcommand_is_registered():
+def test_every_subcommand_is_registered_and_listed_in_the_readme():
+    from pathlib import Path
+
     names = set(_subparsers(cli.build_parser()))
     assert names == {"verify", "train", "reconstruct", "table", "invariance"}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in names:
+        assert f"crelu {name}" in readme, name
 
 
 def test_every_option_has_help_and_help_has_no_rest_markup():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,21 @@ def _anchors(page: Path) -> set[str]:
             yield t["id"]
             yield from walk(t["children"])
     return set(walk(md.toc_tokens))
+
+
+def test_every_claim_links_an_existing_docs_section():
+    for claim in all_claims():
+        page, _, anchor = claim.docs.partition("#")
+        assert page and anchor, f"{claim.id}: docs must be 'page.md#section', got {claim.docs!r}"
+        assert (DOCS / page).is_file(), f"{claim.id}: no docs/{page}"
+        assert anchor in _anchors(DOCS / page), f"{claim.id}: no section #{anchor} in {page}"
+        # the background notes are not part of the repository: never cite them
+        assert not re.search(r"(THEORY|DESIGN)[.]md", claim.source + claim.statement), claim.id
+
+
+def test_the_anchor_check_can_fail():
+    assert "no-such-section" not in _anchors(DOCS / "theory" / "maxpool.md")
+    assert "theorem-our-formalisation" in _anchors(DOCS / "theory" / "maxpool.md")
 
 
 NESTED = {

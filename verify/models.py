@@ -1,6 +1,7 @@
 """A small all-convolutional family in the spirit of the paper's CIFAR experiments.
 
-Five variants (Shang et al. 2016, Sec. 4.1 / THEORY.md section 7), scaled to a 2-core CPU:
+Five variants (Shang et al. 2016, Sec. 4.1; docs/theory/invariance.md, "The classification
+table"), scaled to a 2-core CPU:
 
 ==============  ===========================  ====================================
 name            filters per conv layer        activation (channels it outputs)

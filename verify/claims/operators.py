@@ -159,7 +159,9 @@ CLAIMS = [
         kind="theorem",
         statement=("ConvLayer.operator's rmatvec is the exact adjoint of its matvec for zero and "
                    "circular padding and strides 1-3 (dot test), and matvec equals the dense matrix."),
-        source="our implementation requirement; THEORY.md (conv_transpose2d with output_padding)",
+        source=("our implementation requirement; docs/theory/frame-bounds.md, 'The conv layer "
+                "and its adjoint' (conv_transpose2d with output_padding)"),
+        docs="theory/frame-bounds.md#the-conv-layer-and-its-adjoint",
         threshold="normalised dot-test error <= 10 sqrt(M + D) eps for every configuration",
         tolerance_rationale=("both inner products are sums of M resp. D rounded terms; a wrong "
                              "adjoint gives an O(1) error (ODL's normalised adjoint test)"),
@@ -173,7 +175,9 @@ CLAIMS = [
         kind="theorem",
         statement=("The three frame-bound methods agree: FFT block diagonalisation (circular, "
                    "stride 1) = dense SVD, and Lanczos on A^T A within its Ritz residual."),
-        source="Sedghi, Gupta, Long (ICLR 2019); THEORY.md section 3",
+        source=("Sedghi, Gupta, Long (ICLR 2019); docs/theory/frame-bounds.md, 'Theorem (block "
+                "diagonalisation)'"),
+        docs="theory/frame-bounds.md#theorem-block-diagonalisation",
         threshold="exact methods within 10 D eps b; iterative within its Ritz residual + 10 D eps b",
         tolerance_rationale=("SVD is backward stable: sigma^2 is accurate to about D u sigma_max^2; "
                              "a Ritz value lies within its residual norm of an eigenvalue of A^T A"),
@@ -187,7 +191,9 @@ CLAIMS = [
         statement=("A non-injective layer is reported as such (lower frame bound 0, a "
                    "NonInjectiveWarning) and invert_crelu returns the projection of x onto the "
                    "row space of A, never a silent wrong answer."),
-        source="Proposition 2.1 (converse direction); our formalisation",
+        source=("Proposition 2.1 (converse direction); our formalisation, "
+                "docs/theory/proposition-2-1.md, 'The certificate'"),
+        docs="theory/proposition-2-1.md#the-certificate",
         threshold="flagged non-injective, warned, and ||x' - P x|| / ||x|| <= 1e-10",
         tolerance_rationale=("P x is computed by a dense pseudo-inverse; both are backward stable "
                              "on these tiny, modestly conditioned (restricted) problems"),

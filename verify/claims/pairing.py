@@ -331,7 +331,8 @@ CLAIMS = [
         statement="In a ReLU CNN trained on natural images the first-layer filters pair more "
                   "than random: mean mu_i is below that of i.i.d. Gaussian banks of the same "
                   "count and shape (ReLU model trained on Fashion-MNIST; conv2, conv3 reported).",
-        source="Shang et al. 2016, Sec. 2.1, Fig. 2; THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 2.1, Fig. 2; docs/theory/pairing.md",
+        docs="theory/pairing.md#what-the-claims-compute-fixed-before-any-run",
         threshold=_RANDOM_RULE + "; status from conv1",
         tolerance_rationale=(
             f"{REPS} random banks pin the baseline mean to about sd/sqrt({REPS}) (<0.002 here) "
@@ -351,6 +352,7 @@ CLAIMS = [
                   "with the sign of every filter flipped at random (our stricter test).",
         source="our formalisation of Shang et al. 2016, Sec. 2.1 (docs/theory/pairing.md, "
                "Proposition 2)",
+        docs="theory/pairing.md#the-random-baseline",
         threshold=f"pass iff the sign-flip randomisation p-value ({REPS} sign patterns, "
                   f"(count+1)/(R+1)) is <= {P_SIGNFLIP}; fail iff it is > {P_SIGNFLIP_FAIL}; "
                   "inconclusive otherwise; status from conv1",
@@ -367,7 +369,8 @@ CLAIMS = [
         kind="replication",
         statement="The pairing fades with depth: the pairing strength r = Delta/(-1 - mean "
                   "mu(random)) of the ReLU model's conv1 exceeds that of its deepest conv layer.",
-        source="Shang et al. 2016, Sec. 2.1 (conv1-conv5 histograms); THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 2.1 (conv1-conv5 histograms); docs/theory/pairing.md",
+        docs="theory/pairing.md#what-the-claims-compute-fixed-before-any-run",
         threshold="pass iff conv1 pairs more than random (rule of pairing-relu-lower-layers) AND "
                   f"the 95% bootstrap interval of r1 - r3 ({BOOT} resamples) lies above 0; fail "
                   "iff that interval lies below 0; inconclusive otherwise",
@@ -385,7 +388,8 @@ CLAIMS = [
         statement="With CReLU the first-layer pairing is closer to random than with ReLU: r "
                   "of the CReLU model's conv1 is below r of the ReLU model's conv1 (same filter "
                   "count and shape, same data, steps and seed).",
-        source="Shang et al. 2016, Sec. 4.3; THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 4.3; docs/theory/pairing.md",
+        docs="theory/pairing.md#the-experiment-and-the-confound",
         threshold=f"pass iff the 95% bootstrap interval ({BOOT} resamples per bank) of r_relu - "
                   "r_crelu lies above 0; fail iff it lies below 0; inconclusive otherwise",
         tolerance_rationale="both banks have the same shape, so they share one random baseline "
@@ -403,7 +407,8 @@ CLAIMS = [
                   "test image (foolbox's bundled sample where the Debian files are absent) exactly from the CReLU features of the trained CReLU model's first "
                   "layer (zero padding, stride 1, no bias), or reports with its frame bound that "
                   "the layer is not injective.",
-        source="Shang et al. 2016, Sec. 2.3, Proposition 2.1; THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3, Proposition 2.1; docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="injective layer: ||x' - x||/||x|| <= theory.recovery_tolerance = "
                   "4 sqrt(C kh kw K) cond(A) eps; "
                   "non-injective: a NonInjectiveWarning and injective=False",

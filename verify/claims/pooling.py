@@ -1,4 +1,4 @@
-"""Claims: reconstruction through max-pooling with switches (THEORY.md section 4).
+"""Claims: reconstruction through max-pooling with switches (docs/theory/maxpool.md).
 
 The theorem (our formalisation of the paper's Figure 3 / Section 2.3, docs/theory/maxpool.md):
 CReLU + max-pooling keeps the largest *and* smallest response of every pool; with known
@@ -319,7 +319,8 @@ CLAIMS = [
                    "are W_x^T x for the selected signed shifted filters; when these form a "
                    "frame (certified lower bound a > 0), x = (W_x^T)^+ g(x) is recovered "
                    "exactly, on random banks and on real photos."),
-        source="paper Sec. 2.3 / Fig. 3; our formalisation (THEORY.md 4a, docs/theory/maxpool.md)",
+        source="paper Sec. 2.3 / Fig. 3; our formalisation (docs/theory/maxpool.md, Theorem (a))",
+        docs="theory/maxpool.md#theorem-our-formalisation",
         threshold=("every case a frame (dense SVD, or shift-invert eigenvalues with residual) and relative error "
                    "<= 4 sqrt(C k^2 K) cond u (+ LSMR's a-posteriori cond * residual)"),
         tolerance_rationale=("same rounding model as Proposition 2.1 (theory.recovery_tolerance: "
@@ -337,7 +338,9 @@ CLAIMS = [
         statement=("The one-step frame algorithm x' = 2/(a+b) W_x g(x) on CReLU + 2x2 max-pool "
                    "features satisfies ||x - x'|| / ||x|| <= (b-a)/(b+a) on every tested input "
                    "(random banks and shapes, Gaussian inputs, natural patches)."),
-        source="THEORY.md 4b (Christensen's frame algorithm, first step); our formalisation",
+        source=("Christensen's frame algorithm, first step; our formalisation "
+                "(docs/theory/maxpool.md, Theorem (b))"),
+        docs="theory/maxpool.md#theorem-our-formalisation",
         threshold="error <= (b-a)/(b+a) + 10 D u on every input",
         tolerance_rationale=("exact dense frame bounds; the slack 10 D u covers rounding in "
                              "forming S x (D-term sums) and in the eigenvalues (D u ||S||)"),
@@ -353,7 +356,9 @@ CLAIMS = [
                    "exact reconstruction errors are correspondingly smaller. Random "
                    "orthonormal 3x3x3 banks (same bank for both; trained filters: the next "
                    "claim)."),
-        source="THEORY.md 4c; the paper's qualitative reconstructions (Sec. 2.3)",
+        source=("the paper's qualitative reconstructions (Sec. 2.3); docs/theory/maxpool.md, "
+                "'CReLU against ReLU on natural patches'"),
+        docs="theory/maxpool.md#crelu-against-relu-on-natural-patches",
         threshold=("99% Wilson intervals of the frame fractions do not overlap (CReLU above "
                    "ReLU) for every bank width; else inconclusive"),
         tolerance_rationale=("a binomial proportion over n patches: Wilson score interval at "
@@ -371,7 +376,9 @@ CLAIMS = [
                    "filters through CReLU + 2x2 max-pooling form a frame on natural grey "
                    "32x32 patches more often than the ReLU network's through ReLU + 2x2 "
                    "max-pooling."),
-        source="THEORY.md 4c; the paper's qualitative reconstructions (Sec. 2.3)",
+        source=("the paper's qualitative reconstructions (Sec. 2.3); docs/theory/maxpool.md, "
+                "'CReLU against ReLU on natural patches'"),
+        docs="theory/maxpool.md#crelu-against-relu-on-natural-patches",
         threshold=("99% Wilson intervals of the frame fractions do not overlap (CReLU above "
                    "ReLU); else inconclusive"),
         tolerance_rationale=("as for the random banks: a binomial proportion over n patches, "
@@ -389,7 +396,9 @@ CLAIMS = [
                    "photo at PSNR >= 40 dB, above the same algorithm on the ReLU stack and "
                    "above a Mahendran-Vedaldi optimisation baseline with a TV prior. Quick "
                    "profile: 32x32 crop; full: 512x512."),
-        source="THEORY.md 4 and 8 (Mahendran & Vedaldi 2015); the paper's Fig. 3 / Sec. 2.3",
+        source=("the paper's Fig. 3 / Sec. 2.3; Mahendran & Vedaldi 2015 (the optimisation "
+                "baseline); docs/theory/maxpool.md, 'Deep stacks'"),
+        docs="theory/maxpool.md#deep-stacks",
         threshold="subject PSNR >= 40 dB and above both other methods",
         tolerance_rationale=("40 dB is the issue's target fixed before the run (visually "
                              "lossless); exact recovery reaches rounding level, so PSNR is "

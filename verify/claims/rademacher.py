@@ -1,4 +1,4 @@
-"""Claims: empirical Rademacher complexity of CReLU vs ReLU features (THEORY.md section 5).
+"""Claims: empirical Rademacher complexity of CReLU vs ReLU features (docs/theory/rademacher.md).
 
 The paper's Theorem 4.1 (from a secondary source) states R(H o CReLU o G) <= sqrt(d_in) B R(F).
 It is false as stated (docs/theory/rademacher.md gives the counterexample x = (1, -1), where the
@@ -393,7 +393,8 @@ CLAIMS = [
                    "value from enumerating all 2^L sign vectors in their confidence interval, and the "
                    "exact linear-class value lies between the Khintchine-Kahane lower bound "
                    "(1/sqrt 2, Latala-Oleszkiewicz 1994) and the Jensen upper bound."),
-        source="our derivation (docs/theory/rademacher.md); THEORY.md section 5",
+        source="our derivation (docs/theory/rademacher.md, sections 1 and 6)",
+        docs="theory/rademacher.md#6-confidence-intervals",
         threshold="exact value inside the 1 - delta McDiarmid interval, delta = 0.05, for every case",
         tolerance_rationale=_MC_TOL + "; enumeration is exact to rounding",
         check=lambda ctx: _mc_vs_enum(ctx, None, "auto"),
@@ -409,6 +410,7 @@ CLAIMS = [
                    "sqrt 2 R_ReLU(d_in), hence 1 <= R_CReLU/R_ReLU <= sqrt 2, on Gaussian inputs, "
                    "natural pixel pairs, 48-d natural patches (and trained features when present)."),
         source="our derivation (docs/theory/rademacher.md, coordinate separation)",
+        docs="theory/rademacher.md#3-the-ratio-and-the-sandwich",
         threshold="both inequalities to a relative rounding allowance of 2 L eps",
         tolerance_rationale=("the inequalities hold draw by draw in exact arithmetic (also for the "
                              "searched lower estimates, which share one symmetric candidate pool); "
@@ -426,6 +428,7 @@ CLAIMS = [
                    "B R(F). Its ReLU counterpart fails too: on x = {(1,0), (1/2,1/2), (1/2,-1/2)}, "
                    "R_ReLU = (5 + 4 sqrt 2)/(4 + 4 sqrt 2) sqrt(d_in) B R(F) ~ 1.1036 x."),
         source="Shang et al. 2016, Theorem 4.1 (secondary-source statement); our counterexample",
+        docs="theory/rademacher.md#4-theorem-41-as-stated-is-false",
         threshold="each ratio equal to its closed form within 2 L eps relative (L = 3)",
         tolerance_rationale=("exact enumeration of 2^L sign vectors and exact suprema; only rounding "
                              "of sums of at most 3 terms"),
@@ -440,7 +443,8 @@ CLAIMS = [
         statement=("Corrected Theorem 4.1: R(H o CReLU o G) <= (3/sqrt 2) sqrt(d_in) B R(F) and "
                    "R(H o ReLU o G) <= (3/2) sqrt(d_in) B R(F); checked on the counterexample, "
                    "Gaussian 1-d and 2-d inputs (exact supremum, enumeration and Monte Carlo)."),
-        source="our derivation (docs/theory/rademacher.md)",
+        source="our derivation (docs/theory/rademacher.md, section 5)",
+        docs="theory/rademacher.md#5-the-corrected-statement",
         threshold=("bound holds with confidence: upper end of the complexity interval <= lower end "
                    "of the bound interval (zero-width for enumeration)"),
         tolerance_rationale=_MC_TOL + "; paired draws, two intervals, so error <= 2 delta",
@@ -454,7 +458,8 @@ CLAIMS = [
         kind="theorem",
         statement=("The corrected Theorem 4.1 bounds hold on natural-image data: centred luminance "
                    "pairs of adjacent pixels from the bundled photos (2-d, exact supremum)."),
-        source="our derivation (docs/theory/rademacher.md); data: verify.data.natural_patches",
+        source="our derivation (docs/theory/rademacher.md, section 5); data: verify.data.natural_patches",
+        docs="theory/rademacher.md#5-the-corrected-statement",
         threshold=("bound holds with confidence: upper end of the complexity interval <= lower end "
                    "of the bound interval"),
         tolerance_rationale=_MC_TOL + "; paired draws, two intervals, so error <= 2 delta",
@@ -470,6 +475,7 @@ CLAIMS = [
                    "sqrt(d_in) B R(F)? pass: holds with confidence on every data set; fail: violated "
                    "on one (exactly, or with confidence); inconclusive otherwise."),
         source="Shang et al. 2016, Theorem 4.1 / Sec. 4.1",
+        docs="theory/rademacher.md#7-measured-quick-profile-seed-0",
         threshold="interval comparison as in bound_verdict (enumeration: exact comparison)",
         tolerance_rationale=_MC_TOL + "; searched suprema (8-d) can only certify a violation",
         check=lambda ctx: _paper_form(ctx, "gaussian", 1.0),
@@ -483,6 +489,7 @@ CLAIMS = [
                    "trained CReLU features when available), is the CReLU complexity within the "
                    "paper's Theorem 4.1 bound?"),
         source="Shang et al. 2016, Theorem 4.1 / Sec. 4.1",
+        docs="theory/rademacher.md#7-measured-quick-profile-seed-0",
         threshold="interval comparison as in bound_verdict (enumeration: exact comparison)",
         tolerance_rationale=_MC_TOL + "; searched suprema can only certify a violation",
         check=lambda ctx: _paper_form(ctx, "pixels", 1.0),

@@ -119,7 +119,8 @@ CLAIMS = [
         kind="theorem",
         statement=_STATEMENT + " Checked on random Gaussian banks: circular and zero padding, "
                   "strides 1-3, with the fft, dense and lsmr solvers.",
-        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="relative error <= recovery_tolerance (+ the LSMR a-posteriori bound)",
         tolerance_rationale=_RATIONALE,
         check=check_random,
@@ -131,7 +132,8 @@ CLAIMS = [
         kind="theorem",
         statement=_STATEMENT + " Checked on real photos (scikit-image astronaut, chelsea, coffee; "
                   "scikit-learn china) through a circular layer of 24 random 3x7x7 filters.",
-        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="relative error <= recovery_tolerance",
         tolerance_rationale=_RATIONALE,
         check=check_photos,
