@@ -73,6 +73,17 @@ def test_the_old_renderer_would_fail_the_line_check():
     assert "{'" in raw and list(report_md.long_lines(raw))
 
 
+def test_paths_in_the_staging_folder_are_reported_where_they_will_be(tmp_path):
+    from verify.claims import Context
+
+    stage, final = tmp_path / ".crelu-tmp-report-x", tmp_path / "report"
+    ctx = Context(profile="full", seed=0, out_dir=stage, final_dir=final)
+    assert ctx.report_path(stage / "results" / "table.json") == str(final / "results" / "table.json")
+    outside = tmp_path / "elsewhere" / "table.json"
+    assert ctx.report_path(outside) == str(outside)
+    assert Context(profile="quick", seed=0, out_dir=stage).report_path(outside) == str(outside)
+
+
 def _record(kind, status, error=False):
     measured = {"error": "Traceback ..."} if error else {"x": 1.0}
     return {"kind": kind, "status": status, "measured": measured}
