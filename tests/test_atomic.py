@@ -121,3 +121,13 @@ def test_reconstruction_panel_failing_midway_keeps_the_old_panel(tmp_path, monke
     with pytest.raises(Boom):
         figures.reconstruction_panel(path, image, [R()], "title")
     assert path.read_bytes() == old and not _leftovers(tmp_path)
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    from verify import argtypes
+
+    for module in (atomic, argtypes):
+        failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert attempted > 0 and failed == 0, module.__name__
