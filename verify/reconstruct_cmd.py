@@ -1,24 +1,25 @@
-"""``crelu reconstruct IMAGE --out OUT.png``: image -> deep CReLU features -> image.
+"""crelu reconstruct IMAGE --out OUT.png: image -> deep CReLU features -> image.
 
 Reads a PNG/JPEG, passes it through a stack of conv -> CReLU -> 2x2 max-pool stages, and
 reconstructs it three ways from the same features: the exact stage-by-stage inverse with
 switches (CReLU), the same algorithm on the ReLU stack, and a Mahendran-Vedaldi-style
 optimisation baseline with a total-variation prior. Writes one panel (original and the three
-reconstructions, PSNR in the captions) and prints the numbers.
+reconstructions, PSNR in the captions; written to a temporary file and renamed, so OUT.png is
+either the old panel or the new one) and prints the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from verify.argtypes import at_least, open_interval
 
-#: The panel's error row shows |reconstruction - original| times this, clipped to [0, 1].
-ERROR_GAIN = 10.0
+if TYPE_CHECKING:
+    import numpy as np
+
 #: Refuse images with more pixels than this unless --max-pixels is raised.
 DEFAULT_MAX_PIXELS = 1024 * 1024
 
@@ -29,6 +30,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
 
     Raises FileNotFoundError (missing), ValueError (unreadable, too large or too small).
     """
+    import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -55,6 +57,8 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def _weights(spec: str, stages: int, seed: int):
+    import numpy as np
+
     from verify.deep import load_weights, random_weights, stage_widths, trained_weights_path
 
     if stages < 1:
@@ -71,51 +75,11 @@ def _weights(spec: str, stages: int, seed: int):
     return weights[:stages], str(path)
 
 
-def write_panel(out: Path, image: np.ndarray, results, title: str) -> None:
-    """Write the panel atomically: a temporary file in the same folder, then rename."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = {"crelu": "CReLU, exact with switches", "relu": "ReLU, same algorithm",
-              "optimisation": "optimisation + TV (M&V)"}
-    ncol = 1 + len(results)
-    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 9.2), squeeze=False,
-                             layout="constrained")
-    show = (lambda a: a[0]) if image.shape[0] == 1 else (lambda a: a.transpose(1, 2, 0))
-    kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if image.shape[0] == 1 else {}
-    axes[0, 0].imshow(show(image), **kw)
-    axes[0, 0].set_title("original")
-    axes[1, 0].text(0.5, 0.5, f"second row:\n|reconstruction - original|\nx{ERROR_GAIN:g}, "
-                    "clipped to [0, 1]\n(max over channels)", ha="center", va="center",
-                    fontsize=11, transform=axes[1, 0].transAxes)
-    for col, r in enumerate(results, start=1):
-        xr = np.clip(r.x, 0, 1)
-        axes[0, col].imshow(show(xr), **kw)
-        axes[0, col].set_title(f"{labels.get(r.name, r.name)}\nPSNR {r.psnr:.1f} dB, "
-                               f"rel. err {r.relative_error:.2g}")
-        err = np.abs(xr - image).max(axis=0)
-        axes[1, col].imshow(np.clip(ERROR_GAIN * err, 0, 1), cmap="magma", vmin=0, vmax=1)
-        axes[1, col].set_title(f"max |error| {err.max():.2g}", fontsize=10)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".crelu-", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def run(args: argparse.Namespace) -> int:
+    """Read, reconstruct three ways, write the panel, print the numbers."""
     from tqdm import tqdm
 
-    from verify.deep import reconstruct_all
+    from verify import deep, figures
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
@@ -146,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         methods = ("crelu", "relu") + (("optimisation",) if args.baseline_steps > 0 else ())
-        results = reconstruct_all(image, weights, pool, args.baseline_steps, methods=methods,
+        results = deep.reconstruct_all(image, weights, pool, args.baseline_steps, methods=methods,
                                   progress=progress, tol=args.tol, maxiter=args.maxiter)
     finally:
         bar.close()
     widths = ",".join(str(w.shape[0]) for w in weights)
     title = (f"{Path(args.image).name} {image.shape[2]}x{image.shape[1]}, {args.stages} stage(s) "
              f"conv{'' if args.no_pool else ' + 2x2 max-pool'}, filters {widths} ({source})")
-    write_panel(out, image, results, title)
+    figures.reconstruction_panel(out, image, results, title)
     print(title)
     print(f"{'method':<14}{'PSNR dB':>10}{'rel. error':>13}{'seconds':>10}  measurements/unknowns per stage")
     for r in results:
@@ -173,26 +137,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``crelu reconstruct`` on the ``crelu`` subparsers."""
     p = sub.add_parser("reconstruct", help="reconstruct an image from deep CReLU features",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", help="PNG or JPEG file")
-    p.add_argument("--out", required=True, help="output panel (.png)")
-    p.add_argument("--stages", type=int, default=2, help="conv+CReLU+pool stages (default 2)")
-    p.add_argument("--weights", default="random",
+    p.add_argument("--out", required=True, metavar="OUT.png", help="output panel (.png)")
+    p.add_argument("--stages", type=at_least(1), default=2, metavar="N",
+                   help="conv+CReLU+pool stages, >= 1 (default: %(default)s)")
+    p.add_argument("--weights", default="random", metavar="random|trained|PATH",
                    help="random (seeded orthonormal banks), trained (verify/weights/), or a "
-                        "safetensors PATH with keys stage1.weight, stage2.weight, ...")
+                        "safetensors PATH with keys stage1.weight, stage2.weight, ... "
+                        "(default: %(default)s)")
     p.add_argument("--no-pool", action="store_true", help="no max-pooling (conv + CReLU only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random banks")
-    p.add_argument("--baseline-steps", type=int, default=300,
-                   help="Adam steps of the optimisation baseline (default 300)")
-    p.add_argument("--tol", type=float, default=1e-10,
-                   help="LSMR atol = btol per stage (default 1e-10; looser tolerances are "
-                        "faster but break two-stage inversion: the recovered stage-1 features "
-                        "lose their zero pattern)")
-    p.add_argument("--maxiter", type=int, default=3000, help="LSMR iterations per stage cap")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--seed", type=at_least(0), default=0, metavar="N",
+                   help="seed of the random banks, >= 0 (default: %(default)s)")
+    p.add_argument("--baseline-steps", type=at_least(0), default=300, metavar="N",
+                   help="Adam steps of the optimisation baseline; 0 skips it "
+                        "(default: %(default)s)")
+    p.add_argument("--tol", type=open_interval(0, 1), default=1e-10,
+                   help="LSMR atol = btol per stage, in (0, 1) (default: %(default)s; looser "
+                        "tolerances are faster but break two-stage inversion: the recovered "
+                        "stage-1 features lose their zero pattern)")
+    p.add_argument("--maxiter", type=at_least(1), default=3000, metavar="N",
+                   help="LSMR iterations per stage, at most (default: %(default)s)")
+    p.add_argument("--max-pixels", type=at_least(1), default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse larger images (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
