@@ -281,7 +281,7 @@ def lanczos_bounds(gram: LinearOperator, n_rows: int, *, tol: float = 1e-10,
     >>> from theory import ConvLayer
     >>> from theory.frames import lanczos_bounds, svd_bounds
     >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
-    >>> op = layer.at((1, 10, 10))
+    >>> op = layer.at((1, 6, 6))
     >>> fb = lanczos_bounds(op.gram_operator(), n_rows=op.m)
     >>> ref = svd_bounds(op.dense())                          # the dense oracle
     >>> fb.exact, bool(np.isclose(fb.upper, ref.upper)), bool(np.isclose(fb.lower, ref.lower))

@@ -327,7 +327,9 @@ class InversionBatch(Sequence[InversionResult]):
 
     @property
     def injective(self) -> bool | None:
-        """`False` if any input is certified non-injective, `None` without certificates, else `True`.
+        """Whether every input is certified injective.
+
+        `False` if any input is certified non-injective, else `None` if one has no certificate.
 
         Examples
         --------
