@@ -209,7 +209,10 @@ class DeepInversionResult:
 
     @property
     def all_frames(self) -> bool | None:
-        """`True` when every stage's selected filters are certified a frame (`None`: not certified).
+        """Whether every stage's selected filters are certified a frame.
+
+        `False` if a stage's are certified not to be one, else `None` if a stage has no
+        certificate (`invert_deep` with `certify=False`, its default).
 
         Examples
         --------
@@ -221,10 +224,9 @@ class DeepInversionResult:
         >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
         >>> x = rng.random((1, 4, 4))
         >>> fwd = deep_forward(x, stages)
-        >>> invert_deep(fwd.last, fwd.switches, stages, x.shape, certify=True).all_frames
-        True
-        >>> print(invert_deep(fwd.last, fwd.switches, stages, x.shape).all_frames)   # certify=False
-        None
+        >>> res = invert_deep(fwd.last, fwd.switches, stages, x.shape, certify=True)
+        >>> res.all_frames, [r.is_frame for r in res.stages]
+        (True, [True, True])
         """
         flags = [r.is_frame for r in self.stages]
         if any(f is False for f in flags):

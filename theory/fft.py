@@ -55,17 +55,17 @@ class CirculantPlan:
     >>> from theory import CirculantPlan, ConvLayer
     >>> rng = np.random.default_rng(0)
     >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-    >>> plan = CirculantPlan(layer, (2, 8, 8))
+    >>> plan = CirculantPlan(layer, (2, 6, 6))
     >>> plan.singular_values.shape            # (H, W//2 + 1, min(K, C)) over the half-plane
-    (8, 5, 2)
-    >>> s = np.linalg.svd(layer.dense((2, 8, 8)), compute_uv=False)   # the dense oracle
+    (6, 4, 2)
+    >>> s = np.linalg.svd(layer.dense((2, 6, 6)), compute_uv=False)   # the dense oracle
     >>> bool(np.allclose(np.sort(plan.full_spectrum().ravel())[::-1], s))
     True
-    >>> x = rng.standard_normal((2, 8, 8))
+    >>> x = rng.standard_normal((2, 6, 6))
     >>> bool(np.allclose(plan.solve(layer.forward(x)), x))   # exact inverse, per frequency
     True
     >>> try:
-    ...     CirculantPlan(ConvLayer(np.ones((4, 2, 3, 3)), padding=1), (2, 8, 8))
+    ...     CirculantPlan(ConvLayer(np.ones((4, 2, 3, 3)), padding=1), (2, 6, 6))
     ... except ValueError as err:
     ...     print(str(err).split(" (")[0])
     the FFT path needs circular padding, stride 1 and output size equal to input size
@@ -178,12 +178,12 @@ class CirculantPlan:
         >>> from theory import CirculantPlan, ConvLayer
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> plan = CirculantPlan(layer, (2, 8, 8))
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
         >>> a = plan.matrices
-        >>> a.shape                               # F = 8 * 5 frequencies, each K x C = 4 x 2
-        (40, 4, 2)
+        >>> a.shape                               # F = 6 * 4 frequencies, each K x C = 4 x 2
+        (24, 4, 2)
         >>> s = np.linalg.svd(a, compute_uv=False)
-        >>> bool(np.allclose(s.reshape(8, 5, 2), plan.singular_values))
+        >>> bool(np.allclose(s.reshape(6, 4, 2), plan.singular_values))
         True
         """
         return np.conj(np.moveaxis(self._g, 2, 0)) / self._f
@@ -252,7 +252,7 @@ class CirculantPlan:
         >>> from theory import CirculantPlan, ConvLayer
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> CirculantPlan(layer, (2, 8, 8)).injective
+        >>> CirculantPlan(layer, (2, 6, 6)).injective
         True
         >>> box = ConvLayer(np.ones((1, 1, 1, 3)), padding=(0, 1), padding_mode="circular")
         >>> CirculantPlan(box, (1, 4, 6)).injective     # a 1x3 box: zero gain at period 3
@@ -300,10 +300,10 @@ class CirculantPlan:
         >>> from theory import CirculantPlan, ConvLayer
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> x = rng.standard_normal((3, 2, 8, 8))
-        >>> y = CirculantPlan(layer, (2, 8, 8)).forward(x)
+        >>> x = rng.standard_normal((3, 2, 6, 6))
+        >>> y = CirculantPlan(layer, (2, 6, 6)).forward(x)
         >>> y.shape, bool(np.allclose(y, layer.forward(x)))          # FFT == conv2d
-        ((3, 4, 8, 8), True)
+        ((3, 4, 6, 6), True)
         """
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         yf = self._apply_a(self._spectra(xb))
@@ -324,14 +324,14 @@ class CirculantPlan:
         >>> from theory import CirculantPlan, ConvLayer
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> plan = CirculantPlan(layer, (2, 8, 8))
-        >>> x = rng.standard_normal((2, 8, 8))
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
+        >>> x = rng.standard_normal((2, 6, 6))
         >>> x_rec, res = plan.solve(layer.forward(x), return_residual=True)
         >>> bool(np.allclose(x_rec, x)), bool(res < 1e-10)
         (True, True)
-        >>> z = rng.standard_normal((4, 8, 8))            # not in the range: least squares
+        >>> z = rng.standard_normal((4, 6, 6))            # not in the range: least squares
         >>> x_ls = plan.solve(z)
-        >>> x_np = np.linalg.lstsq(layer.dense((2, 8, 8)), z.ravel(), rcond=None)[0]
+        >>> x_np = np.linalg.lstsq(layer.dense((2, 6, 6)), z.ravel(), rcond=None)[0]
         >>> bool(np.allclose(x_ls.ravel(), x_np))
         True
         """
@@ -358,8 +358,8 @@ class CirculantPlan:
         >>> from theory import CirculantPlan, ConvLayer
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> plan = CirculantPlan(layer, (2, 8, 8))
-        >>> x, z = rng.standard_normal((2, 8, 8)), rng.standard_normal((4, 8, 8))
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
+        >>> x, z = rng.standard_normal((2, 6, 6)), rng.standard_normal((4, 6, 6))
         >>> direct = np.linalg.norm(layer.forward(x) - z)
         >>> bool(np.isclose(plan.residual_norm(x, z), direct))      # Parseval
         True

@@ -276,11 +276,11 @@ class InversionBatch(Sequence[InversionResult]):
         >>> from theory import ConvLayer, crelu_features, invert_crelu
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> x = rng.standard_normal((2, 2, 8, 8))
+        >>> x = rng.standard_normal((2, 2, 4, 4))
         >>> h = crelu_features(x, layer)
-        >>> invert_crelu(h, layer, (2, 8, 8)).iterations                   # fft: direct
+        >>> invert_crelu(h, layer, (2, 4, 4)).iterations                   # fft: direct
         0
-        >>> lsmr = invert_crelu(h, layer, (2, 8, 8), solver="lsmr")
+        >>> lsmr = invert_crelu(h, layer, (2, 4, 4), solver="lsmr")
         >>> lsmr.iterations == max(r.iterations for r in lsmr), lsmr.iterations > 0
         (True, True)
         """
@@ -296,11 +296,11 @@ class InversionBatch(Sequence[InversionResult]):
         >>> from theory import ConvLayer, crelu_features, invert_crelu
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> x = rng.standard_normal((2, 2, 8, 8))
+        >>> x = rng.standard_normal((2, 2, 4, 4))
         >>> h = crelu_features(x, layer)
-        >>> invert_crelu(h, layer, (2, 8, 8)).converged
+        >>> invert_crelu(h, layer, (2, 4, 4)).converged
         True
-        >>> capped = invert_crelu(h, layer, (2, 8, 8), solver="lsmr", maxiter=2,
+        >>> capped = invert_crelu(h, layer, (2, 4, 4), solver="lsmr", maxiter=2,
         ...                       on_not_converged="ignore", on_inconsistent="ignore")
         >>> capped.converged
         False
@@ -359,8 +359,8 @@ class InversionBatch(Sequence[InversionResult]):
         >>> from theory import ConvLayer, crelu_features, invert_crelu
         >>> rng = np.random.default_rng(0)
         >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-        >>> x = rng.standard_normal((2, 2, 8, 8))
-        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8), solver="lsmr")
+        >>> x = rng.standard_normal((2, 2, 4, 4))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 4, 4), solver="lsmr")
         >>> batch.stopping["solver"], batch.stopping["reason"]
         ('scipy.sparse.linalg.lsmr', 'Ax - b is small enough, given atol, btol')
         """
