@@ -33,6 +33,20 @@ def dot_test(op: LinearOperator, rng: np.random.Generator, c: float = 10.0,
     $e$). Both inner products are sums of $M$ resp. $D$ rounded terms, so
     $e = O(\sqrt{M + D}\,u)$ for an exact adjoint; the tolerance is
     $c\sqrt{M + D}\,\varepsilon$. A wrong adjoint gives $e = O(1)$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.diagnostics import dot_test
+    >>> rng = np.random.default_rng(0)
+    >>> A = ConvLayer(rng.standard_normal((4, 2, 3, 3)), stride=2, padding=1).operator((2, 7, 7))
+    >>> err, tol = dot_test(A, rng)
+    >>> bool(err <= tol)                                       # the adjoint is exact
+    True
+    >>> err, tol = dot_test(A, rng, rmatvec=lambda y: 1.01 * A.rmatvec(y))   # a planted bug
+    >>> bool(err <= tol)
+    False
     """
     m, d = op.shape
     x = rng.standard_normal(d)
