@@ -332,12 +332,21 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
     fb = bounds
     if fb is None and certify is not False:
         fb = sel.frame_bounds("auto" if certify is True else certify)
-    if fb is None:  # without bounds, fewer measurements than unknowns still decides it
-        is_frame = False if n < d else None
+    untouched = 0
+    if fb is None:
+        # without bounds two facts still decide it: fewer measurements than unknowns, or an
+        # input value that no selected filter touches (a zero column of W_x^T: e_j is in its
+        # null space, exactly); the column norms cost one adjoint conv
+        if n >= d:   # (on 2^e W_x where the weights are far from unit scale: no underflow)
+            e0 = normalising_exponent(sel.max_abs)
+            norms = (sel.scaled(float(np.ldexp(1.0, e0))) if e0 else sel).column_norms()
+            untouched = int(np.sum(norms == 0))
+        is_frame = False if (n < d or untouched) else None
     else:
         is_frame = bool(fb.injective and n >= d)
     if is_frame is False and on_non_injective != "ignore":
-        why = (f"{n} < {d} measurements" if fb is None else
+        why = (f"{n} < {d} measurements" if fb is None and n < d else
+               f"{untouched} input value(s) no selected filter touches" if fb is None else
                f"lower bound {fb.lower:.3e}, upper {fb.upper:.3e} ({fb.method})")
         warn_non_injective(
             f"the {n} selected filters ({sel.activation} + {sel.pool}x{sel.pool} max-pooling) "

@@ -386,6 +386,10 @@ class MaxPoolSelection:
         >>> bool(np.allclose(sel.column_norms(), np.linalg.norm(sel.dense(), axis=0)))
         True
         """
+        return self._column_norms
+
+    @functools.cached_property
+    def _column_norms(self) -> np.ndarray:
         layer = self.layer
         sq = ConvLayer(layer._weight.to(torch.float64) ** 2, stride=layer.stride,
                        padding=layer.padding, padding_mode=layer.padding_mode,

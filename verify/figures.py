@@ -271,12 +271,12 @@ def maxpool_patches(panels: Sequence[Mapping[str, Any]], n: int, path: Path_) ->
 
 #: The reconstruction panel's error row shows |reconstruction - original| times this.
 ERROR_GAIN = 10.0
-_METHOD_LABELS = {"crelu": "CReLU, exact with switches", "relu": "ReLU, same algorithm",
+_METHOD_LABELS = {"crelu": "CReLU with switches", "relu": "ReLU, same algorithm",
                   "optimisation": "optimisation + TV (M&V)"}
 
 
-def reconstruction_panel(path: Path_, image: np.ndarray, results: Sequence[Any], title: str
-                         ) -> str:
+def reconstruction_panel(path: Path_, image: np.ndarray, results: Sequence[Any], title: str,
+                         labels: dict[str, str] | None = None) -> str:
     """Original and reconstructions (top row), their errors (bottom row), written atomically.
 
     ``image``: (C, H, W) in [0, 1], C = 1 or 3; ``results``: objects with ``name``, ``x``,
@@ -303,8 +303,10 @@ def reconstruction_panel(path: Path_, image: np.ndarray, results: Sequence[Any],
     for col, r in enumerate(results, start=1):
         xr = np.clip(r.x, 0, 1)
         axes[0, col].imshow(show(xr), **kw)
-        axes[0, col].set_title(f"{_METHOD_LABELS.get(r.name, r.name)}\nPSNR {r.psnr:.1f} dB, "
-                               f"rel. err {r.relative_error:.2g}", fontsize=10)
+        name = {**_METHOD_LABELS, **(labels or {})}.get(r.name, r.name)
+        err_name = "abs. err" if not np.any(image) else "rel. err"
+        axes[0, col].set_title(f"{name}\nPSNR {r.psnr:.1f} dB, "
+                               f"{err_name} {r.relative_error:.2g}", fontsize=10)
         err = np.abs(xr - image).max(axis=0)
         im = axes[1, col].imshow(np.clip(ERROR_GAIN * err, 0, 1), cmap="magma", vmin=0, vmax=1)
         axes[1, col].set_title(f"max |error| {err.max():.2g}", fontsize=10)
