@@ -80,7 +80,7 @@ class FrameBounds:
         For estimates: the largest Ritz residual norm (an eigenvalue of $A^TA$ lies
         within it of each reported bound); 0 for exact methods.
     certified : bool
-        True only when ``lower <= sigma_min(A)^2`` and ``upper >= sigma_max(A)^2`` are
+        True only when `lower <= sigma_min(A)^2` and `upper >= sigma_max(A)^2` are
         *proven*, rounding errors included (the certified methods of
         docs/theory/frame-bounds.md); estimates and exact-to-rounding values are not.
     normalisation : float

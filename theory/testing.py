@@ -1,14 +1,16 @@
 """Public testing helpers: hypothesis strategies for conv layers by regime, and the dot test.
 
 Users testing their own operators or filters can draw from the same strategies the
-package's tests use (`pip install crelu-theory[test]` brings hypothesis)::
+package's tests use (`pip install crelu-theory[test]` brings hypothesis):
 
-    from hypothesis import given
-    from theory.testing import injective_layers, dot_test
+```python
+from hypothesis import given
+from theory.testing import injective_layers, dot_test
 
-    @given(injective_layers())
-    def test_my_inverse(case):
-        ...  # case.layer, case.input_shape, case.certified_lower, case.certified_upper
+@given(injective_layers())
+def test_my_inverse(case):
+    ...  # case.layer, case.input_shape, case.certified_lower, case.certified_upper
+```
 
 Regimes and what each strategy promises:
 
