@@ -407,12 +407,14 @@ def _deep_check(ctx: Context, subject: str) -> Outcome:
         by["planted"] = _planted_result(ctx, image)
         results = [*results, by["planted"]]
     s = by[subject]
-    others = [by[n] for n in ("crelu", "relu", "optimisation") if n != subject]
+    # the planted subject takes the CReLU stack's place: it is compared with the other two
+    others = [by[n] for n in ("crelu", "relu", "optimisation")
+              if n != subject and not (subject == "planted" and n == "crelu")]
     ok = s.psnr >= 40.0 and all(s.psnr > o.psnr for o in others)
     measured = {"image": f"astronaut {image.shape[1]}x{image.shape[2]} colour",
                 "filters": ", ".join(f"{w.shape[0]}x{w.shape[1]}x3x3" for w in weights)
                 + " random orthonormal banks, padding 1, 2x2 max-pool",
-                "subject": subject}
+                "subject": subject, "compared_with": [o.name for o in others]}
     for r in results:
         measured[r.name] = {"psnr_db": r.psnr, "relative_error": r.relative_error,
                             "seconds": r.seconds, **r.info}
@@ -548,9 +550,10 @@ CLAIMS = [
                              "too loose: the recovered stage-1 features lose their zero pattern)"),
         check=lambda ctx: _deep_check(ctx, "crelu"),
         planted_positive=lambda ctx: _deep_check(ctx, "planted"),
-        planted_positive_description=(f"a subject whose reconstruction is the true image plus "
-                                      f"Gaussian noise at {PLANTED_PSNR:g} dB PSNR, against the "
-                                      "same three measured reconstructions; must pass"),
+        planted_positive_description=(f"in the CReLU stack's place, a subject whose "
+                                      "reconstruction is the true image plus Gaussian noise at "
+                                      f"{PLANTED_PSNR:g} dB PSNR, against the measured ReLU and "
+                                      "optimisation reconstructions; must pass"),
         planted_null=lambda ctx: _deep_check(ctx, "relu"),
         planted_null_description="the same check with the ReLU stack as the subject; must not pass",
     ),
