@@ -8,7 +8,7 @@ import numpy as np
 
 from theory import ConvLayer, crelu_features, invert_crelu
 from theory.activations import crelu_preactivation
-from theory.checks import InconsistentFeaturesWarning, NotConvergedWarning
+from theory.checks import InconsistentFeaturesWarning
 from verify import figures
 from verify.claims.base import Claim, Context, Outcome, status_from
 from verify.claims.exact import exact_verdict
@@ -29,18 +29,23 @@ LSMR_TOL, LSMR_MAXITER = 1e-14, 5000
 
 
 def recover(layer, x, method, broken=False):
-    """Invert CReLU features of x; return (the verdict of theory's bounds, the result)."""
+    """Invert CReLU features of x; return (the verdict of theory's bounds, the result).
+
+    Every warning of the inverse is recorded; an inverse that warns does not pass (for
+    CReLU features of an injective layer it must not warn; ReLU features are not a CReLU
+    output, and the inverse says so, by design).
+    """
     h = crelu_features(x, layer)
     if broken:
         h = relu_only(h)
     kwargs = dict(atol=LSMR_TOL, btol=LSMR_TOL, maxiter=LSMR_MAXITER) if method == "lsmr" else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an injective layer must not warn
-        if broken:  # ReLU features are not a CReLU output: the inverse says so, by design
-            warnings.simplefilter("ignore", InconsistentFeaturesWarning)
-            warnings.simplefilter("ignore", NotConvergedWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = invert_crelu(h, layer, x.shape[-3:], method, **kwargs)
-    return verdicts(layer, h, x, res), res
+    v = verdicts(layer, h, x, res)
+    v["warnings"] = sorted({w.category.__name__ for w in caught})
+    v["pass"] = v["pass"] and not caught
+    return v, res
 
 
 def verdicts(layer, h, x, res) -> dict:
