@@ -24,6 +24,29 @@ def test_check_passes_and_negative_control_fails(claim, ctx):
     assert record["status"] == "pass", record["measured"]
     assert record["negative_control"]["status"] == "fail", record["negative_control"]["measured"]
     assert record["controls"] == [{"kind": "negative", **record["negative_control"]}]
+    if claim.id == "prop21-random-banks":   # the ReLU control fails on every solver
+        _every_case(record, {"fft", "dense", "lsmr"})
+
+
+def _every_case(record, solvers):
+    """Every case of the check passes and every case of the negative control fails, on each
+    of ``solvers`` (by its name's prefix)."""
+    cases = record["measured"]["cases"]
+    control = record["negative_control"]["measured"]["cases"]
+    assert all(c["pass"] for c in cases)
+    assert not any(c["pass"] for c in control)
+    for c in control:   # failed on the residual, not merely on the error
+        assert c["relative_residual"] > c["residual_tolerance"], c
+    assert {s for s in solvers if any(c["solver"].startswith(s) for c in control)} == solvers
+
+
+def test_maxpool_wrong_switches_fail_on_every_solver(ctx):
+    from verify.claims import pooling
+
+    claim = next(c for c in pooling.CLAIMS if c.id == "maxpool-exact-recovery")
+    record = claim.run(ctx)
+    assert record["status"] == "pass"
+    _every_case(record, {"dense", "lsmr"})
 
 
 def _outcome(status):

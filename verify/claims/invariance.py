@@ -95,7 +95,8 @@ def expected_fingerprint(result: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- data
 def _state(ctx: Context) -> dict[str, Any]:
-    """Results (committed or recomputed), their bootstrap table, the control draws, figure."""
+    """Results (committed or recomputed, fingerprint checked), their bootstrap table, the
+    planted models' table, the figure."""
     from verify import invariance_exp as ie
 
     key = (ctx.profile, str(ctx.out_dir.resolve()), ctx.seed)
@@ -135,7 +136,11 @@ def _provenance(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rows(state, family: str, model: str, planted: bool = False):
-    rows = (state["planted"] if planted else state["table"])[family][model + (PLANTED if planted else "")]
+    """Layer scores and bootstrap draws of a model (``planted``: of its planted copy)."""
+    if planted:
+        rows = state["planted"][family][model + PLANTED]
+    else:
+        rows = state["table"][family][model]
     return rows["score"], rows["draws"]
 
 
