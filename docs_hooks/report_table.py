@@ -61,7 +61,7 @@ def snapshot_from_report(report: dict[str, Any], commit: str | None) -> dict[str
     for c in report["claims"]:
         try:
             claims.append({"id": c["id"], "kind": c["kind"], "statement": c["statement"],
-                           "status": c["status"], "control": c["negative_control"]["status"]})
+                           "status": c["status"], "control": control_status(c)})
         except KeyError as exc:
             raise ValueError(f"claim {c.get('id', '?')!r} of the report lacks {exc}") from None
     return {
@@ -76,6 +76,19 @@ def snapshot_from_report(report: dict[str, Any], commit: str | None) -> dict[str
         "refreshed": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "claims": claims,
     }
+
+
+#: Short names of a replication claim's controls in the tables.
+_SHORT = {"negative": "negative", "planted_positive": "positive", "planted_null": "null"}
+
+
+def control_status(claim: dict[str, Any]) -> str:
+    """The status of a theorem claim's negative control (``negative_control.status``), or a
+    replication claim's two controls as ``"positive pass, null fail"`` (its ``controls``)."""
+    if claim["kind"] == "theorem" or "controls" not in claim:
+        return claim["negative_control"]["status"]
+    return ", ".join(f"{_SHORT.get(k['kind'], k['kind'])} {k['status']}"
+                     for k in claim["controls"])
 
 
 def differences(snapshot: dict[str, Any], report: dict[str, Any]) -> list[str]:
@@ -164,8 +177,8 @@ def claim_pages(claim_ids: Iterable[str], pages: list[tuple[str, str]],
 
 
 def _claim_table(claims: list[dict[str, Any]], where: dict[str, tuple[str, str]],
-                 status: str) -> str:
-    rows = [f"| claim (its page) | what is checked | {status} | negative control |",
+                 status: str, controls: str) -> str:
+    rows = [f"| claim (its page) | what is checked | {status} | {controls} |",
             "|---|---|---|---|"]
     for c in claims:
         title, path = where.get(c["id"], ("", ""))
@@ -183,16 +196,18 @@ def render(snapshot: dict[str, Any], where: dict[str, tuple[str, str]],
     """Markdown for each marker of ``MARKERS``."""
     theorems = [c for c in snapshot["claims"] if c["kind"] == "theorem"]
     replication = [c for c in snapshot["claims"] if c["kind"] == "replication"]
-    order = {"pass": 0, "fail": 1, "inconclusive": 2}
+    order = {"pass": 0, "fail": 1, "inconclusive": 2, "error": 3}
     replication.sort(key=lambda c: order.get(c["status"], 3))
     versions = ", ".join(f"{k} {v}" for k, v in snapshot["versions"].items())
     blocks = {
         "summary": (f"{len(snapshot['claims'])} claims in the `{snapshot['profile']}` profile: "
-                    f"**{len(theorems)} theorem claims** ({_count(theorems, ['pass', 'fail'])}) "
+                    f"**{len(theorems)} theorem claims** "
+                    f"({_count(theorems, ['pass', 'fail', 'error'])}) "
                     f"and **{len(replication)} replication claims** "
-                    f"({_count(replication, ['pass', 'fail', 'inconclusive'])})."),
-        "theorems": _claim_table(theorems, where, "status"),
-        "replication": _claim_table(replication, where, "replicated? (status)"),
+                    f"({_count(replication, ['pass', 'fail', 'inconclusive', 'error'])})."),
+        "theorems": _claim_table(theorems, where, "status", "negative control (must fail)"),
+        "replication": _claim_table(replication, where, "replicated? (status)",
+                                    "controls (positive must pass, null must not)"),
         "provenance": (f"Rendered from `docs/reports/quick.json`, the snapshot of one run of "
                        f"`crelu verify --profile {snapshot['profile']} --seed {snapshot['seed']}`"
                        f" ({snapshot['elapsed_s']} s; {versions}; commit "

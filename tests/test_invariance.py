@@ -307,7 +307,9 @@ def test_invariance_claims_on_committed_results_and_their_controls(tmp_path):
     assert rec["status"] == "pass" and rec["negative_control"]["status"] == "fail"
     for cid in ("invariance-crelu-above-relu-translation", "invariance-pooling-raises-translation"):
         rec = by_id[cid].run(ctx)
-        assert rec["negative_control"]["status"] != "pass"
+        positive, null = rec["controls"]
+        assert positive["kind"] == "planted_positive" and positive["status"] == "pass"
+        assert null["kind"] == "planted_null" and null["status"] != "pass"
         assert rec["status"] in ("pass", "fail", "inconclusive")
         assert "error" not in rec["measured"]
     assert (tmp_path / "figures" / "invariance-per-layer.png").is_file()
@@ -321,3 +323,16 @@ def test_stale_committed_results_are_refused():
     result["models"]["relu"]["weights_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="regenerate"):
         check_fresh(result)
+
+
+def test_planted_model_scores_are_the_factor_times_the_real_ones():
+    from verify.claims.invariance import planted_model
+    from verify.invariance_exp import read_results, scores_of
+
+    result = read_results()
+    planted = {**result, "models": {"p": planted_model(result["models"]["relu"], 2.0)}}
+    for layer in result["layers"]:
+        real = scores_of(result, "relu", "rotation", layer)
+        twice = scores_of(planted, "p", "rotation", layer)
+        np.testing.assert_allclose(twice.score, 2.0 * real.score, equal_nan=True)
+        np.testing.assert_array_equal(twice.local_firing, real.local_firing)

@@ -225,6 +225,9 @@ def test_inversion_check_passes_on_crelu_features_and_fails_on_relu_only():
     relu_only = np.concatenate([np.maximum(z, 0), np.zeros_like(z)])
     out = _inversion_check(layer, x, relu_only)
     assert out.status == "fail" and out.measured["relative_error"] > 1e-3
+    # it fails on the residual: ReLU features are not consistent with any input
+    assert out.measured["relative_residual"] > 1e3 * out.measured["residual_tolerance"]
+    assert out.measured["error_tolerance"] < 1e-6     # not widened by the residual
 
 
 def test_inversion_check_reports_a_non_injective_layer():

@@ -91,11 +91,28 @@ def _record(kind, status, error=False):
 
 def test_tally_counts_errors_apart_from_failures():
     records = [_record("theorem", "pass"), _record("theorem", "fail"),
-               _record("theorem", "fail", error=True), _record("replication", "inconclusive"),
-               _record("replication", "pass")]
+               _record("theorem", "error", error=True), _record("replication", "inconclusive"),
+               _record("replication", "pass"), _record("replication", "error"),
+               _record("theorem", "fail", error=True)]   # an older report's raised check
     assert runner.tally(records) == {
-        "theorem": {"pass": 1, "fail": 1, "error": 1},
-        "replication": {"pass": 1, "fail": 0, "inconclusive": 1}}
+        "theorem": {"pass": 1, "fail": 1, "error": 2},
+        "replication": {"pass": 1, "fail": 0, "inconclusive": 1, "error": 1}}
+
+
+def test_errored_claims_and_control_summary():
+    report = {"claims": [
+        {"id": "a", "kind": "theorem", "status": "error", "measured": {},
+         "controls": [{"kind": "negative", "status": "inconclusive"}],
+         "negative_control": {"status": "inconclusive"}},
+        {"id": "b", "kind": "replication", "status": "pass", "measured": {},
+         "controls": [{"kind": "planted_positive", "status": "pass"},
+                      {"kind": "planted_null", "status": "fail"}]},
+        {"id": "c", "kind": "replication", "status": "error", "measured": {},
+         "negative_control": {"status": "fail"}}]}   # an older report: no "controls"
+    assert runner.errored_claims(report) == ["a", "c"]
+    assert runner.failed_theorems(report) == ["a"]
+    summaries = [runner.control_summary(c) for c in report["claims"]]
+    assert summaries == ["inconclusive", "positive pass, null fail", "fail"]
 
 
 def _claim(cid="toy", status="pass", measured=None):
@@ -104,6 +121,16 @@ def _claim(cid="toy", status="pass", measured=None):
     return Claim(id=cid, kind="theorem", statement="s", source="ours", threshold="t",
                  tolerance_rationale="r", check=check,
                  negative_control=lambda ctx: Outcome("fail"), negative_control_description="d",
+                 docs="theory/maxpool.md#theorem-our-formalisation")
+
+
+def _replication_claim(cid="rep", positive="pass"):
+    return Claim(id=cid, kind="replication", statement="s", source="ours", threshold="t",
+                 tolerance_rationale="r", check=lambda ctx: Outcome("pass", {"v": 1.0}),
+                 planted_positive=lambda ctx: Outcome(positive, {"p": 2.0}),
+                 planted_positive_description="effect built in",
+                 planted_null=lambda ctx: Outcome("fail", {"n": 3.0}),
+                 planted_null_description="reversed effect",
                  docs="theory/maxpool.md#theorem-our-formalisation")
 
 
@@ -154,3 +181,42 @@ def test_an_interrupted_run_leaves_the_old_report(tmp_path, monkeypatch):
         _run(monkeypatch, out, [_claim("first"), claim])
     assert (out / "report.json").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_report_lists_both_planted_controls_and_the_error_status(tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    report = _run(monkeypatch, out, [_claim(), _replication_claim(),
+                                     _replication_claim("powerless", positive="fail")])
+    saved = json.loads((out / "report.json").read_text())
+    rep = saved["claims"][1]
+    assert "negative_control" not in rep
+    assert [(c["kind"], c["status"], c["expected"]) for c in rep["controls"]] == [
+        ("planted_positive", "pass", "pass"), ("planted_null", "fail", "not pass")]
+    assert rep["controls"][0]["measured"] == {"p": 2.0}
+    assert saved["claims"][2]["status"] == "error"
+    assert report["tally"]["replication"] == {"pass": 1, "fail": 0, "inconclusive": 0,
+                                              "error": 1}
+    md = (out / "report.md").read_text()
+    assert "**Planted positive** (must be pass): effect built in → **pass**" in md
+    assert "**Planted null** (must be not pass): reversed effect → **fail**" in md
+    assert "planted positive: fail (must be pass)" in md
+    assert "## `powerless` — error" in md and "no power" in md
+
+
+def test_verify_exits_1_on_an_error_claim(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from verify import verify_cmd
+
+    monkeypatch.setattr(runner, "all_claims",
+                        lambda: [_claim(), _replication_claim("powerless", positive="fail")])
+    monkeypatch.setattr(runner, "versions", lambda: {"python": "3"})
+    args = argparse.Namespace(profile="quick", out=str(tmp_path / "r"), seed=0, only=None,
+                              no_progress=True)
+    assert verify_cmd.run(args) == 1
+    captured = capsys.readouterr()
+    assert "ERROR (the check could not tell)" in captured.err and "powerless" in captured.err
+    assert "positive fail, null fail" in captured.out
+    monkeypatch.setattr(runner, "all_claims", lambda: [_claim(), _replication_claim()])
+    args.out = str(tmp_path / "r2")
+    assert verify_cmd.run(args) == 0

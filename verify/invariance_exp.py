@@ -47,6 +47,7 @@ from theory.invariance import (
 from verify.atomic import write_text
 from verify.configs import INVARIANCE_REGENERATE as REGENERATE
 from verify.configs import INVARIANCE_RESULTS as RESULTS_FILE
+from verify.freshness import invariance_fingerprint, shipped_weight_files, stamp
 from verify.results_io import read_results_json
 
 LAYERS = ("conv1", "pool1", "conv2", "pool2", "conv3")
@@ -186,6 +187,9 @@ def run_invariance(retrain: bool = False, weights_dir: str | os.PathLike | None 
             if "untrained" not in name else None
         say(f"[invariance] {name}: {time.perf_counter() - t1:.1f} s")
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    stems = [f"{name}-fashion-mnist" for name in result["models"] if "untrained" not in name]
+    stamp(result, invariance_fingerprint(seed, result["weights"], result["models"],
+                                         None if retrain else shipped_weight_files(stems)))
     if out is not None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,16 @@ MAX_TRANSPOSED = 8
 #: The repository's docs folder, where a claim's ``docs`` page lives (absent in a wheel).
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 
-CONTROL_NOTE = ("Each claim's *negative control* runs the same check on a deliberately broken "
-                "input; it is expected to fail (a replication's control may also be "
-                "inconclusive). A control that passes marks its claim failed: a check that "
-                "accepts the broken input could not have failed.")
+CONTROL_NOTE = ("Each claim's *controls* run the same check on inputs whose answer is known. A "
+                "theorem claim's *negative control* (a deliberately broken input) must fail; "
+                "if it passes the claim is marked failed, because a check that accepts the "
+                "broken input could not have failed. A replication claim's *planted positive* "
+                "(the effect built into synthetic data) must pass, and its *planted null* (no "
+                "effect, or the reversed one) must not. A control that raises, or that does "
+                "not behave as it must, makes its claim **error**: the check could not tell.")
+#: How each kind of control is named in the report.
+CONTROL_NAMES = {"negative": "Negative control", "planted_positive": "Planted positive",
+                 "planted_null": "Planted null"}
 
 
 # ----------------------------------------------------------------------------- values
@@ -170,18 +176,29 @@ def render_markdown(report: dict[str, Any], report_dir: str | os.PathLike | None
     if "tally" in report:
         lines += [f"**Tally:** {tally_line(report['tally'])}.", ""]
     lines += [CONTROL_NOTE, "",
-              "| claim | kind | status | negative control (expected to fail) |",
+              "| claim | kind | status | controls (status) |",
               "|---|---|---|---|"]
     for c in report["claims"]:
         lines.append(f"| [`{c['id']}`](#{c['id']}) | {c['kind']} | **{c['status']}** | "
-                     f"{c['negative_control']['status']} |")
+                     f"{_controls_cell(c)} |")
     for c in report["claims"]:
         lines += _claim_section(c, report_dir)
     return "\n".join(lines) + "\n"
 
 
+def _controls_of(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's controls (a report written before planted controls: its negative control)."""
+    if "controls" in c:
+        return c["controls"]
+    return [{"kind": "negative", **c["negative_control"]}]
+
+
+def _controls_cell(c: dict[str, Any]) -> str:
+    return "; ".join(f"{CONTROL_NAMES.get(k['kind'], k['kind']).lower()}: {k['status']} "
+                     f"(must be {k['expected']})" for k in _controls_of(c))
+
+
 def _claim_section(c: dict[str, Any], report_dir: str | os.PathLike | None) -> list[str]:
-    nc = c["negative_control"]
     lines = [
         "",
         f'<a id="{c["id"]}"></a>',
@@ -199,9 +216,10 @@ def _claim_section(c: dict[str, Any], report_dir: str | os.PathLike | None) -> l
         "",
     ]
     lines += render_measured(c["measured"]) or ["(nothing)"]
-    lines += ["", f"**Negative control** (expected to fail): {nc['description']} → "
-                  f"**{nc['status']}**", ""]
-    lines += render_measured(nc["measured"]) or ["(nothing)"]
+    for k in _controls_of(c):
+        lines += ["", f"**{CONTROL_NAMES.get(k['kind'], k['kind'])}** (must be "
+                      f"{k['expected']}): {k['description']} → **{k['status']}**", ""]
+        lines += render_measured(k["measured"]) or ["(nothing)"]
     for note in c["notes"]:
         lines.append(f"\n> {note}")
     for fig in c["figures"]:

@@ -19,7 +19,8 @@ from verify.atomic import atomic_directory
 from verify.claims import Context, all_claims
 from verify.report_md import render_markdown as render_markdown
 
-#: The statuses the tally counts per claim kind ("error": the check raised).
+#: The statuses the tally counts per claim kind ("error": the check or a control raised, or a
+#: control did not behave as it must; verify.claims.base).
 TALLY_KEYS = {"theorem": ("pass", "fail", "error"),
               "replication": ("pass", "fail", "inconclusive", "error")}
 
@@ -97,17 +98,33 @@ def run_suite(
 
 
 def tally(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Claims per kind and status; a claim whose check raised counts as ``error``, not fail."""
+    """Claims per kind and status; ``error`` is counted apart from ``fail`` (a record of an
+    older report whose check raised, with status ``fail``, counts as ``error`` too)."""
     counts = {kind: dict.fromkeys(keys, 0) for kind, keys in TALLY_KEYS.items()}
     for c in records:
         row = counts.setdefault(c["kind"], {})
-        key = "error" if "error" in c["measured"] else c["status"]
+        key = "error" if c["status"] == "error" or "error" in c["measured"] else c["status"]
         row[key] = row.get(key, 0) + 1
-    if not counts["replication"]["error"]:
-        del counts["replication"]["error"]
     return counts
 
 
 def failed_theorems(report: dict[str, Any]) -> list[str]:
     """Ids of theorem claims whose status is not ``pass``."""
     return [c["id"] for c in report["claims"] if c["kind"] == "theorem" and c["status"] != "pass"]
+
+
+def errored_claims(report: dict[str, Any]) -> list[str]:
+    """Ids of claims of any kind whose status is ``error`` (the check could not tell)."""
+    return [c["id"] for c in report["claims"] if c["status"] == "error"]
+
+
+def control_summary(record: dict[str, Any]) -> str:
+    """The controls of a report.json record in a few words: ``"fail"`` for a theorem claim's
+    negative control, ``"positive pass, null fail"`` for a replication claim's two."""
+    controls = record.get("controls")
+    if controls is None:  # a report written before planted controls existed
+        return record["negative_control"]["status"]
+    if record["kind"] == "theorem" and len(controls) == 1:
+        return controls[0]["status"]
+    short = {"negative": "negative", "planted_positive": "positive", "planted_null": "null"}
+    return ", ".join(f"{short.get(c['kind'], c['kind'])} {c['status']}" for c in controls)

@@ -43,6 +43,7 @@ from verify.configs import TABLE_RESULTS as RESULTS_FILE
 from verify.configs import TABLE_SEEDS as SEEDS
 from verify.configs import TABLE_VARIANTS as VARIANTS
 from verify.models import AllConvNet, parameter_count
+from verify.freshness import stamp, table_fingerprint
 from verify.results_io import read_results_json
 from verify.train import Dataset, evaluate, load_dataset, train
 
@@ -122,6 +123,8 @@ def run_table(data: Sequence[str] = ("fashion-mnist",), seeds: Sequence[int] = S
                 if out is not None:
                     write_results(result, out)
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    # only the complete table is fingerprinted: a partial file written above is never fresh
+    stamp(result, table_fingerprint(data, seeds, variants, steps))
     if out is not None:
         write_results(result, out)
     return result

@@ -9,35 +9,44 @@ from typing import Any
 
 from verify.argtypes import at_least
 
-CONTROL_NOTE = ("negative control: the same check run on a deliberately broken input (ReLU in "
-                "place of CReLU, a rank-deficient bank, a wrong adjoint, a bound scaled down, "
-                "...). It is expected to fail (a replication's control may also be "
-                "inconclusive); a control that passes marks its claim failed, because a check "
-                "that accepts the broken input could not have failed.")
+CONTROL_NOTE = ("controls: each runs the same check on an input whose answer is known. A "
+                "theorem claim's negative control (a deliberately broken input: ReLU in place "
+                "of CReLU, a rank-deficient bank, a wrong adjoint, a bound scaled down, ...) "
+                "must fail; if it passes the claim is marked fail, because its check could not "
+                "have failed. A replication claim's planted positive (the effect built into "
+                "synthetic data) must pass and its planted null (no effect, or the reversed "
+                "one) must not. A control that raises or does not behave as it must makes the "
+                "claim 'error': its check could not tell.")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the suite, print one line per claim and the tally; exit 1 if a theorem fails."""
-    from verify.runner import failed_theorems, run_suite
+    """Run the suite, print one line per claim and the tally; exit 1 if a theorem claim does
+    not pass or any claim is ``error``."""
+    from verify.runner import errored_claims, failed_theorems, run_suite
 
     report = run_suite(profile=args.profile, out_dir=args.out, seed=args.seed,
                        only=args.only or None, progress=not args.no_progress)
     print_summary(report, args.out)
     failed = failed_theorems(report)
+    errored = [c for c in errored_claims(report) if c not in failed]
     if failed:
         print(f"FAILED theorem claims: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if errored:
+        print(f"ERROR (the check could not tell) in replication claims: {', '.join(errored)}",
+              file=sys.stderr)
+    return 1 if failed or errored else 0
 
 
 def print_summary(report: dict[str, Any], out: str) -> None:
     """One line per claim, the tally per kind, and what the control column means."""
     claims = report["claims"]
     width = max([len(c["id"]) for c in claims] + [5])
-    print(f"{'claim':<{width}}  {'kind':<11}  {'status':<12}  negative control (expected to fail)")
+    from verify.runner import control_summary
+
+    print(f"{'claim':<{width}}  {'kind':<11}  {'status':<12}  controls (theorem: negative, "
+          "must fail; replication: positive must pass, null must not)")
     for c in claims:
-        print(f"{c['id']:<{width}}  {c['kind']:<11}  {c['status']:<12}  "
-              f"{c['negative_control']['status']}")
+        print(f"{c['id']:<{width}}  {c['kind']:<11}  {c['status']:<12}  {control_summary(c)}")
     print()
     for kind, counts in report["tally"].items():
         print(f"{kind + ':':<13}" + ", ".join(f"{n} {status}" for status, n in counts.items()))
@@ -51,11 +60,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify", help="run the verification suite and write a report",
         description="Run every registered claim (theorem claims must pass; replication claims "
-                    "report pass, fail or inconclusive from data) with its negative control, "
+                    "report pass, fail or inconclusive from data) with its controls (a "
+                    "theorem's negative control; a replication's planted positive and planted "
+                    "null), "
                     "and write DIR/report.json, DIR/report.md and DIR/figures/ (DIR: --out). The "
                     "report folder is written beside DIR and renamed into place at the end, so an "
                     "interrupted run leaves the previous report intact. Exit status 1 if a "
-                    "theorem claim does not pass.")
+                    "theorem claim does not pass or any claim is 'error' (a check or control "
+                    "raised, or a control did not behave as it must).")
     p.add_argument("--profile", choices=["quick", "full"], default="quick",
                    help="quick: minutes on two cores, from the shipped weights and results; "
                         "full: larger sizes, retraining and the slow experiments "

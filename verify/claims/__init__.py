@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from verify.claims.base import Claim, Context, Outcome, status_from
+from verify.claims.base import Claim, Context, Control, Outcome, status_from
 
 MODULES = [
     "identities",
@@ -40,11 +40,11 @@ def all_claims() -> list[Claim]:
 
 
 def _broken_module(name: str, exc: Exception) -> Claim:
-    """A theorem claim that always fails and carries the import error of a claim module."""
+    """A theorem claim that is always ``error`` and carries the import error of a claim module."""
     message = f"{type(exc).__name__}: {exc}"
 
     def fail(ctx: Context) -> Outcome:
-        return Outcome("fail", {"error": f"verify.claims.{name} could not be imported: {message}"})
+        return Outcome("error", {"error": f"verify.claims.{name} could not be imported: {message}"})
 
     return Claim(id=f"registry-import-{name}", kind="theorem",
                  statement=f"the claim module verify.claims.{name} imports",
@@ -53,4 +53,4 @@ def _broken_module(name: str, exc: Exception) -> Claim:
                  negative_control_description="n/a: the module did not import")
 
 
-__all__ = ["Claim", "Context", "Outcome", "all_claims", "status_from", "MODULES"]
+__all__ = ["Claim", "Context", "Control", "Outcome", "all_claims", "status_from", "MODULES"]

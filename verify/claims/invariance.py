@@ -15,8 +15,10 @@ Statistics, fixed before any run (docs/theory/invariance.md):
   :math:`D_l = S^{\\rm CReLU}_l - S^{\\rm ReLU}_l`, a ``LEVEL`` = 99 % interval per layer
   (Bonferroni over the 5 layers, about 95 % for the family). pass: every interval lies above
   0 (the paper: higher at every layer); fail: some interval lies below 0; else inconclusive.
-  Negative control: the ReLU model against itself (a second, independent bootstrap), which
-  no honest check may call "higher at every layer".
+  Controls (planted): a synthetic model whose every unit's score is PLANTED_FACTOR = 2 times
+  the ReLU model's (its global firing rate halved, the local firing kept) must be found
+  higher at every layer (planted positive), and the ReLU model must not be found higher than
+  it (the reversed effect, planted null).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 from theory.invariance import invariance_scores, translations
-from verify import figures
+from verify import figures, freshness
 from verify.claims.base import Claim, Context, Outcome, status_from
 
 BOOT = 2000
@@ -64,9 +66,37 @@ def compare_layers(est_a: list[float], draws_a: list[np.ndarray], est_b: list[fl
     return "inconclusive", measured
 
 
+# ----------------------------------------------------------------------------- planted data
+#: The planted model's scores are this many times the real model's, unit by unit.
+PLANTED_FACTOR = 2.0
+PLANTED = f" (planted: every score x{PLANTED_FACTOR:g})"
+
+
+def planted_model(model: dict[str, Any], factor: float = PLANTED_FACTOR) -> dict[str, Any]:
+    """A synthetic model's per-unit data: ``model``'s, with every global firing rate divided
+    by ``factor``, so every unit's score S = L/G is ``factor`` times larger (the local firing,
+    which the bootstrap resamples, is kept)."""
+    out = {**model, "families": {}}
+    for fam, data in model["families"].items():
+        out["families"][fam] = {**data, "global_rate": [g / factor for g in data["global_rate"]]}
+    return out
+
+
+def expected_fingerprint(result: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint the checked-out code and shipped weights give the committed results."""
+    from verify.train import SUITE
+
+    shorts = [m for m in ("relu", "crelu", "avr") if f"{m}-fashion-mnist" in SUITE]
+    models = shorts + [f"{m} (untrained)" for m in shorts]
+    return freshness.invariance_fingerprint(
+        result.get("image_seed", 0), "shipped", models,
+        freshness.shipped_weight_files(f"{m}-fashion-mnist" for m in shorts))
+
+
 # ----------------------------------------------------------------------------- data
 def _state(ctx: Context) -> dict[str, Any]:
-    """Results (committed or recomputed), their bootstrap table, the control draws, figure."""
+    """Results (committed or recomputed, fingerprint checked), their bootstrap table, the
+    planted models' table, the figure."""
     from verify import invariance_exp as ie
 
     key = (ctx.profile, str(ctx.out_dir.resolve()), ctx.seed)
@@ -79,17 +109,20 @@ def _state(ctx: Context) -> dict[str, Any]:
     else:
         path = ie.RESULTS_FILE
         result = ie.read_results(path)
+        freshness.check(result, expected_fingerprint(result), path=path,
+                        regenerate=ie.REGENERATE)
         ie.check_fresh(result)
     for needed in ("relu", "crelu"):
         if needed not in result["models"]:
             raise ValueError(f"{path}: no results for the {needed} model")
     rng = ctx.rng("invariance-bootstrap")
     table = ie.layer_table(result, rng, reps=BOOT, level=FIG_LEVEL)
-    control = ie.layer_table({**result, "models": {"relu": result["models"]["relu"]}},
-                             ctx.rng("invariance-control"), reps=BOOT, level=FIG_LEVEL)
+    planted = ie.layer_table({**result, "models": {
+        f"{m}{PLANTED}": planted_model(result["models"][m]) for m in ("relu", "crelu")}},
+        ctx.rng("invariance-planted"), reps=BOOT, level=FIG_LEVEL)
     fig = figures.invariance_figure(table, result["layers"], result["rate"],
                                     ctx.figures_dir / "invariance-per-layer.png")
-    state = {"result": result, "table": table, "control": control, "figure": fig,
+    state = {"result": result, "table": table, "planted": planted, "figure": fig,
              "source": ctx.report_path(path), "regenerate": ie.REGENERATE}
     _CACHE[key] = state
     return state
@@ -102,8 +135,12 @@ def _provenance(state: dict[str, Any]) -> dict[str, Any]:
             "regenerate": state["regenerate"]}
 
 
-def _rows(state, family: str, model: str, control: bool = False):
-    rows = (state["control"] if control else state["table"])[family][model]
+def _rows(state, family: str, model: str, planted: bool = False):
+    """Layer scores and bootstrap draws of a model (``planted``: of its planted copy)."""
+    if planted:
+        rows = state["planted"][family][model + PLANTED]
+    else:
+        rows = state["table"][family][model]
     return rows["score"], rows["draws"]
 
 
@@ -122,11 +159,14 @@ def _above_claim(family: str) -> Claim:
                 measured[f"{name}_layer_scores"] = st["table"][family][name]["score"]
         return Outcome(status, measured, [st["figure"]])
 
-    def control(ctx: Context) -> Outcome:
+    def planted(ctx: Context, reversed_: bool) -> Outcome:
         st = _state(ctx)
-        e1, d1 = _rows(st, family, "relu")
-        e2, d2 = _rows(st, family, "relu", control=True)
-        status, measured = compare_layers(e1, d1, e2, d2, st["result"]["layers"])
+        er, dr = _rows(st, family, "relu")
+        ep, dp = _rows(st, family, "relu", planted=True)
+        a, b = ((er, dr), (ep, dp)) if reversed_ else ((ep, dp), (er, dr))
+        status, measured = compare_layers(*a, *b, st["result"]["layers"])
+        measured["compared"] = ("ReLU against the planted model" if reversed_
+                                else "the planted model against ReLU")
         return Outcome(status, measured)
 
     return Claim(
@@ -145,41 +185,46 @@ def _above_claim(family: str) -> Claim:
                              f"({BOOT} draws); 99 % per layer = Bonferroni over 5 layers for a "
                              "family-wise level of about 95 %; no effect-size margin: the "
                              "paper's claim is the sign of the difference"),
-        check=check, negative_control=control,
-        negative_control_description=("the ReLU model against itself (an independent bootstrap "
-                                      "of the same per-unit data): the same rule must not call "
-                                      "it higher at every layer"),
+        check=check,
+        planted_positive=lambda ctx: planted(ctx, reversed_=False),
+        planted_positive_description=(
+            f"a planted model whose every unit scores {PLANTED_FACTOR:g} times the ReLU "
+            "model's (global firing rates divided by that, local firing kept; its own "
+            "bootstrap) in the CReLU slot, against the ReLU model: must pass"),
+        planted_null=lambda ctx: planted(ctx, reversed_=True),
+        planted_null_description=(
+            "the reversed effect: the ReLU model in the CReLU slot against that planted model: "
+            "must not pass"),
     )
 
 
 def pooling_status(state: dict[str, Any], family: str = "translation",
-                   control: bool = False) -> tuple[str, dict[str, Any]]:
+                   planted: str | None = None) -> tuple[str, dict[str, Any]]:
     """Scores jump after pooling: S(pool_l) - S(conv_l) > 0 for l = 1, 2, both models.
 
-    pass: all four 99 % basic intervals above 0; fail: one below 0; else inconclusive. The
-    control compares conv_l with an independent bootstrap of conv_l itself.
+    pass: all four 99 % basic intervals above 0; fail: one below 0; else inconclusive.
+    ``planted="positive"``: the planted model's conv_l (every score x PLANTED_FACTOR) in the
+    place of pool_l; ``planted="reversed"``: conv_l in the place of pool_l and the planted
+    conv_l in the place of conv_l.
     """
     layers = state["result"]["layers"]
     est_a, dr_a, est_b, dr_b, names = [], [], [], [], []
     for model in ("relu", "crelu"):
         rows = state["table"][family][model]
-        other = (state["control"] if model == "relu" else state["table"])[family][model]
+        boosted = state["planted"][family][model + PLANTED]
         for conv, pool in (("conv1", "pool1"), ("conv2", "pool2")):
             i, j = layers.index(conv), layers.index(pool)
-            if control:
-                if model != "relu":
-                    continue
-                est_a.append(rows["score"][i])
-                dr_a.append(rows["draws"][i])
-                est_b.append(other["score"][i])
-                dr_b.append(other["draws"][i])
-                names.append(f"{model} {conv} vs {conv}")
+            if planted is None:
+                a, b, name = (rows, j), (rows, i), f"{model} {pool} - {conv}"
+            elif planted == "positive":
+                a, b, name = (boosted, i), (rows, i), f"{model} planted {conv} - {conv}"
             else:
-                est_a.append(rows["score"][j])
-                dr_a.append(rows["draws"][j])
-                est_b.append(rows["score"][i])
-                dr_b.append(rows["draws"][i])
-                names.append(f"{model} {pool} - {conv}")
+                a, b, name = (rows, i), (boosted, i), f"{model} {conv} - planted {conv}"
+            est_a.append(a[0]["score"][a[1]])
+            dr_a.append(a[0]["draws"][a[1]])
+            est_b.append(b[0]["score"][b[1]])
+            dr_b.append(b[0]["draws"][b[1]])
+            names.append(name)
     return compare_layers(est_a, dr_a, est_b, dr_b, names)
 
 
@@ -190,8 +235,8 @@ def _pooling_check(ctx: Context) -> Outcome:
     return Outcome(status, measured, [st["figure"]])
 
 
-def _pooling_control(ctx: Context) -> Outcome:
-    status, measured = pooling_status(_state(ctx), control=True)
+def _pooling_planted(ctx: Context, kind: str) -> Outcome:
+    status, measured = pooling_status(_state(ctx), planted=kind)
     return Outcome(status, measured)
 
 
@@ -254,8 +299,14 @@ CLAIMS = [
         tolerance_rationale=("the same two-stage bootstrap as the per-layer comparison; 99 % per "
                              "comparison (Bonferroni over 4); units of different layers are "
                              "resampled independently"),
-        check=_pooling_check, negative_control=_pooling_control,
-        negative_control_description=("each conv layer against itself (independent bootstrap "
-                                      "of the ReLU model): no jump may be found"),
+        check=_pooling_check,
+        planted_positive=lambda ctx: _pooling_planted(ctx, "positive"),
+        planted_positive_description=(
+            f"each conv layer's planted copy (every unit's score x{PLANTED_FACTOR:g}, its own "
+            "bootstrap) in the place of the pooling layer after it, both models: must pass"),
+        planted_null=lambda ctx: _pooling_planted(ctx, "reversed"),
+        planted_null_description=(
+            "the reversed effect: each conv layer in the place of the pooling layer, against "
+            "its planted copy: must not pass"),
     ),
 ]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance
+from theory import ConvLayer, crelu_features, invert_crelu
 from theory.pairing import pairing, random_pairing_baseline, sign_flip_baseline
 from verify import figures
 from verify.claims.base import Claim, Context, Outcome
@@ -94,6 +94,31 @@ def more_than_random_status(eff: dict[str, Any]) -> str:
 def public(eff: dict[str, Any]) -> dict[str, Any]:
     """The JSON-able part of a layer effect (drops the private ``_`` entries)."""
     return {k: v for k, v in eff.items() if not k.startswith("_")}
+
+
+#: The planted positive's pairing: half of the filters are noisy negatives of the other half,
+#: partner = -(w + PLANTED_NOISE * ||w|| / sqrt(d) * n) (cosine about -1/sqrt(1 + 0.3^2)).
+PLANTED_NOISE = 0.3
+
+
+def planted_bank(shape: tuple[int, ...], rng: np.random.Generator,
+                 paired_fraction: float = 0.5) -> np.ndarray:
+    """An i.i.d. Gaussian bank of ``shape`` in which pairing is built in.
+
+    The first ``round(paired_fraction * K / 2)`` filters get a partner among the next ones:
+    a noisy negative (``PLANTED_NOISE``); the other filters stay i.i.d. Gaussian.
+    """
+    k, d = shape[0], int(np.prod(shape[1:]))
+    w = rng.standard_normal((k, d))
+    pairs = int(round(paired_fraction * k / 2))
+    for i in range(pairs):
+        noise = rng.standard_normal(d)
+        w[pairs + i] = -(w[i] + PLANTED_NOISE * np.linalg.norm(w[i]) / np.sqrt(d) * noise)
+    return w.reshape(shape)
+
+
+def _shapes(ctx: Context, stem: str) -> list[tuple[int, ...]]:
+    return [tuple(w.shape) for w in _models(ctx, stem)[0]]
 
 
 def fades_status(effects: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -171,9 +196,26 @@ def _relu_lower(ctx: Context) -> Outcome:
     return Outcome(more_than_random_status(effects[0]), measured, figs)
 
 
-def _relu_lower_control(ctx: Context) -> Outcome:
+def _relu_lower_null(ctx: Context) -> Outcome:
     eff = _effects(ctx, RELU, trained=False)[0]
     return Outcome(more_than_random_status(eff), {"conv1_untrained": public(eff)})
+
+
+def _planted_effect(ctx: Context, shape: tuple[int, ...], salt: str, signflip: bool = True,
+                    paired_fraction: float = 0.5):
+    """layer_effect of a planted bank of ``shape`` (computed once per report)."""
+    key = (str(ctx.out_dir.resolve()), ctx.profile, ctx.seed, "planted", shape, salt,
+           paired_fraction)
+    if key not in _EFFECTS:
+        bank = planted_bank(shape, ctx.rng(f"pairing-planted-{salt}"), paired_fraction)
+        _EFFECTS[key] = [layer_effect(bank, ctx.rng(f"pairing-planted-stats-{salt}"),
+                                      signflip=signflip)]
+    return _EFFECTS[key][0]
+
+
+def _relu_lower_positive(ctx: Context) -> Outcome:
+    eff = _planted_effect(ctx, _shapes(ctx, RELU)[0], "conv1")
+    return Outcome(more_than_random_status(eff), {"planted_conv1": public(eff)})
 
 
 # ----------------------------------------------------------------------------- claim 1b
@@ -198,10 +240,25 @@ def _beyond_signs(ctx: Context) -> Outcome:
     return Outcome(signflip_status(effects[0]), measured)
 
 
-def _beyond_signs_control(ctx: Context) -> Outcome:
-    eff = _effects(ctx, RELU, trained=False)[0]
-    return Outcome(signflip_status(eff), {"conv1_untrained_p_signflip": eff["p_signflip"],
-                                          "mean_mu": eff["mean_mu"]})
+def _beyond_signs_positive(ctx: Context) -> Outcome:
+    # every filter paired: with P pairs among the filters, random signs keep all P antipodal
+    # with probability 2^-P, so the sign-flip p-value cannot fall below ~2^-P; half the
+    # filters paired (4 pairs of 16) cannot reach P_SIGNFLIP = 0.01, all of them (8) can
+    eff = _planted_effect(ctx, _shapes(ctx, RELU)[0], "conv1-all", paired_fraction=1.0)
+    return Outcome(signflip_status(eff), {"planted_conv1_p_signflip": eff["p_signflip"],
+                                          "mean_mu": eff["mean_mu"],
+                                          "signflip_mean": eff["signflip_mean"]})
+
+
+def _beyond_signs_null(ctx: Context) -> Outcome:
+    """The trained ReLU conv1 with the sign of every filter drawn at random (seeded): its
+    subspace and smoothness are kept, any sign structure is gone."""
+    w = _models(ctx, RELU)[0][0].detach().double().numpy()
+    signs = ctx.rng("pairing-random-signs").choice([-1.0, 1.0], size=w.shape[0])
+    eff = layer_effect(w * signs[:, None, None, None], ctx.rng("pairing-random-signs-stats"))
+    return Outcome(signflip_status(eff), {"conv1_random_signs_p_signflip": eff["p_signflip"],
+                                          "mean_mu": eff["mean_mu"],
+                                          "signflip_mean": eff["signflip_mean"]})
 
 
 # ----------------------------------------------------------------------------- claim 2
@@ -212,8 +269,15 @@ def _fades(ctx: Context) -> Outcome:
     return Outcome(status, measured)
 
 
-def _fades_control(ctx: Context) -> Outcome:
-    status, measured = fades_status(_effects(ctx, RELU, trained=False))
+def _fades_planted(ctx: Context, reversed_: bool) -> Outcome:
+    """Untrained banks of the three layers, with a planted paired bank at conv1 (positive) or
+    at the deepest layer (reversed)."""
+    effects = list(_effects(ctx, RELU, trained=False))
+    i = len(effects) - 1 if reversed_ else 0
+    shape = _shapes(ctx, RELU)[i]
+    effects[i] = _planted_effect(ctx, shape, f"conv{i + 1}", signflip=False)
+    status, measured = fades_status(effects)
+    measured["planted_at"] = f"conv{i + 1}"
     return Outcome(status, measured)
 
 
@@ -228,12 +292,15 @@ def _closer(ctx: Context) -> Outcome:
     return Outcome(status, measured)
 
 
-def _closer_control(ctx: Context) -> Outcome:
-    # the ReLU bank in the CReLU slot, with its own baseline and bootstrap draws
-    r_eff = _effects(ctx, RELU)[0]
-    again = layer_effect(_models(ctx, RELU)[0][0], ctx.rng("pairing-crelu-closer-control"),
-                         signflip=False)
-    status, measured = closer_status(r_eff, again)
+def _closer_planted(ctx: Context, reversed_: bool) -> Outcome:
+    """A planted paired bank against an untrained (i.i.d.) bank of the same shape: in the ReLU
+    slot (positive: the ReLU bank pairs more) or in the CReLU slot (reversed)."""
+    planted = _planted_effect(ctx, _shapes(ctx, RELU)[0], "conv1")
+    untrained = _effects(ctx, CRELU if not reversed_ else RELU, trained=False)[0]
+    relu_eff, crelu_eff = (untrained, planted) if reversed_ else (planted, untrained)
+    status, measured = closer_status(relu_eff, crelu_eff)
+    measured["relu_slot"] = "untrained ReLU conv1" if reversed_ else "planted paired bank"
+    measured["crelu_slot"] = "planted paired bank" if reversed_ else "untrained CReLU conv1"
     return Outcome(status, measured)
 
 
@@ -265,11 +332,15 @@ def _test_image(ctx: Context) -> tuple[np.ndarray, str]:
 
 _BOUNDS: dict[tuple, Any] = {}
 LSMR_TOL = 1e-15   # atol = btol of the LSMR solve
+LSMR_MAXITER = None  # scipy's default, min(M, D)
 
 
 def _inversion_check(layer: ConvLayer, x: np.ndarray, features: np.ndarray,
                      key: tuple | None = None) -> Outcome:
     import warnings
+
+    from theory.activations import crelu_preactivation
+    from verify.claims.exact import exact_verdict
 
     bounds = _BOUNDS.get(key) if key is not None else None
     if bounds is None:
@@ -281,22 +352,22 @@ def _inversion_check(layer: ConvLayer, x: np.ndarray, features: np.ndarray,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = invert_crelu(features, layer, x.shape, "lsmr", bounds=bounds,
-                           atol=LSMR_TOL, btol=LSMR_TOL)
+                           atol=LSMR_TOL, btol=LSMR_TOL, maxiter=LSMR_MAXITER)
     fb = res.frame_bounds
     d, m = x.size, int(np.prod(layer.output_shape(x.shape)))
-    err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
+    z = crelu_preactivation(np.asarray(features), axis=0)
+    rel = float(np.linalg.norm(np.asarray(layer.forward(res.x)) - z) / np.linalg.norm(z))
     measured = {"frame_bounds": fb.as_dict(), "method": res.solver, "stopping": res.stopping,
                 "a_posteriori_error_bound": res.error_bound(),
-                "relative_residual": res.relative_residual, "relative_error": err,
                 "input_shape": list(x.shape), "D": d, "M": m,
                 "warnings": [str(w.message)[:200] for w in caught]}
     if not fb.injective:
         # the theorem's other branch: the layer is reported non-injective with its frame bound
         measured["reported_non_injective"] = bool(res.injective is False and caught)
         return Outcome("pass" if measured["reported_non_injective"] else "fail", measured)
-    tol = recovery_tolerance(layer, fb)
-    measured["tolerance"] = tol
-    return Outcome("pass" if err <= tol else "fail", measured)
+    v = exact_verdict(layer, fb, res, x, rel)
+    measured.update(v)
+    return Outcome("pass" if v["pass"] else "fail", measured)
 
 
 def _inversion(ctx: Context) -> Outcome:
@@ -324,6 +395,12 @@ _RANDOM_RULE = (f"pass iff the 95% bootstrap interval (over filters, {BOOT} resa
                 f"tail probability over {REPS} i.i.d. N(0,1) banks of the same shape is <= {P_MAX}; "
                 "fail iff that interval reaches 0 or above; inconclusive otherwise")
 
+_PLANTED_SHORT = (f"a planted bank of conv1's shape (i.i.d. Gaussian, half of its filters "
+                  f"noisy negatives of the other half, noise {PLANTED_NOISE})")
+_PLANTED = ("the same check on " + _PLANTED_SHORT)
+_PLANTED_LAYER = (f"a planted bank of that layer's shape (i.i.d. Gaussian, half of its filters "
+                  f"noisy negatives of the other half, noise {PLANTED_NOISE})")
+
 CLAIMS = [
     Claim(
         id="pairing-relu-lower-layers",
@@ -340,9 +417,11 @@ CLAIMS = [
             "which filters the bank happened to learn; 0.05 in mean mu is a fixed minimum "
             "effect (the paper's histograms differ by far more), chosen before the run."),
         check=_relu_lower,
-        negative_control=_relu_lower_control,
-        negative_control_description="the same check on the untrained conv1 bank the ReLU model "
-                                     "started from (its seeded initialisation): must not pass",
+        planted_positive=_relu_lower_positive,
+        planted_positive_description=_PLANTED + "; must pass",
+        planted_null=_relu_lower_null,
+        planted_null_description="the same check on the untrained conv1 bank the ReLU model "
+                                 "started from (its seeded i.i.d. initialisation): must not pass",
     ),
     Claim(
         id="pairing-relu-beyond-sign-symmetry",
@@ -360,9 +439,16 @@ CLAIMS = [
                             "p-value is exact (valid) by exchangeability; 0.01 and 0.1 are the "
                             "usual strong / no-evidence levels, fixed before the run.",
         check=_beyond_signs,
-        negative_control=_beyond_signs_control,
-        negative_control_description="the same test on the untrained (seeded initial) conv1 "
-                                     "bank: must not pass",
+        planted_positive=_beyond_signs_positive,
+        planted_positive_description=(
+            "the same test on a planted bank of conv1's shape in which every filter has a noisy "
+            f"negative (i.i.d. Gaussian, noise {PLANTED_NOISE}; random signs break its pairs; "
+            "with P pairs the p-value cannot fall below about 2^-P, so all 8 pairs are needed "
+            "for p <= 0.01); must pass"),
+        planted_null=_beyond_signs_null,
+        planted_null_description="the trained ReLU conv1 with every filter's sign drawn at "
+                                 "random (seeded): subspace and smoothness kept, sign "
+                                 "structure removed; must not pass",
     ),
     Claim(
         id="pairing-fades-with-depth",
@@ -378,9 +464,13 @@ CLAIMS = [
                             "pairing, so layers of different shapes are comparable; the interval "
                             "is the bootstrap over filters of both layers (independent).",
         check=_fades,
-        negative_control=_fades_control,
-        negative_control_description="the same check on the untrained (seeded initial) banks of "
-                                     "all three layers: must not pass",
+        planted_positive=lambda ctx: _fades_planted(ctx, reversed_=False),
+        planted_positive_description="the untrained banks of the three layers with conv1 "
+                                     "replaced by " + _PLANTED_LAYER + "; must pass",
+        planted_null=lambda ctx: _fades_planted(ctx, reversed_=True),
+        planted_null_description="the reversed effect: the untrained banks with the deepest "
+                                 "layer replaced by " + _PLANTED_LAYER + " (pairing grows "
+                                 "with depth); must not pass",
     ),
     Claim(
         id="pairing-crelu-closer-to-random",
@@ -395,10 +485,14 @@ CLAIMS = [
         tolerance_rationale="both banks have the same shape, so they share one random baseline "
                             "scale; the bootstrap resamples the two banks independently.",
         check=_closer,
-        negative_control=_closer_control,
-        negative_control_description="ReLU in place of CReLU: the ReLU conv1 bank compared with "
-                                     "itself (independent baseline and bootstrap draws): must "
-                                     "not pass",
+        planted_positive=lambda ctx: _closer_planted(ctx, reversed_=False),
+        planted_positive_description=_PLANTED_SHORT + " in the ReLU slot against the "
+                                     "untrained CReLU conv1 (i.i.d.) in the CReLU slot; must "
+                                     "pass",
+        planted_null=lambda ctx: _closer_planted(ctx, reversed_=True),
+        planted_null_description="the reversed effect: the untrained ReLU conv1 in the ReLU "
+                                 "slot against " + _PLANTED_SHORT + " in the CReLU slot; must "
+                                 "not pass",
     ),
     Claim(
         id="pairing-trained-inversion",
@@ -409,15 +503,18 @@ CLAIMS = [
                   "the layer is not injective.",
         source="Shang et al. 2016, Sec. 2.3, Proposition 2.1; docs/theory/proposition-2-1.md",
         docs="theory/proposition-2-1.md#proposition",
-        threshold="injective layer: ||x' - x||/||x|| <= theory.recovery_tolerance = "
-                  "4 sqrt(C kh kw K) cond(A) eps; "
+        threshold="injective layer: LSMR converged (not stopped on maxiter), relative residual "
+                  "||Ax' - z||/||z|| <= tau and ||x' - x||/||x|| <= cond * tau, tau = "
+                  "4 sqrt(C kh kw K) cond(A) u (theory.checks.rounding_residual_tolerance) or "
+                  "LSMR's stopping guarantee if larger (theory.checks.lsmr_residual_tolerance); "
                   "non-injective: a NonInjectiveWarning and injective=False",
-        tolerance_rationale="the float64 features carry a backward error ~ lambda sqrt(C kh kw) u "
-                            "(Higham & Mary 2019) which a least-squares inverse amplifies by "
-                            "cond(A) (theory.recovery_tolerance); LSMR with atol = btol = 1e-15 "
-                            "stops at relative residual <~ 1e-15 (1 + cond), whose error "
-                            "cond * residual is below that tolerance for cond < ~30. Frame "
-                            "bounds: exact eigenvalues of the dense Gram matrix A^T A.",
+        tolerance_rationale="CReLU features are consistent (z = Ax), so the residual is rounding "
+                            "only: the float64 features carry a backward error ~ 4 sqrt(C kh kw "
+                            "K) u (Higham & Mary 2019), amplified by cond(A); LSMR with atol = "
+                            "btol = 1e-15 guarantees btol + (atol + drift) ||A|| ||x'|| / ||z||; "
+                            "for an injective A, err <= cond * residual. The tolerance is fixed "
+                            "by the layer, never by the measured residual (verify.claims.exact). "
+                            "Frame bounds: exact eigenvalues of the dense Gram matrix A^T A.",
         check=_inversion,
         negative_control=_inversion_control,
         negative_control_description="ReLU-only features: the negative half of the CReLU "

@@ -29,10 +29,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from verify import figures
+from verify import figures, freshness
 from verify.claims.base import Claim, Context, Outcome
 
 DATASETS = ("fashion-mnist", "photos-grey")
+#: The planted effect of the sign claims, in standard deviations of the ReLU values.
+PLANTED_SHIFT = 4.0
+#: Input channels a table data set may have (grey or colour).
+_CHANNELS = (1, 3)
 _CACHE: dict[tuple[str, str], dict[str, Any]] = {}
 
 
@@ -96,6 +100,9 @@ def _state(ctx: Context) -> dict[str, Any]:
     else:
         path = te.RESULTS_FILE
         result = te.read_results(path)
+        freshness.check(result, freshness.table_expected(result), path=path,
+                        regenerate=te.REGENERATE)
+    labels_consistent(result, path)
     summary = te.summarise(result)
     fig = figures.table_figure(summary, ctx.figures_dir / "classification-table.png")
     state = {"result": result, "figure": fig, "source": ctx.report_path(path),
@@ -103,6 +110,26 @@ def _state(ctx: Context) -> dict[str, Any]:
              "regenerate": te.REGENERATE}
     _CACHE[key] = state
     return state
+
+
+def labels_consistent(result: dict[str, Any], path: Any) -> None:
+    """Raise unless every run's parameter count is its labelled variant's (a mislabelled
+    table: ``crelu`` and ``relu`` swapped, say). ``relu`` and ``avr`` share their count."""
+    from verify.models import AllConvNet, parameter_count
+
+    counts: dict[tuple, set[int]] = {}
+    for r in result["runs"]:
+        cfg = result["configs"][r["data"]]
+        key = (r["variant"], cfg["width"], cfg["kernel1"], cfg["n_classes"])
+        if key not in counts:
+            counts[key] = {parameter_count(AllConvNet(r["variant"], in_channels=c,
+                                                      n_classes=cfg["n_classes"],
+                                                      width=cfg["width"], kernel1=cfg["kernel1"]))
+                           for c in _CHANNELS}
+        if r["parameters"] not in counts[key]:
+            raise ValueError(f"{path}: the run {r['data']} {r['variant']} seed {r['seed']} has "
+                             f"{r['parameters']} parameters, but a {r['variant']} network of "
+                             f"this configuration has {sorted(counts[key])}: mislabelled runs")
 
 
 def _values(state: dict[str, Any], data: str, variant: str, key: str) -> np.ndarray:
@@ -130,12 +157,15 @@ def _provenance(state: dict[str, Any], data: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- claims
 def _half_claim(data: str) -> Claim:
-    def run(ctx: Context, control: bool) -> Outcome:
+    def run(ctx: Context, control: str | None) -> Outcome:
         st = _state(ctx)
         prov = _provenance(st, data)
-        key = "untrained_test_error" if control else "test_error"
-        half = _values(st, data, "crelu_half", key)
         base = _values(st, data, "relu", "test_error")
+        if control == "positive":   # within the baseline's std by construction
+            half = base + 0.5 * base.std(ddof=1)
+        else:
+            key = "untrained_test_error" if control == "null" else "test_error"
+            half = _values(st, data, "crelu_half", key)
         p = st["summary"][data]
         status, measured = matches_status(half, base, p["crelu_half"]["parameters"],
                                           p["relu"]["parameters"])
@@ -159,9 +189,15 @@ def _half_claim(data: str) -> Claim:
         tolerance_rationale=("'within its standard deviation' is the paper's own criterion; the "
                              "Welch interval (3 seeds each) separates a clear miss (fail) from "
                              "seed noise (inconclusive)"),
-        check=lambda ctx: run(ctx, False), negative_control=lambda ctx: run(ctx, True),
-        negative_control_description=("the untrained CReLU-half models (same seeds, evaluated "
-                                      "on the same test set) in place of the trained ones"),
+        check=lambda ctx: run(ctx, None),
+        planted_positive=lambda ctx: run(ctx, "positive"),
+        planted_positive_description=("the baseline's own per-seed test errors plus half their "
+                                      "standard deviation, with CReLU-half's parameter count, "
+                                      "in place of CReLU-half's: must pass"),
+        planted_null=lambda ctx: run(ctx, "null"),
+        planted_null_description=("the untrained CReLU-half models (same seeds, evaluated "
+                                  "on the same test set) in place of the trained ones: must "
+                                  "not pass"),
     )
 
 
@@ -173,10 +209,13 @@ def _sign_claim(data: str, key: str, cid: str, statement: str, what: str) -> Cla
         measured.update(_provenance(st, data))
         return Outcome(status, measured, [st["figure"]])
 
-    def control(ctx: Context) -> Outcome:
+    def planted(ctx: Context, sign: float) -> Outcome:
         st = _state(ctx)
         v = _values(st, data, "relu", key)
-        return Outcome(*sign_status(v, v[::-1].copy(), what))
+        shift = PLANTED_SHIFT * float(v.std(ddof=1))
+        status, measured = sign_status(v + sign * shift, v, what)
+        measured["planted_shift"] = sign * shift
+        return Outcome(status, measured)
 
     return Claim(
         id=f"table-{data}-{cid}", kind="replication", statement=statement,
@@ -187,8 +226,15 @@ def _sign_claim(data: str, key: str, cid: str, statement: str, what: str) -> Cla
         tolerance_rationale=("Welch t interval (unequal variances, 3 seeds per variant): the "
                              "seeds of different architectures are not paired; no margin, the "
                              "claim is the sign"),
-        check=check, negative_control=control,
-        negative_control_description="the ReLU baseline against itself (its seeds reversed)",
+        check=check,
+        planted_positive=lambda ctx: planted(ctx, -1.0),
+        planted_positive_description=(f"the ReLU runs' {what} minus {PLANTED_SHIFT:g} times "
+                                      "their standard deviation over seeds in the CReLU slot, "
+                                      "against the ReLU runs: must pass"),
+        planted_null=lambda ctx: planted(ctx, +1.0),
+        planted_null_description=(f"the reversed effect: the ReLU runs' {what} plus "
+                                  f"{PLANTED_SHIFT:g} standard deviations in the CReLU slot: "
+                                  "must not pass"),
     )
 
 
