@@ -290,3 +290,55 @@ def test_output_folder_is_replaced_atomically(files, tmp_path, monkeypatch):
         _report(files, "module", images=None, out=out, figures=False, layers="3")
     assert (out / "inspect.json").read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".crelu-tmp")]
+
+
+def test_optimisation_baseline_forward_keeps_the_layer_geometry():
+    """The baseline's differentiable forward is the theory's forward for dilated, circular and
+    strided layers (it used to drop dilation and the padding mode). Control: the same weights
+    with the dilation dropped give other features."""
+    from theory import ConvLayer, Stage, deep_forward
+    from verify.deep import _torch_forward
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 3, 3, 3))
+    x = rng.random((3, 12, 12))
+    for kw in ({"padding": 2, "dilation": 2, "padding_mode": "circular"},
+               {"padding": 1, "stride": 2}):
+        stages = [Stage(ConvLayer(w, **kw), 2)]
+        want = deep_forward(x, stages, "crelu").last
+        got = _torch_forward(torch.from_numpy(x)[None], stages, "crelu")[0].numpy()
+        assert np.allclose(got, want, atol=1e-12)
+    dropped = [Stage(ConvLayer(w, padding=2, padding_mode="circular"), 2)]
+    got = _torch_forward(torch.from_numpy(x)[None], dropped, "crelu")[0].numpy()
+    want = deep_forward(x, [Stage(ConvLayer(w, padding=2, dilation=2,
+                                            padding_mode="circular"), 2)], "crelu").last
+    assert got.shape != want.shape or not np.allclose(got, want, atol=1e-6)
+
+
+def test_iterative_bounds_and_the_time_budget():
+    """D = 1200 > 1024: Lanczos estimates, checked against the dense SVD of the torch module
+    within their residual; with a budget too small to finish, the lower bound is undecided
+    (null) and the upper bound is still the Lanczos estimate."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1))
+    shape = (3, 20, 20)
+    a = im.dense_oracle(net, 0, shape)
+    s = np.linalg.svd(a, compute_uv=False)
+    lo, hi = s[-1] ** 2, s[0] ** 2
+    from verify.inspect import _WithDeadline, layer_bounds
+    from theory import ConvLayer
+
+    op = ConvLayer(net[0].weight.detach().double(), padding=1).at(shape)
+    fb, up, why = layer_bounds(op, "auto", 1e-10, None)
+    assert fb.method == "iterative" and up is None and why is None
+    assert abs(fb.lower - lo) <= 10 * fb.residual + 1e-9 * hi
+    assert abs(fb.upper - hi) <= 10 * fb.residual + 1e-9 * hi
+    fb, up, why = layer_bounds(op, "auto", 1e-10, 1e-9)
+    assert fb is None and "did not finish within the budget" in why
+    from verify.inspect import UPPER_ONLY_TOL
+    assert abs(up - hi) <= UPPER_ONLY_TOL * hi / (1 - UPPER_ONLY_TOL)   # ARPACK: |r| <= tol |theta|
+    r = inspect_model(net, shape, images=None, bounds_budget=1e-9, **FAST)["layers"][0]
+    assert r["frame_bounds"]["lower"] is None and r["crelu_injective"] is None
+    assert abs(r["frame_bounds"]["upper"] - hi) <= UPPER_ONLY_TOL * hi / (1 - UPPER_ONLY_TOL)
+    # the proxy hands everything else to the operator
+    assert _WithDeadline(op, 10).shape == op.shape

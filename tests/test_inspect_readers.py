@@ -181,3 +181,27 @@ def test_mismatched_input_shape(files, net):
         read_model(files["state_dict"], "3,1,1", "valid")
     with pytest.raises(ModelReadError, match="three positive integers"):
         read_model(files["state_dict"], "3,8", "same")
+
+
+def test_batchnorm_after_a_conv_is_folded():
+    """conv -> BatchNorm2d (eval) is one affine layer: the folded spec reproduces the module's
+    BatchNorm output, and the note says so. Control: the unfolded conv does not."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.BatchNorm2d(6),
+                              torch.nn.ReLU())
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+        net[1].weight.uniform_(0.5, 2)
+        net[1].bias.uniform_(-1, 1)
+    spec = read_model(net, (3, 8, 8))
+    conv = spec.convs[0]
+    x = np.random.default_rng(0).random((2, 3, 8, 8))
+    with torch.no_grad():
+        want = net[:2].eval()(torch.from_numpy(x).float()).double().numpy()
+    got = conv.layer().forward(x) + conv.bias[None, :, None, None]
+    assert np.allclose(got, want, atol=1e-5)
+    assert np.allclose(spec.tracer(x)["0"][1], want, atol=1e-6)
+    assert any("folded" in n for n in spec.notes)
+    plain = net[0].weight.detach().double().numpy()
+    assert not np.allclose(conv.weight, plain)

@@ -36,22 +36,25 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import time
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from verify.inspect_chain import PSNR_CAP_DB, image_chain, reconstruct_prefix
 from verify.readers import ConvSpec, ModelReadError, ModelSpec, read_model
 
 #: Bundled photos used by default (verify.data.images).
 DEFAULT_IMAGES = ("astronaut", "coffee")
-#: An exact float64 reconstruction (mean squared error below eps^2) reads as this many dB.
-PSNR_CAP_DB = float(10.0 * np.log10(1.0 / np.finfo(np.float64).eps ** 2))
 #: Work budget (multiply-adds) of one i.i.d. pairing baseline; big banks get fewer banks.
 PAIRING_BUDGET = 2e9
 #: Fewest random banks of the i.i.d. baseline.
 PAIRING_MIN_REPETITIONS = 20
+#: Default time budget (seconds) of one layer's frame bounds (`layer_bounds`).
+BOUNDS_BUDGET_S = 60.0
+#: Lanczos tolerance of the upper bound computed alone once the budget is spent (a relative
+#: accuracy of about this on b; the number reported is a lower estimate of b).
+UPPER_ONLY_TOL = 1e-6
 
 
 @dataclasses.dataclass
@@ -107,139 +110,66 @@ def load_images(images: Sequence[str] | None, input_shape) -> tuple[np.ndarray |
     return np.ascontiguousarray(np.stack(out)), names, []
 
 
-# ---------------------------------------------------------------------------- the chain
-ACTIVATIONS = ("relu", "crelu")
-
-
-def _match(z: np.ndarray, u: np.ndarray) -> tuple[str, int] | None:
-    """`(activation, pool)` with `u = maxpool_pool(activation(z))`, or None."""
-    import torch
-    import torch.nn.functional as F
-
-    zt = torch.from_numpy(z)
-    scale = max(float(np.abs(u).max()), float(np.abs(z).max()), 1e-30)
-    pools = [1]
-    if u.shape[2] and z.shape[2] // u.shape[2] >= 2 and z.shape[2] // u.shape[2] == \
-            z.shape[3] // max(u.shape[3], 1):
-        pools.append(z.shape[2] // u.shape[2])
-    for act in ACTIVATIONS:
-        a = torch.relu(zt) if act == "relu" else torch.cat([torch.relu(zt), torch.relu(-zt)], 1)
-        for p in pools:
-            g = F.max_pool2d(a, p, stride=p) if p > 1 else a
-            if tuple(g.shape) == u.shape and np.allclose(g.numpy(), u, rtol=1e-4,
-                                                         atol=1e-5 * scale):
-                return act, p
-    return None
-
-
-def image_chain(spec: ModelSpec, trace: dict | None, images: np.ndarray | None,
-                ) -> tuple[list[tuple[ConvSpec, str | None, int]], str]:
-    """The first convs that read the image through conv -> activation -> max-pool stages.
-
-    Returns `[(conv, activation after it or None, pool after it)]` and a sentence saying
-    how far the chain goes and why it stops.
-    """
-    if images is None or not spec.convs:
-        return [], "no images"
-    first = spec.convs[0]
-    if trace is None:
-        if first.shape_source.startswith("given"):
-            return [(first, None, 1)], ("weights only: the first conv reads the image; no graph "
-                                        "to follow further")
-        return [], "weights only, and the first conv's input is not the image"
-    if first.name not in trace:
-        return [], f"the first conv {first.name} was not reached by the trace"
-    u0 = trace[first.name][0]
-    if u0.shape != images.shape or not np.allclose(u0, images, rtol=1e-5, atol=1e-6):
-        return [], (f"the first conv {first.name} does not read the image directly (the model "
-                    "transforms it first)")
-    chain: list = [(first, None, 1)]
-    why = "the network ends"
-    for nxt in spec.convs[1:]:
-        prev = chain[-1][0]
-        if nxt.name not in trace or prev.name not in trace:
-            why = f"{nxt.name} was not reached by the trace"
-            break
-        found = _match(trace[prev.name][1], trace[nxt.name][0])
-        if found is None:
-            why = (f"the input of {nxt.name} is not ReLU or CReLU (then optional max-pooling) "
-                   f"of the output of {prev.name}")
-            break
-        chain[-1] = (prev, *found)
-        chain.append((nxt, None, 1))
-    else:
-        why = "all the convs the theory covers are in it"
-    return chain, why
-
-
-def _stacks(chain, depth: int):
-    """CReLU and ReLU stacks (or None where undefined) of the first `depth` convs."""
-    from theory import ConvLayer, Stage
-
-    convs = [c for c, _, _ in chain[:depth]]
-    acts = [a for _, a, _ in chain[:depth - 1]]
-    pools = [p for _, _, p in chain[:depth]]
-    crelu_ok = all(a == "crelu" for a in acts)
-    crelu, relu = [], []
-    for j, conv in enumerate(convs):
-        layer = conv.layer()
-        crelu.append(Stage(layer, pools[j]))
-        w = conv.weight
-        if j and acts[j - 1] == "crelu":   # the ReLU stack keeps the positive-half channels
-            w = np.ascontiguousarray(w[:, : convs[j - 1].weight.shape[0]])
-        relu.append(Stage(ConvLayer(w, stride=conv.stride, padding=conv.padding,
-                                    padding_mode=conv.padding_mode, dilation=conv.dilation),
-                          pools[j]))
-    return (crelu if crelu_ok else None), relu
-
-
-def reconstruct_prefix(chain, depth: int, images: np.ndarray, baseline_steps: int,
-                       tol: float = 1e-10, maxiter: int = 3000, seed: int = 0) -> dict:
-    """PSNR (dB) of each reconstruction of `images` from the features after `depth` convs."""
-    from theory import deep_forward, invert_deep
-    from verify.deep import optimisation_inversion, psnr
-
-    crelu, relu = _stacks(chain, depth)
-    out = {"crelu": None, "relu": None, "optimisation": None, "recon": [], "notes": []}
-    per = {"crelu": [], "relu": [], "optimisation": []}
-    for x in images:
-        recon = {}
-        for act, stages in (("crelu", crelu), ("relu", relu)):
-            if stages is None:
-                continue
-            fwd = deep_forward(x, stages, act)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                res = invert_deep(fwd.last, fwd.switches, stages, x.shape, act, atol=tol,
-                                  btol=tol, maxiter=maxiter)
-            for w in caught:
-                msg = f"{act}: {w.category.__name__}: {str(w.message)[:160]}"
-                if msg not in out["notes"]:
-                    out["notes"].append(msg)
-            recon[act] = res.x
-        base_act, base = ("crelu", crelu) if crelu is not None else ("relu", relu)
-        if baseline_steps > 0:
-            fwd = deep_forward(x, base, base_act)
-            recon["optimisation"] = optimisation_inversion(fwd.last, base, x.shape, base_act,
-                                                           steps=baseline_steps, seed=seed)
-        for k, xr in recon.items():
-            per[k].append(min(psnr(xr, x), PSNR_CAP_DB))
-        out["recon"].append(recon)
-    for k, v in per.items():
-        if v:
-            out[k] = float(np.mean(v))
-    if crelu is None:
-        out["notes"].append(f"no CReLU reconstruction through {depth} convs: the network's "
-                            "activations are ReLU, so its later convs read K channels, not the "
-                            "2K that CReLU gives")
-    if baseline_steps > 0:
-        out["notes"].append(f"optimisation baseline: {baseline_steps} Adam steps with a TV prior "
-                            f"on the {'ReLU' if base_act == 'relu' else 'CReLU'} "
-                            "features, no switches")
-    return out
-
-
 # ---------------------------------------------------------------------------- per layer
+class BoundsBudgetExceeded(Exception):
+    """The frame-bound computation ran past its time budget (raised from inside a matvec)."""
+
+
+class _WithDeadline:
+    """A shape-bound operator whose Gram operator stops at a deadline.
+
+    `theory.frame_bounds` takes any operator with the frame-bound protocol; this proxy hands
+    everything to the wrapped `ConvOperator` except `gram_operator`, whose matvec raises
+    `BoundsBudgetExceeded` once the deadline has passed (the Lanczos methods stop there; the
+    exact methods do not use it)."""
+
+    def __init__(self, op, seconds: float):
+        self._op = op
+        self._deadline = time.perf_counter() + seconds
+
+    def __getattr__(self, name):
+        return getattr(self._op, name)
+
+    def gram_operator(self):
+        from scipy.sparse.linalg import LinearOperator
+
+        gram = self._op.gram_operator()
+        deadline = self._deadline
+
+        def mv(v):
+            if time.perf_counter() > deadline:
+                raise BoundsBudgetExceeded
+            return gram.matvec(v)
+
+        return LinearOperator(gram.shape, matvec=mv, rmatvec=mv, dtype=gram.dtype)
+
+
+def layer_bounds(op, method: str, tol: float, budget: float | None):
+    """`(FrameBounds or None, upper estimate or None, note or None)` within `budget` s.
+
+    Past the budget (only the Lanczos method can take that long) the smallest eigenvalue is
+    given up: `lower` is unknown, and the upper bound is the Lanczos estimate of the largest
+    eigenvalue alone (`theory.frames.lanczos_bounds` with no rows asked for the smallest).
+    """
+    from theory.frames import lanczos_bounds
+
+    if not budget:
+        return op.frame_bounds(method, tol=tol), None, None
+    try:
+        from theory import frame_bounds
+
+        return frame_bounds(_WithDeadline(op, budget), method=method, tol=tol), None, None
+    except BoundsBudgetExceeded:
+        loose = max(tol, UPPER_ONLY_TOL)
+        up = lanczos_bounds(op.gram_operator(), 0, tol=loose)
+        return None, up.upper, (
+            f"frame bounds: the Lanczos estimates of A^T A (D = {op.d}) did not finish within "
+            f"the budget of {budget:g} s, so the lower bound (and CReLU injectivity) is not "
+            f"decided; the upper bound is the Lanczos estimate of the largest eigenvalue alone "
+            f"(tol {loose:g}, residual {up.residual:.2g}). Raise --bounds-budget (0: no "
+            "limit); certified methods for zero-padded layers will make this fast")
+
+
 def _pairing(weight: np.ndarray, repetitions: int, sign_flips: int, seed: int):
     from theory import pairing, random_pairing_baseline, sign_flip_baseline
 
@@ -291,7 +221,8 @@ def _finite(x: float) -> float | str:
 def inspect_model(
     model, input_shape=None, *, layers: str | Sequence[str] | None = None,
     images: Sequence[str] | None = DEFAULT_IMAGES, geometry=None, out: str | Path | None = None,
-    bounds_method: str = "auto", bounds_tol: float = 1e-10, patches: int = 1024,
+    bounds_method: str = "auto", bounds_tol: float = 1e-10,
+    bounds_budget: float | None = BOUNDS_BUDGET_S, patches: int = 1024,
     pairing_repetitions: int = 200, sign_flip_repetitions: int = 1000, recon_depth: int = 2,
     baseline_steps: int = 200, seed: int = 0, figures: bool = True, progress: bool = False,
     fmt: str | None = None, threads: int = 1, return_inspection: bool = False,
@@ -313,6 +244,11 @@ def inspect_model(
     out : folder, optional
         Write `inspect.json`, `inspect.md` and figures there (atomically).
     bounds_method, bounds_tol : passed to `theory.frame_bounds` (`tol` for Lanczos).
+    bounds_budget : float or None
+        Seconds per layer for the frame bounds (None or 0: no limit). Past it the lower bound
+        is left undecided (`null`) and the upper bound is the Lanczos estimate alone
+        (`layer_bounds`): until certified methods cover zero-padded layers at image size, the
+        Lanczos estimate of the smallest eigenvalue can take hours for D ~ 10^4.
     patches : int
         Most sample patches per layer for the ReLU rank test.
     pairing_repetitions, sign_flip_repetitions : int
@@ -357,12 +293,22 @@ def inspect_model(
         torch.set_num_threads(before)
 
 
-def _inspect(model, input_shape, *, layers, images, geometry, out, bounds_method, bounds_tol,
-             patches, pairing_repetitions, sign_flip_repetitions, recon_depth, baseline_steps,
-             seed, figures, progress, fmt, return_inspection, threads):
-    from tqdm import tqdm
+@dataclasses.dataclass
+class _Run:
+    """What every layer of one inspection shares."""
 
-    from theory.spanning import STORAGE_ROUNDOFF, active_span
+    settings: dict
+    images: np.ndarray | None
+    trace: dict | None
+    chain: list
+    chain_why: str
+    step: object
+
+
+def _inspect(model, input_shape, *, layers, images, geometry, out, bounds_method, bounds_tol,
+             bounds_budget, patches, pairing_repetitions, sign_flip_repetitions, recon_depth,
+             baseline_steps, seed, figures, progress, fmt, return_inspection, threads):
+    from tqdm import tqdm
 
     t_start = time.perf_counter()
     for name, v, lo in (("patches", patches, 1), ("recon_depth", recon_depth, 0),
@@ -373,131 +319,46 @@ def _inspect(model, input_shape, *, layers, images, geometry, out, bounds_method
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not 0 < bounds_tol < 1:
         raise ValueError(f"bounds_tol must be in (0, 1), got {bounds_tol}")
+    if bounds_budget is not None and not bounds_budget >= 0:
+        raise ValueError(f"bounds_budget must be >= 0 seconds (0: no limit), got {bounds_budget}")
+    settings = {"bounds_method": bounds_method, "bounds_tol": bounds_tol,
+                "bounds_budget_s": bounds_budget, "patches": patches,
+                "pairing_repetitions": pairing_repetitions,
+                "sign_flip_repetitions": sign_flip_repetitions, "recon_depth": recon_depth,
+                "baseline_steps": baseline_steps, "seed": seed, "threads": threads,
+                "psnr_cap_db": PSNR_CAP_DB}
     spec = read_model(model, input_shape, geometry, fmt=fmt)
     if not spec.convs:
         raise ModelReadError(f"{spec.source}: no conv layer the theory covers; skipped: "
                              + "; ".join(f"{s['name']}: {s['reason']}" for s in spec.skipped))
     selected = _select(spec, layers)
-    todo = [c for c in spec.convs if c.name in selected]
-    shape = spec.input_shape or spec.convs[0].input_shape
-    imgs, names, notes = load_images(images, shape)
-    rng = np.random.default_rng(seed)
+    todo = [(i, c) for i, c in enumerate(spec.convs) if c.name in selected]
+    imgs, names, notes = load_images(images, spec.input_shape or spec.convs[0].input_shape)
     bar = tqdm(total=1 + 4 * len(todo) + (1 if out is not None else 0), desc="inspect",
                unit="step", disable=not progress, leave=False)
 
-    def step(label: str) -> None:
-        bar.set_postfix_str(label[:50], refresh=True)
+    def step(label: str | None) -> None:
+        """Label the step now starting; None: one step done."""
+        if label is None:
+            bar.update(1)
+        else:
+            bar.set_postfix_str(label[:50], refresh=True)
 
     try:
         step("tracing the model on the photos")
         trace = spec.tracer(imgs) if (spec.tracer is not None and imgs is not None) else None
         chain, chain_why = image_chain(spec, trace, imgs)
-        bar.update(1)
+        step(None)
+        run = _Run(settings, imgs, trace, chain, chain_why, step)
         insp = Inspection(report={}, images=imgs, image_names=names)
         layer_reports = []
-        for conv in todo:
-            layer = conv.layer()
-            op = layer.at(conv.input_shape)
-            lnotes = [f"input shape: {conv.shape_source}"]
-            art: dict = {"name": conv.name, "weight": conv.weight}
-            # frame bounds
-            step(f"{conv.name}: frame bounds ({bounds_method}, D={op.d})")
-            t0 = time.perf_counter()
-            fb = op.frame_bounds(bounds_method, tol=bounds_tol)
-            art["bounds_seconds"] = time.perf_counter() - t0
-            if not fb.certified:
-                lnotes.append("frame bounds " + (
-                    "exact to rounding, not certified" if fb.exact else
-                    f"are Lanczos estimates (residual {fb.residual:.2g}), not certified"))
-            if op.m < op.d:
-                lnotes.append(f"fewer outputs ({op.m}) than inputs ({op.d}): not injective "
-                              "by counting")
-            if op.is_circulant:
-                art["spectrum"] = op.plan.full_spectrum()
-            bar.update(1)
-            # pairing
-            step(f"{conv.name}: pairing")
-            pairing_out = None
-            try:
-                p, iid, flip = _pairing(conv.weight, pairing_repetitions,
-                                        sign_flip_repetitions, seed)
-            except ValueError as exc:
-                lnotes.append(f"no pairing statistic: {exc}")
-            else:
-                art.update(pairing=p, iid=iid, flip=flip)
-                pairing_out = {"mean_mu": p.mean, "iid_baseline_mean": iid.mean,
-                               "sign_flip_p": flip.tail_probability(p.mean)}
-                lnotes.append(f"pairing baselines: {iid.repetitions} i.i.d. banks, "
-                              f"{flip.repetitions} sign flips")
-            bar.update(1)
-            # ReLU: active filters span the patch space
-            step(f"{conv.name}: ReLU rank test")
-            fraction = None
-            source = None
-            if trace is not None and conv.name in trace:
-                source, what = trace[conv.name][0], "its inputs on the photos (traced)"
-            elif chain and chain[0][0].name == conv.name:
-                source, what = imgs, "the photos"
-            if source is None:
-                lnotes.append("no ReLU rank test: the layer's inputs on real images are not "
-                              "known (weights only, or no images)")
-            elif conv.storage not in STORAGE_ROUNDOFF:
-                lnotes.append(f"no ReLU rank test: unknown storage dtype {conv.storage}")
-            else:
-                sample = _sample_patches(source, layer, patches, rng)
-                if len(sample) == 0:
-                    lnotes.append("no ReLU rank test: no window lies inside the input")
-                else:
-                    span = active_span(conv.weight, sample, conv.bias, conv.storage)
-                    fraction = span.fraction
-                    art["span"] = span
-                    lnotes.append(f"ReLU rank test on {len(sample)} interior patches of "
-                                  f"{what}, bias {'included' if conv.bias is not None else 'none'}"
-                                  f", tolerance from {conv.storage} storage")
-            bar.update(1)
-            # reconstruction through the first convs
-            step(f"{conv.name}: reconstruction")
-            recon_out = None
-            depth = next((i + 1 for i, (c, _, _) in enumerate(chain) if c.name == conv.name),
-                         None)
-            if depth is not None and depth <= recon_depth:
-                r = reconstruct_prefix(chain, depth, imgs, baseline_steps, seed=seed)
-                recon_out = {k: r[k] for k in ("crelu", "relu", "optimisation")}
-                lnotes.append(f"reconstruction of {len(imgs)} photo(s) through the first "
-                              f"{depth} conv(s) (bias-free; pooling after each as in the "
-                              f"network: {[p for _, _, p in chain[:depth]]}); mean PSNR")
-                lnotes.extend(r["notes"])
-                insp.reconstructions.append({"layer": conv.name, "depth": depth,
-                                             "recon": r["recon"],
-                                             "psnr": recon_out})
-            elif depth is None:
-                lnotes.append(f"no reconstruction: not in the chain of convs that read the "
-                              f"image ({chain_why})")
-            else:
-                lnotes.append(f"no reconstruction: depth {depth} > recon_depth {recon_depth}")
-            bar.update(1)
-            k, c, kh, kw = conv.weight.shape
-            layer_reports.append({
-                "name": conv.name,
-                "weight_shape": [k, c, kh, kw],
-                "stride": list(conv.stride),
-                "padding": list(conv.padding),
-                "padding_mode": conv.padding_mode,
-                "dilation": list(conv.dilation),
-                "input_shape": list(conv.input_shape),
-                "frame_bounds": {"lower": _finite(fb.lower), "upper": _finite(fb.upper),
-                                 "certified": bool(fb.certified), "method": fb.method},
-                "crelu_injective": bool(fb.injective),
-                "relu_injective_fraction": fraction,
-                "pairing": None if pairing_out is None else
-                {k_: _finite(v) for k_, v in pairing_out.items()},
-                "reconstruction_psnr_db": None if recon_out is None else
-                {k_: (None if v is None else _finite(v)) for k_, v in recon_out.items()},
-                "notes": lnotes,
-            })
-            art["fb"] = fb
+        for index, conv in todo:
+            layer_report, art, recon = _inspect_layer(conv, index, run)
+            layer_reports.append(layer_report)
             insp.layers.append(art)
-        report = {
+            if recon is not None:
+                insp.reconstructions.append(recon)
+        insp.report = {
             "model": {
                 "source": spec.source, "format": spec.format,
                 "input_shape": None if spec.input_shape is None else list(spec.input_shape),
@@ -506,29 +367,146 @@ def _inspect(model, input_shape, *, layers, images, geometry, out, bounds_method
                 "image_chain": {"layers": [c.name for c, _, _ in chain],
                                 "activations": [a for _, a, _ in chain[:-1]],
                                 "pools": [p for _, _, p in chain], "ends": chain_why},
-                "settings": {"bounds_method": bounds_method, "bounds_tol": bounds_tol,
-                             "patches": patches, "pairing_repetitions": pairing_repetitions,
-                             "sign_flip_repetitions": sign_flip_repetitions,
-                             "recon_depth": recon_depth, "baseline_steps": baseline_steps,
-                             "seed": seed, "psnr_cap_db": PSNR_CAP_DB},
+                "settings": settings,
                 "notes": spec.notes + notes,
-                "seconds": None,
+                "seconds": round(time.perf_counter() - t_start, 3),
             },
             "layers": layer_reports,
             "skipped": [{"name": s["name"], "reason": s["reason"]} for s in spec.skipped],
         }
-        report["model"]["seconds"] = round(time.perf_counter() - t_start, 3)
-        insp.report = report
         if out is not None:
             from verify.inspect_report import write_inspection
 
             step("writing the report and figures")
             write_inspection(Path(out), insp, figures=figures)
-            bar.update(1)
+            step(None)
     finally:
         bar.close()
-    return insp if return_inspection else report
+    return insp if return_inspection else insp.report
 
 
-__all__ = ["DEFAULT_IMAGES", "Inspection", "PSNR_CAP_DB", "image_chain", "inspect_model",
-           "load_images", "reconstruct_prefix"]
+def _inspect_layer(conv: ConvSpec, index: int, run: _Run) -> tuple[dict, dict, dict | None]:
+    """One conv: its report entry, the arrays of its figures, its reconstructions (or None)."""
+    from theory.spanning import STORAGE_ROUNDOFF, active_span
+
+    st = run.settings
+    layer = conv.layer()
+    op = layer.at(conv.input_shape)
+    notes = [f"input shape: {conv.shape_source}"]
+    art: dict = {"name": conv.name, "weight": conv.weight, "seconds": {}}
+    clock = time.perf_counter()
+
+    def done(what: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        art["seconds"][what] = now - clock
+        clock = now
+        run.step(None)
+
+    # frame bounds: CReLU injectivity (Proposition 2.1)
+    budget = st["bounds_budget_s"]
+    run.step(f"{conv.name}: frame bounds ({st['bounds_method']}, D={op.d}"
+             + (f", budget {budget:g} s)" if budget else ")"))
+    fb, upper_only, why = layer_bounds(op, st["bounds_method"], st["bounds_tol"], budget)
+    if why:
+        notes.append(why)
+    if fb is not None and not fb.certified:
+        notes.append("frame bounds " + (
+            "exact to rounding, not certified" if fb.exact else
+            f"are Lanczos estimates (residual {fb.residual:.2g}), not certified"))
+    if op.m < op.d:
+        notes.append(f"fewer outputs ({op.m}) than inputs ({op.d}): not injective by counting")
+    if op.is_circulant:
+        art["spectrum"] = op.plan.full_spectrum()
+    art["fb"] = fb
+    done("frame_bounds")
+
+    # pairing against the i.i.d. and sign-flip baselines
+    run.step(f"{conv.name}: pairing")
+    pairing_out = None
+    try:
+        p, iid, flip = _pairing(conv.weight, st["pairing_repetitions"],
+                                st["sign_flip_repetitions"], st["seed"])
+    except ValueError as exc:
+        notes.append(f"no pairing statistic: {exc}")
+    else:
+        art.update(pairing=p, iid=iid, flip=flip)
+        pairing_out = {"mean_mu": _finite(p.mean), "iid_baseline_mean": _finite(iid.mean),
+                       "sign_flip_p": _finite(flip.tail_probability(p.mean))}
+        notes.append(f"pairing baselines: {iid.repetitions} i.i.d. banks, "
+                     f"{flip.repetitions} sign flips")
+    done("pairing")
+
+    # ReLU: do the active filters of sample patches span the patch space?
+    run.step(f"{conv.name}: ReLU rank test")
+    fraction, source = None, None
+    if run.trace is not None and conv.name in run.trace:
+        source, what = run.trace[conv.name][0], "its inputs on the photos (traced)"
+    elif run.chain and run.chain[0][0].name == conv.name:
+        source, what = run.images, "the photos"
+    if source is None:
+        notes.append("no ReLU rank test: the layer's inputs on real images are not known "
+                     "(weights only, or no images)")
+    elif conv.storage not in STORAGE_ROUNDOFF:
+        notes.append(f"no ReLU rank test: unknown storage dtype {conv.storage}")
+    else:
+        rng = np.random.default_rng([st["seed"], index])   # per layer: same with --layers
+        sample = _sample_patches(source, layer, st["patches"], rng)
+        if len(sample) == 0:
+            notes.append("no ReLU rank test: no window lies inside the input")
+        else:
+            span = active_span(conv.weight, sample, conv.bias, conv.storage)
+            fraction = span.fraction
+            art["span"] = span
+            notes.append(f"ReLU rank test on {len(sample)} interior patches of {what}, bias "
+                         f"{'included' if conv.bias is not None else 'none'}, tolerance from "
+                         f"{conv.storage} storage")
+    done("relu_span")
+
+    # reconstruction of the photos through the first convs
+    run.step(f"{conv.name}: reconstruction")
+    recon_out, recon = None, None
+    depth = next((i + 1 for i, (c, _, _) in enumerate(run.chain) if c.name == conv.name), None)
+    if depth is not None and depth <= st["recon_depth"]:
+        r = reconstruct_prefix(run.chain, depth, run.images, st["baseline_steps"],
+                               seed=st["seed"])
+        recon_out = {k: (None if r[k] is None else _finite(r[k]))
+                     for k in ("crelu", "relu", "optimisation")}
+        notes.append(f"reconstruction of {len(run.images)} photo(s) through the first {depth} "
+                     f"conv(s) (bias-free; pooling after each as in the network: "
+                     f"{[p for _, _, p in run.chain[:depth]]}); mean PSNR")
+        notes.extend(r["notes"])
+        recon = {"layer": conv.name, "depth": depth, "recon": r["recon"], "psnr": recon_out}
+    elif depth is None:
+        notes.append(f"no reconstruction: not in the chain of convs that read the image "
+                     f"({run.chain_why})")
+    else:
+        notes.append(f"no reconstruction: depth {depth} > recon_depth {st['recon_depth']}")
+    done("reconstruction")
+
+    k, c, kh, kw = conv.weight.shape
+    report = {
+        "name": conv.name,
+        "weight_shape": [k, c, kh, kw],
+        "stride": list(conv.stride),
+        "padding": list(conv.padding),
+        "padding_mode": conv.padding_mode,
+        "dilation": list(conv.dilation),
+        "input_shape": list(conv.input_shape),
+        "frame_bounds": (
+            {"lower": _finite(fb.lower), "upper": _finite(fb.upper),
+             "certified": bool(fb.certified), "method": fb.method} if fb is not None
+            else {"lower": None, "upper": _finite(upper_only), "certified": False,
+                  "method": "iterative (lower: budget exceeded)"}),
+        "crelu_injective": None if fb is None else bool(fb.injective),
+        "relu_injective_fraction": fraction,
+        "pairing": pairing_out,
+        "reconstruction_psnr_db": recon_out,
+        "notes": notes,
+    }
+    return report, art, recon
+
+
+__all__ = ["BOUNDS_BUDGET_S", "BoundsBudgetExceeded", "DEFAULT_IMAGES", "Inspection",
+           "PSNR_CAP_DB", "image_chain", "inspect_model", "layer_bounds", "load_images",
+           "reconstruct_prefix"]

@@ -21,16 +21,19 @@ def run(args: argparse.Namespace) -> int:
     report = inspect_model(
         args.model, args.input_shape, layers=args.layers, images=images,
         geometry=args.geometry, out=args.out, bounds_method=args.bounds_method,
-        bounds_tol=args.bounds_tol, patches=args.patches, recon_depth=args.recon_depth,
+        bounds_tol=args.bounds_tol, bounds_budget=args.bounds_budget or None,
+        threads=args.threads, patches=args.patches, recon_depth=args.recon_depth,
         baseline_steps=args.baseline_steps, seed=args.seed, figures=not args.no_figures,
         progress=not args.no_progress, fmt=args.format)
     for L in report["layers"]:
         fb = L["frame_bounds"]
         frac = L["relu_injective_fraction"]
         rc = L["reconstruction_psnr_db"] or {}
-        print(f"{L['name']:<24} a={fb['lower']:<10.4g} b={fb['upper']:<10.4g} {fb['method']:<9}"
+        lower = "?" if fb["lower"] is None else f"{fb['lower']:.4g}"
+        inj = {True: "yes", False: "no", None: "?"}[L["crelu_injective"]]
+        print(f"{L['name']:<24} a={lower:<10} b={fb['upper']:<10.4g} {fb['method']:<9}"
               f" certified={'yes' if fb['certified'] else 'no ':<3} CReLU-injective="
-              f"{'yes' if L['crelu_injective'] else 'no ':<3} ReLU-span="
+              f"{inj:<3} ReLU-span="
               f"{'—' if frac is None else f'{frac:.3f}':<6}"
               + ("" if rc.get("crelu") is None else f" PSNR CReLU {rc['crelu']:.1f} dB"))
     for s in report["skipped"]:
@@ -65,6 +68,11 @@ def add_parser(sub) -> None:
                    help="theory.frame_bounds method (default auto)")
     p.add_argument("--bounds-tol", type=float, default=1e-10,
                    help="Lanczos tolerance of the iterative frame bounds (default 1e-10)")
+    p.add_argument("--bounds-budget", type=float, default=60.0, metavar="SECONDS",
+                   help="time per layer for the frame bounds (default 60; 0: no limit); past "
+                        "it the lower bound is left undecided and only the upper is reported")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch and BLAS threads (default 1: faster on a shared machine)")
     p.add_argument("--patches", type=int, default=1024,
                    help="sample patches per layer for the ReLU rank test (default 1024)")
     p.add_argument("--recon-depth", type=int, default=2,

@@ -9,7 +9,10 @@ weights only: see `verify.readers.weights_only` for the geometry.
 
 An `nn.Module` carries its geometry: every `nn.Conv2d` is read with its stride, padding,
 dilation, groups and padding mode, and one forward pass on an input of the given shape
-records the input shape of each conv (forward hooks) in call order.
+records the input shape of each conv (forward hooks) in call order. A `BatchNorm2d` that
+reads a conv's output directly is folded into it with its running statistics (eval mode:
+`w' = w g / sqrt(v + eps)`, `b' = (b - m) g / sqrt(v + eps) + beta`), so that the layer
+analysed is the affine map the network applies before its activation.
 """
 
 from __future__ import annotations
@@ -143,19 +146,34 @@ def read_module(model, input_shape) -> ModelSpec:
     param = next(iter(model.parameters()))
     dtype = param.dtype if param.is_floating_point() else torch.float32
 
-    def run(x: np.ndarray) -> tuple[list[str], dict]:
+    bns = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+
+    def run(x: np.ndarray) -> tuple[list[str], dict, dict]:
+        """Forward `x`; each conv's (input, output) in call order, the output being that of
+        the BatchNorm2d that reads it directly when there is one (folded: see below)."""
         seen: dict = {}
         order: list[str] = []
+        outs: dict = {}       # conv name -> its output tensor (kept alive: compared with `is`)
+        after: dict = {}      # conv name -> (bn name, bn output)
 
         def hook(name):
             def fn(mod, args, out):
                 if name not in seen:
                     order.append(name)
+                    outs[name] = out
                     seen[name] = (args[0].detach().double().numpy().copy(),
                                   out.detach().double().numpy().copy())
             return fn
 
+        def bn_hook(name):
+            def fn(mod, args, out):
+                for conv, t in outs.items():
+                    if args[0] is t and conv not in after:
+                        after[conv] = (name, out.detach().double().numpy().copy())
+            return fn
+
         handles = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
+        handles += [m.register_forward_hook(bn_hook(n)) for n, m in bns.items()]
         was_training = model.training
         model.eval()
         try:
@@ -169,15 +187,29 @@ def read_module(model, input_shape) -> ModelSpec:
             model.train(was_training)
             for h in handles:
                 h.remove()
-        return order, seen
+        for conv, (_, bn_out) in after.items():
+            seen[conv] = (seen[conv][0], bn_out)
+        return order, seen, {c: b for c, (b, _) in after.items()}
 
     probe = np.random.default_rng(0).random((1, *input_shape))
-    order, seen = run(probe)
-    convs = []
+    order, seen, folded = run(probe)
+    convs, notes = [], []
     for name in order:
         m = mods[name]
         w = m.weight.detach().to(torch.float64).numpy().copy()
         bias = None if m.bias is None else m.bias.detach().to(torch.float64).numpy().copy()
+        if name in folded:  # eval-mode BatchNorm right after the conv: one affine layer
+            bn = bns[folded[name]]
+            scale = (bn.weight.detach().double() if bn.affine else torch.ones(w.shape[0],
+                     dtype=torch.float64)) / torch.sqrt(bn.running_var.double() + bn.eps)
+            shift = bn.bias.detach().double() if bn.affine else torch.zeros(w.shape[0],
+                                                                             dtype=torch.float64)
+            scale, shift = scale.numpy(), shift.numpy()
+            mean = bn.running_mean.double().numpy()
+            w = w * scale[:, None, None, None]
+            bias = ((0.0 if bias is None else bias) - mean) * scale + shift
+            notes.append(f"BatchNorm2d {folded[name]!r} folded into conv {name!r} (eval mode: "
+                         "running statistics): the layer analysed is conv then BatchNorm")
         shape = tuple(int(s) for s in seen[name][0].shape[1:])
         convs.append(ConvSpec(name, w, bias, **geoms[name], input_shape=shape,
                               shape_source="traced (forward hook)",
@@ -190,4 +222,4 @@ def read_module(model, input_shape) -> ModelSpec:
         return run(images)[1]
 
     return ModelSpec(f"{type(model).__name__} (nn.Module)", "nn.Module", input_shape, convs,
-                     skipped, "the nn.Conv2d modules", tracer=tracer)
+                     skipped, "the nn.Conv2d modules", tracer=tracer, notes=notes)
