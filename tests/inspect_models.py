@@ -53,9 +53,10 @@ def write_safetensors(net, path) -> str:
     return str(path)
 
 
-def write_onnx(net, path, extra_unsupported: bool = True) -> str:
+def write_onnx(net, path, extra_unsupported: bool = True, dynamic: bool = False) -> str:
     """The network as an ONNX graph built with onnx.helper (c3 with auto_pad SAME_UPPER);
-    with `extra_unsupported`, an asymmetric-pad Conv and a ConvTranspose follow."""
+    with `extra_unsupported`, an asymmetric-pad Conv and a ConvTranspose follow; `dynamic`:
+    the input's batch, height and width are symbolic."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -90,7 +91,8 @@ def write_onnx(net, path, extra_unsupported: bool = True) -> str:
         last = "zu"
     graph = helper.make_graph(
         nodes, "inspect-test",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, *INPUT])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                       ["N", INPUT[0], "H", "W"] if dynamic else [1, *INPUT])],
         [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, 4, None, None])], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)

@@ -342,3 +342,21 @@ def test_iterative_bounds_and_the_time_budget():
     assert abs(r["frame_bounds"]["upper"] - hi) <= UPPER_ONLY_TOL * hi / (1 - UPPER_ONLY_TOL)
     # the proxy hands everything else to the operator
     assert _WithDeadline(op, 10).shape == op.shape
+
+
+def test_images_from_files_and_none(tmp_path, capsys):
+    from PIL import Image
+
+    from verify.data import load_photo
+
+    img = (load_photo("chelsea", size=40).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "cat.png")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1))
+    r = inspect_model(net, (3, 10, 10), images=(str(tmp_path / "cat.png"),), **FAST)
+    assert r["model"]["images"] == ["cat.png"] and r["layers"][0]["relu_injective_fraction"] == 0
+    with pytest.raises(ValueError, match="neither a bundled photo"):
+        inspect_model(net, (3, 10, 10), images=(str(tmp_path / "nope.png"),), **FAST)
+    r = inspect_model(net, (3, 10, 10), images=None, **FAST)
+    assert r["layers"][0]["reconstruction_psnr_db"] is None
+    assert r["layers"][0]["relu_injective_fraction"] is None

@@ -205,3 +205,13 @@ def test_batchnorm_after_a_conv_is_folded():
     assert any("folded" in n for n in spec.notes)
     plain = net[0].weight.detach().double().numpy()
     assert not np.allclose(conv.weight, plain)
+
+
+def test_onnx_dynamic_input_needs_and_takes_input_shape(net, tmp_path):
+    path = im.write_onnx(net, tmp_path / "dyn.onnx", extra_unsupported=False, dynamic=True)
+    with pytest.raises(ModelReadError, match="dynamic dimensions.*--input-shape"):
+        read_model(path)
+    with pytest.raises(ModelReadError, match="does not match"):
+        read_model(path, "1,8,8")            # the channel count is static: 3
+    spec = read_model(path, "3,16,16")
+    assert [c.input_shape for c in spec.convs] == [(3, 16, 16), (8, 8, 8), (16, 4, 4)]
