@@ -51,6 +51,71 @@ class Correct:
     check: Callable[[Any], bool]
 
 
+@dataclasses.dataclass
+class Exits:
+    """A ``crelu`` command line exits with ``code`` and prints ``fragment`` (on stdout or
+    stderr), and never ``forbid`` (e.g. "nan")."""
+
+    code: int
+    fragment: str
+    forbid: str | None = None
+
+
+def _cli(*argv):
+    """Run ``crelu ARGV``; return (exit code, stdout + stderr)."""
+    import contextlib
+    import io
+
+    from verify import cli
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as exc:          # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return int(code or 0), buf.getvalue()
+
+
+def _cli_files():
+    """Small test images and weights for the command-line cases (written once)."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    d = Path(tempfile.mkdtemp(prefix="crelu-bad-"))
+    rng = _rng(4)
+    Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(d / "rgb.png")
+    Image.fromarray((np.arange(256).reshape(16, 16) * 200).astype(np.uint16)).save(d / "g16.png")
+    Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(d / "grey.png")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(d / "black.png")
+    (d / "text.png").write_text("not an image")
+    from safetensors.numpy import save_file
+
+    save_file({"stage1.weight": np.zeros((16, 3, 3, 3))}, str(d / "zero.safetensors"))
+    big = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    Image.fromarray(big).save(d / "rgb32.png")
+    (d / "afile").write_text("x")
+    return d
+
+
+_FILES = None
+
+
+def _files():
+    global _FILES
+    if _FILES is None:
+        _FILES = _cli_files()
+    return _FILES
+
+
+def _recon(image, *extra):
+    d = _files()
+    return _cli("reconstruct", d / image, "--out", d / "out.png", "--no-progress",
+                "--stages", "1", "--baseline-steps", "0", *extra)
+
+
 # ---------------------------------------------------------------------------- fixtures
 def _rng(seed=0):
     return np.random.default_rng(seed)
@@ -326,6 +391,23 @@ CASES: dict[str, tuple[Callable[[], Any], Any]] = {
                          Raises(ValueError, "delta")),
     "rademacher-draws": (lambda: rad.linear_class(np.ones((4, 2)), n_draws=0),
                          Raises(ValueError, "n_draws")),
+    # the command line
+    "cli-16-bit-png": (lambda: _recon("g16.png"), Exits(0, "16-bit greyscale")),
+    "cli-greyscale-one-channel": (lambda: _recon("grey.png"), Exits(0, "16x16, 1 stage")),
+    "cli-black-image": (lambda: _recon("black.png"), Exits(0, "all zero", forbid="nan")),
+    "cli-zero-weights": (lambda: _recon("rgb.png", "--weights", _files() / "zero.safetensors"),
+                         Exits(1, "not a frame")),
+    "cli-maxiter-1": (lambda: _recon("rgb32.png", "--maxiter", "1"), Exits(1, "did not converge")),
+    "cli-text-as-image": (lambda: _recon("text.png"), Exits(2, "cannot read")),
+    "cli-out-under-a-file": (lambda: _cli("reconstruct", _files() / "rgb.png", "--out",
+                                          _files() / "afile" / "p.png", "--no-progress"),
+                             Exits(2, "is not a folder")),
+    "cli-stages-negative": (lambda: _recon("rgb.png", "--stages", "-3"), Exits(2, "--stages")),
+    "cli-train-steps-0": (lambda: _cli("train", "relu", "--steps", "0"), Exits(2, "--steps")),
+    "cli-verify-seed-negative": (lambda: _cli("verify", "--seed", "-1"), Exits(2, "--seed")),
+    "cli-verify-out-is-a-file": (lambda: _cli("verify", "--out", _files() / "afile", "--only",
+                                              "crelu-identities", "--no-progress"),
+                                 Exits(2, "afile")),
     # deep stacks
     "deep-no-stages": (lambda: deep_forward(np.ones((1, 8, 8)), []),
                        Raises(ValueError, "no stages")),
@@ -337,6 +419,12 @@ CASES: dict[str, tuple[Callable[[], Any], Any]] = {
 
 def run_case(call, expect):
     """Evaluate one case; return ``(ok, detail)``."""
+    if isinstance(expect, Exits):
+        code, text = call()
+        ok = code == expect.code and expect.fragment.lower() in text.lower() and not (
+            expect.forbid and expect.forbid in text.lower())
+        return ok, ("clear error" if code else "correct") if ok else (
+            f"exit {code}: {text[-300:]}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -107,5 +107,90 @@ def test_stage_widths_and_read_image(photo):
     assert stage_widths(2) == (16, 224) and stage_widths(3, first=2, factor=3) == (2, 6, 18)
     with pytest.raises(ValueError):
         stage_widths(0)
-    img = reconstruct_cmd.read_image(photo, multiple=3)
+    img, notes = reconstruct_cmd.read_image(photo, multiple=3)
     assert img.shape == (3, 15, 15) and 0 <= img.min() and img.max() <= 1
+    assert any("cropped from 16x16 to 15x15" in n for n in notes)
+
+
+def _grey16(tmp_path):
+    a = (np.arange(16 * 16).reshape(16, 16) * 200).astype(np.uint16)   # values up to 51000
+    path = tmp_path / "g16.png"
+    Image.fromarray(a).save(path)
+    return path, a / 65535.0
+
+
+def test_16_bit_png_is_scaled_by_its_depth_not_clipped(tmp_path):
+    path, expected = _grey16(tmp_path)
+    img, notes = reconstruct_cmd.read_image(path)
+    assert img.shape == (1, 16, 16)                      # greyscale stays one channel
+    assert np.allclose(img[0], expected, rtol=0, atol=1e-12)
+    assert any("16-bit" in n or "integer greyscale" in n for n in notes)
+    # negative control: the earlier 8-bit conversion saturates (the silent wrong answer)
+    with Image.open(path) as im:
+        saturated = np.asarray(im.convert("RGB"), dtype=float)[..., 0] / 255.0
+    assert not np.allclose(saturated, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode, note", [("P", "palette"), ("RGBA", "alpha dropped"),
+                                        ("CMYK", "CMYK"), ("LA", "alpha dropped"),
+                                        ("L", None)])
+def test_image_modes_are_converted_and_said(photo, tmp_path, mode, note):
+    path = tmp_path / f"m.{'jpg' if mode == 'CMYK' else 'png'}"
+    with Image.open(photo) as im:
+        im.convert(mode).save(path)
+    img, notes = reconstruct_cmd.read_image(path)
+    assert img.shape[0] == (1 if mode in ("L", "LA") else 3)
+    assert 0 <= img.min() and img.max() <= 1
+    if note:
+        assert any(note in n for n in notes)
+
+
+def test_greyscale_image_runs_as_one_channel(tmp_path, capsys):
+    path, _ = _grey16(tmp_path)
+    assert _run(path, "--out", tmp_path / "p.png", "--stages", "1") == 0
+    text = capsys.readouterr().out
+    assert "16x16" in text and "kept as one channel" in text
+    assert "CReLU column: CReLU with switches (frames not certified)" in text
+
+
+def test_all_black_image_has_no_nan(tmp_path, capsys):
+    path = tmp_path / "black.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+    assert _run(path, "--out", tmp_path / "p.png", "--stages", "1") == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text.lower() and "abs. error" in text and "all zero" in text
+
+
+def test_zero_weights_are_reported_and_exit_1(photo, tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "zero.safetensors"
+    save_file({"stage1.weight": np.zeros((16, 3, 3, 3))}, str(path))
+    assert _run(photo, "--out", tmp_path / "p.png", "--weights", path, "--stages", "1") == 1
+    captured = capsys.readouterr()
+    assert "NOT a frame" in captured.out and "did not do what was asked" in captured.err
+
+
+def test_maxiter_1_is_reported_and_exits_1(tmp_path, capsys):
+    from verify.data import load_photo
+
+    img = (load_photo("astronaut", size=32).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    path = tmp_path / "crop32.png"      # 3x32x32 = 3072 unknowns: LSMR, not the dense solve
+    Image.fromarray(img).save(path)
+    assert _run(path, "--out", tmp_path / "p.png", "--stages", "1", "--maxiter", "1") == 1
+    assert "did not converge" in capsys.readouterr().err
+
+
+def test_certify_labels_the_column_exact(photo, tmp_path, capsys):
+    assert _run(photo, "--out", tmp_path / "p.png", "--stages", "1", "--certify") == 0
+    assert "CReLU column: CReLU, exact with switches (certified frames)" in capsys.readouterr().out
+
+
+def test_unwritable_output_is_refused_before_any_work(photo, tmp_path, monkeypatch, capsys):
+    import os
+
+    called = []
+    monkeypatch.setattr(vdeep, "reconstruct_all", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    assert _run(photo, "--out", tmp_path / "p.png") == 2
+    assert "cannot write" in capsys.readouterr().err and not called

@@ -87,4 +87,7 @@ def test_smoke_run_writes_a_readable_table(tmp_path, monkeypatch):
     assert table["crelu_half"]["parameters"] < table["relu"]["parameters"]
     assert all(0 <= r["test_error"] <= 1 and 0 <= r["train_error"] <= 1 for r in again["runs"])
     assert "CReLU, half filters" in te.markdown_table(again)
-    te.table_figure(again, tmp_path / "t.png")
+    from verify import figures
+
+    assert figures.table_figure(te.summarise(again), tmp_path / "t.png") == str(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0

@@ -67,6 +67,16 @@ def relu(z: Array) -> Array:
     Returns
     -------
     numpy.ndarray or torch.Tensor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from theory import relu
+    >>> relu(np.array([-1.5, 0.0, 2.0]))
+    array([0., 0., 2.])
+    >>> relu(torch.tensor([-1, 3]))
+    tensor([0, 3])
     """
     _check(z, "relu")
     if isinstance(z, torch.Tensor):
@@ -94,6 +104,23 @@ def crelu(z: Array, axis: int = 1) -> Array:
     -----
     $\\operatorname{CReLU}(Wx) = \\operatorname{ReLU}([W; -W]x)$: a CReLU layer is a
     ReLU layer in which every filter appears with its negative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import crelu
+    >>> z = np.array([[[[1.0, -2.0]]]])          # (N, K, H, W) = (1, 1, 1, 2)
+    >>> h = crelu(z)
+    >>> h.shape                                  # the channel count doubles
+    (1, 2, 1, 2)
+    >>> h[0, :, 0]                               # positive half, then negative half
+    array([[1., 0.],
+           [0., 2.]])
+    >>> crelu(np.array([[[1.0, -2.0]]]), axis=0).shape   # one (K, H, W) input
+    (2, 1, 2)
+    >>> x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    >>> bool(np.isclose(np.linalg.norm(crelu(x)), np.linalg.norm(x)))   # norm preserved
+    True
     """
     _check(z, "crelu")
     _axis_ok(z, axis)
@@ -103,7 +130,19 @@ def crelu(z: Array, axis: int = 1) -> Array:
 
 
 def avr(z: Array) -> Array:
-    """Absolute value rectification $|z| = [z]_+ + [-z]_+$ (keeps magnitude, loses sign)."""
+    """Absolute value rectification $|z| = [z]_+ + [-z]_+$ (keeps magnitude, loses sign).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import avr, crelu
+    >>> avr(np.array([-3, 0, 2]))
+    array([3, 0, 2])
+    >>> z = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    >>> h = crelu(z)
+    >>> bool(np.array_equal(avr(z), h[:, :3] + h[:, 3:]))   # |z| = [z]_+ + [-z]_+
+    True
+    """
     _check(z, "avr")
     if isinstance(z, torch.Tensor):
         return relu(z) + _negative_part(z)
@@ -117,6 +156,22 @@ def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
     ------
     ValueError
         If the channel count along `axis` is odd (not CReLU features).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import crelu, split_crelu
+    >>> z = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    >>> pos, neg = split_crelu(crelu(z))
+    >>> pos.shape, neg.shape
+    ((2, 3, 4, 4), (2, 3, 4, 4))
+    >>> bool((pos * neg == 0).all())             # at most one half is non-zero
+    True
+    >>> try:
+    ...     split_crelu(np.ones((1, 3, 2, 2)))
+    ... except ValueError as err:
+    ...     print(err)
+    CReLU features must have an even number of channels along axis 1; got 3
     """
     _check(h, "split_crelu")
     _axis_ok(h, axis)
@@ -136,7 +191,18 @@ def split_crelu(h: Array, axis: int = 1) -> tuple[Array, Array]:
 
 
 def crelu_preactivation(h: Array, axis: int = 1) -> Array:
-    """Recover the pre-activation exactly: $z = h_+ - h_-$."""
+    """Recover the pre-activation exactly: $z = h_+ - h_-$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import crelu, crelu_preactivation
+    >>> z = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    >>> bool(np.array_equal(crelu_preactivation(crelu(z)), z))   # exact, bit for bit
+    True
+    >>> crelu_preactivation(crelu(z[0], axis=0), axis=0).shape
+    (3, 4, 4)
+    """
     pos, neg = split_crelu(h, axis)
     return pos - neg
 
@@ -147,21 +213,72 @@ def _axis_ok(z: Array, axis: int) -> None:
 
 
 class CReLU(torch.nn.Module):
-    """CReLU as a torch module; doubles the channel dimension `dim` (default 1)."""
+    """CReLU as a torch module; doubles the channel dimension `dim` (default 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import CReLU
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), CReLU())
+    >>> net(torch.zeros(2, 3, 8, 8)).shape       # 4 filters, 8 channels out
+    torch.Size([2, 8, 8, 8])
+    >>> net[1]
+    CReLU(dim=1)
+    """
 
     def __init__(self, dim: int = 1) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        """`crelu(z, axis=self.dim)` of a tensor.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from theory import CReLU
+        >>> CReLU().forward(torch.tensor([[1.0, -2.0]]))
+        tensor([[1., 0., 0., 2.]])
+        >>> CReLU(dim=0).forward(torch.tensor([1.0, -2.0]))
+        tensor([1., 0., 0., 2.])
+        """
         return crelu(z, axis=self.dim)
 
     def extra_repr(self) -> str:  # noqa: D102
+        """The module's settings as printed in its repr, `dim=...`.
+
+        Examples
+        --------
+        >>> from theory import CReLU
+        >>> CReLU(dim=0).extra_repr()
+        'dim=0'
+        """
         return f"dim={self.dim}"
 
 
 class AVR(torch.nn.Module):
-    """Absolute value rectification as a torch module."""
+    """Absolute value rectification as a torch module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import AVR
+    >>> AVR()(torch.tensor([[-1.0, 0.5]]))
+    tensor([[1.0000, 0.5000]])
+    """
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        """$|z|$ of a tensor, elementwise.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from theory import AVR, CReLU
+        >>> z = torch.tensor([[-1.0, 2.0, -0.5]])
+        >>> AVR().forward(z)
+        tensor([[1.0000, 2.0000, 0.5000]])
+        >>> h = CReLU().forward(z)
+        >>> bool(torch.equal(AVR().forward(z), h[:, :3] + h[:, 3:]))
+        True
+        """
         return z.abs()

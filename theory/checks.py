@@ -46,30 +46,135 @@ Policy = Literal["warn", "raise", "ignore"]
 
 
 class InconsistentFeaturesWarning(UserWarning):
-    """The features are not an output of the stated layer (a check failed; see the message)."""
+    """The features are not an output of the stated layer (a check failed; see the message).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> h = crelu_features(x, other)                 # features of another layer
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     res = invert_crelu(h, layer, x.shape)
+    >>> [w.category.__name__ for w in caught]
+    ['InconsistentFeaturesWarning']
+    >>> bool(res.checks["relative_residual"] > res.checks["residual_tolerance"])
+    True
+    """
 
 
 class InconsistentFeaturesError(ValueError):
-    """Raised instead of `InconsistentFeaturesWarning` with `on_inconsistent="raise"`."""
+    """Raised instead of `InconsistentFeaturesWarning` with `on_inconsistent="raise"`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> from theory.checks import InconsistentFeaturesError
+    >>> h = crelu_features(x, layer)
+    >>> h[0, 0, 0] = h[4, 0, 0] = 1.0                # both halves positive: not a CReLU output
+    >>> try:
+    ...     invert_crelu(h, layer, x.shape, on_inconsistent="raise")
+    ... except InconsistentFeaturesError as err:
+    ...     print(str(err).split(":")[0], isinstance(err, ValueError))
+    the features are not a CReLU output True
+    """
 
 
 class NotConvergedWarning(UserWarning):
-    """An iterative solver stopped before meeting its stopping rule."""
+    """An iterative solver stopped before meeting its stopping rule.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> h = crelu_features(x, layer)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     res = invert_crelu(h, layer, x.shape, solver="lsmr", maxiter=3,
+    ...                        on_inconsistent="ignore")
+    >>> [w.category.__name__ for w in caught], res.converged
+    (['NotConvergedWarning'], False)
+    """
 
 
 class NotConvergedError(RuntimeError):
-    """Raised instead of `NotConvergedWarning` with `on_not_converged="raise"`."""
+    """Raised instead of `NotConvergedWarning` with `on_not_converged="raise"`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> from theory.checks import NotConvergedError
+    >>> h = crelu_features(x, layer)
+    >>> try:
+    ...     invert_crelu(h, layer, x.shape, solver="lsmr", maxiter=3, on_inconsistent="ignore",
+    ...                  on_not_converged="raise")
+    ... except NotConvergedError as err:
+    ...     print(str(err).split(":")[0], isinstance(err, RuntimeError))
+    LSMR did not converge True
+    """
 
 
 def check_policy(value: str, name: str) -> None:
+    """A clear `ValueError` unless `value` is one of `warn`, `raise`, `ignore`.
+
+    Examples
+    --------
+    >>> from theory.checks import check_policy
+    >>> check_policy("warn", "on_inconsistent")           # valid: silent
+    >>> try:
+    ...     check_policy("loud", "on_inconsistent")
+    ... except ValueError as err:
+    ...     print(err)
+    unknown on_inconsistent 'loud'; expected one of warn, raise, ignore
+    """
     if value not in ("warn", "raise", "ignore"):
         raise ValueError(f"unknown {name} {value!r}; expected one of warn, raise, ignore")
 
 
 def report(message: str, policy: Policy, warning: type[Warning], error: type[Exception],
            stacklevel: int = 3) -> None:
-    """`stacklevel` counts from this function: 3 points at the caller of its caller."""
-    """Raise `error(message)`, warn with `warning` or do nothing, as `policy` says."""
+    """Raise `error(message)`, warn with `warning` or do nothing, as `policy` says.
+
+    `stacklevel` counts from this function: 3 points at the caller of its caller.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from theory.checks import NotConvergedError, NotConvergedWarning, report
+    >>> report("stopped early", "ignore", NotConvergedWarning, NotConvergedError)   # nothing
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     report("stopped early", "warn", NotConvergedWarning, NotConvergedError)
+    >>> caught[0].category.__name__, str(caught[0].message)
+    ('NotConvergedWarning', 'stopped early')
+    >>> try:
+    ...     report("stopped early", "raise", NotConvergedWarning, NotConvergedError)
+    ... except NotConvergedError as err:
+    ...     print(repr(err))
+    NotConvergedError('stopped early')
+    """
     if policy == "raise":
         raise error(message)
     if policy == "warn":
@@ -78,7 +183,19 @@ def report(message: str, policy: Policy, warning: type[Warning], error: type[Exc
 
 def rounding_residual_tolerance(taps: int, filters: int, cond: float) -> float:
     """$4\\sqrt{n K}\\,\\operatorname{cond}\\,u$: the relative residual of consistent data
-    (module notes); `inf` when `cond` is not finite (no certificate, or not injective)."""
+    (module notes); `inf` when `cond` is not finite (no certificate, or not injective).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.checks import rounding_residual_tolerance
+    >>> eps = float(np.finfo(np.float64).eps)
+    >>> tol = rounding_residual_tolerance(taps=2 * 3 * 3, filters=8, cond=5.0)   # C kh kw = 18
+    >>> round(tol / eps, 6)                               # 4 * sqrt(18 * 8) * 5 = 240
+    240.0
+    >>> rounding_residual_tolerance(18, 8, float("inf"))  # no certificate: nothing to check
+    inf
+    """
     if not np.isfinite(cond):
         return float("inf")
     return 4.0 * float(np.sqrt(taps * filters)) * cond * _EPS
@@ -95,6 +212,15 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
     final check computes $Ax$ with $n$ = `taps` terms per entry, so we add
     $4(k + \sqrt n)\,u\,\|A\|\|x\|$ (`k` iterations; the same probabilistic
     constant as `rounding_residual_tolerance`).
+
+    Examples
+    --------
+    >>> from theory.checks import lsmr_residual_tolerance
+    >>> tol = lsmr_residual_tolerance(atol=1e-10, btol=1e-10, a_norm=3.0, x_norm=2.0, b_norm=6.0)
+    >>> f"{tol:.4e}"                                      # btol + atol * 3 * 2 / 6, plus rounding
+    '2.0000e-10'
+    >>> lsmr_residual_tolerance(1e-10, 1e-10, 3.0, 2.0, b_norm=0.0)
+    inf
     """
     if b_norm == 0 or not np.isfinite(a_norm):
         return float("inf")
@@ -104,7 +230,21 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
 
 def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:
     """Positions where both CReLU halves are positive, and the largest `min(h+, h-)`
-    relative to `max |h|` (both 0 for a CReLU output)."""
+    relative to `max |h|` (both 0 for a CReLU output).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import crelu
+    >>> from theory.checks import crelu_overlap
+    >>> h = crelu(np.random.default_rng(0).standard_normal((3, 4, 4)), axis=0)
+    >>> crelu_overlap(h, axis=0)                           # a CReLU output: no overlap
+    (0, 0.0)
+    >>> h[0, 0, 0] = h[3, 0, 0] = 0.5 * h.max()            # both halves positive at one place
+    >>> count, worst = crelu_overlap(h, axis=0)
+    >>> count, round(worst, 6)
+    (1, 0.5)
+    """
     k = h.shape[axis] // 2
     pos = np.take(h, np.arange(k), axis=axis)
     neg = np.take(h, np.arange(k, 2 * k), axis=axis)
@@ -116,7 +256,18 @@ def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:
 
 def rayleigh_outside(quotient: float, lower: float, upper: float, dim: int) -> bool:
     """Whether `quotient` lies outside `[lower, upper]` beyond rounding
-    ($10\\sqrt D\\,u$ relative to `upper`)."""
+    ($10\\sqrt D\\,u$ relative to `upper`).
+
+    Examples
+    --------
+    >>> from theory.checks import rayleigh_outside
+    >>> rayleigh_outside(5.0, lower=4.0, upper=9.0, dim=100)
+    False
+    >>> rayleigh_outside(9.0 * (1 + 1e-15), lower=4.0, upper=9.0, dim=100)   # rounding: inside
+    False
+    >>> rayleigh_outside(3.0, lower=4.0, upper=9.0, dim=100)
+    True
+    """
     slack = 10.0 * np.sqrt(dim) * _EPS * max(upper, quotient)
     return bool(quotient < lower - slack or quotient > upper + slack)
 

@@ -55,7 +55,18 @@ NORMALISE_EXPONENT = 60
 
 
 def normalising_exponent(peak: float) -> int:
-    """`e` with `2^e * peak` near 1 when `peak` is outside `[2^-E, 2^E]`, else 0."""
+    """`e` with `2^e * peak` near 1 when `peak` is outside `[2^-E, 2^E]`, else 0.
+
+    Examples
+    --------
+    >>> from theory.conv import normalising_exponent
+    >>> normalising_exponent(3.0)             # near unit scale: nothing to do
+    0
+    >>> normalising_exponent(2.0 ** -80)      # 2^80 * 2^-80 = 1
+    80
+    >>> normalising_exponent(2.0 ** 70)
+    -70
+    """
     if not (peak > 0 and np.isfinite(peak)):
         return 0
     e = -int(np.round(np.log2(peak)))
@@ -84,6 +95,18 @@ def as_tensor(array: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | 
 
     Integer arrays become float64 (so no arithmetic on them can wrap around); bool and
     complex arrays are refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.conv import as_tensor
+    >>> as_tensor(np.arange(3), "x")          # integers become float64
+    tensor([0., 1., 2.], dtype=torch.float64)
+    >>> try:
+    ...     as_tensor(np.array([1.0, np.nan]), "x")
+    ... except ValueError as err:
+    ...     print(err)
+    x contains 1 NaN or Inf value(s)
     """
     if isinstance(array, np.ndarray):
         if array.dtype.kind not in "fiu":
@@ -169,12 +192,37 @@ class ConvLayer:
     # ------------------------------------------------------------------ weights and geometry
     @property
     def weight(self) -> torch.Tensor:
-        """A copy of the filters, shape (K, C, kh, kw) (changing it does not change the layer)."""
+        """A copy of the filters, shape (K, C, kh, kw) (changing it does not change the layer).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((4, 3, 3, 3)))
+        >>> w = layer.weight
+        >>> w.shape, w.dtype
+        (torch.Size([4, 3, 3, 3]), torch.float64)
+        >>> w[:] = 0.0                            # a copy: the layer is unchanged
+        >>> layer.max_abs
+        1.0
+        """
         return self._weight.clone()
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of the weights (dtype, shape, bytes) and the geometry: the layer's identity."""
+        """SHA-256 of the weights (dtype, shape, bytes) and the geometry: the layer's identity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> w = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+        >>> a, b = ConvLayer(w), ConvLayer(w.copy())
+        >>> len(a.fingerprint), a.fingerprint == b.fingerprint
+        (64, True)
+        >>> a.fingerprint == ConvLayer(w, stride=2).fingerprint   # geometry is part of it
+        False
+        """
         if self._fingerprint is None:
             h = hashlib.sha256()
             w = self._weight
@@ -185,35 +233,104 @@ class ConvLayer:
         return self._fingerprint
 
     def scaled(self, factor: float) -> "ConvLayer":
-        """The same layer with its weights multiplied by `factor`."""
+        """The same layer with its weights multiplied by `factor`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((2, 1, 3, 3)), stride=2, padding=1)
+        >>> double = layer.scaled(2.0)
+        >>> double.max_abs, double.stride, double.padding
+        (2.0, (2, 2), (1, 1))
+        >>> x = np.random.default_rng(0).random((1, 6, 6))
+        >>> bool(np.allclose(double.forward(x), 2 * layer.forward(x)))
+        True
+        """
         return ConvLayer(self._weight * factor, stride=self.stride, padding=self.padding,
                          padding_mode=self.padding_mode, dilation=self.dilation)
 
     @property
     def max_abs(self) -> float:
-        """The largest absolute weight."""
+        """The largest absolute weight.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.array([[[[0.5, -3.0]]]])).max_abs
+        3.0
+        """
         return float(self._weight.abs().max())
 
     @property
     def out_channels(self) -> int:
+        """Number of filters `K`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((4, 3, 5, 5))).out_channels
+        4
+        """
         return int(self._weight.shape[0])
 
     @property
     def in_channels(self) -> int:
+        """Number of input channels `C` of each filter.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((4, 3, 5, 5))).in_channels
+        3
+        """
         return int(self._weight.shape[1])
 
     @property
     def kernel_size(self) -> tuple[int, int]:
+        """`(kh, kw)`, the filter size without dilation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((4, 3, 5, 3))).kernel_size
+        (5, 3)
+        """
         return int(self._weight.shape[2]), int(self._weight.shape[3])
 
     @property
     def receptive_field(self) -> tuple[int, int]:
-        """Extent of one dilated filter on the padded input, `d (k - 1) + 1` per axis."""
+        """Extent of one dilated filter on the padded input, `d (k - 1) + 1` per axis.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((1, 1, 3, 3))).receptive_field
+        (3, 3)
+        >>> ConvLayer(np.ones((1, 1, 3, 3)), dilation=2).receptive_field
+        (5, 5)
+        """
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         return dh * (kh - 1) + 1, dw * (kw - 1) + 1
 
     @property
     def dtype(self) -> torch.dtype:
+        """The torch dtype of the weights (and of every computation of the layer).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((1, 1, 3, 3))).dtype
+        torch.float64
+        >>> ConvLayer(np.ones((1, 1, 3, 3), dtype=np.float32)).dtype
+        torch.float32
+        """
         return self._weight.dtype
 
     def at(self, input_shape: Sequence[int]) -> "ConvOperator":
@@ -221,6 +338,17 @@ class ConvLayer:
 
         The shape is validated once; the operator caches the output shape, the scipy
         `LinearOperator`, the dense matrix, the FFT plan and the frame bounds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((4, 3, 3, 3)), padding=1)
+        >>> op = layer.at((3, 8, 8))
+        >>> op.output_shape, op.shape
+        ((4, 8, 8), (256, 192))
+        >>> op is layer.at([3, 8, 8])             # cached per shape
+        True
         """
         try:
             key = tuple(int(s) for s in input_shape)
@@ -260,19 +388,67 @@ class ConvLayer:
 
     # ------------------------------------------------------------------ shape-taking wrappers
     def check_input_shape(self, input_shape: Sequence[int]) -> tuple[int, int, int]:
-        """Validate `(C, H, W)` against the layer; return it as a tuple of ints."""
+        """Validate `(C, H, W)` against the layer; return it as a tuple of ints.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((4, 3, 3, 3)))
+        >>> layer.check_input_shape([3, 8, 8])
+        (3, 8, 8)
+        >>> try:
+        ...     layer.check_input_shape((2, 8, 8))
+        ... except ValueError as err:
+        ...     print(err)
+        input has 2 channels but the layer's filters have 3
+        """
         return self.at(input_shape).input_shape
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, int, int]:
-        """`(K, H', W')` for an input of shape `(C, H, W)`."""
+        """`(K, H', W')` for an input of shape `(C, H, W)`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> ConvLayer(np.ones((4, 3, 3, 3)), stride=2, padding=1).output_shape((3, 9, 9))
+        (4, 5, 5)
+        """
         return self.at(input_shape).output_shape
 
     def is_circulant(self, input_shape: Sequence[int]) -> bool:
-        """True when the operator is block-circulant: circular padding, stride 1, H'=H, W'=W."""
+        """True when the operator is block-circulant: circular padding, stride 1, H'=H, W'=W.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> w = np.ones((4, 3, 3, 3))
+        >>> ConvLayer(w, padding=1, padding_mode="circular").is_circulant((3, 8, 8))
+        True
+        >>> ConvLayer(w, padding=1).is_circulant((3, 8, 8))               # zero padding
+        False
+        >>> ConvLayer(w, stride=2, padding=1, padding_mode="circular").is_circulant((3, 8, 8))
+        False
+        """
         return self.at(input_shape).is_circulant
 
     def forward(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """Apply the layer to `(C, H, W)` or `(N, C, H, W)`; numpy in, numpy out."""
+        """Apply the layer to `(C, H, W)` or `(N, C, H, W)`; numpy in, numpy out.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((2, 1, 2, 2)))
+        >>> layer.forward(np.arange(9.0).reshape(1, 3, 3))[0]    # sums of 2x2 windows
+        array([[ 8., 12.],
+               [20., 24.]])
+        >>> layer.forward(torch.zeros(5, 1, 3, 3)).shape          # a batch, torch in and out
+        torch.Size([5, 2, 2, 2])
+        """
         if not isinstance(x, (np.ndarray, torch.Tensor)):
             raise TypeError(f"x must be a numpy array or torch tensor, got {type(x).__name__}")
         if x.ndim not in (3, 4):
@@ -281,7 +457,21 @@ class ConvLayer:
 
     def adjoint(self, y: torch.Tensor | np.ndarray, input_shape: Sequence[int]
                 ) -> torch.Tensor | np.ndarray:
-        """Apply $A^T$ to `(K, H', W')` or `(N, K, H', W')`; numpy in, numpy out."""
+        """Apply $A^T$ to `(K, H', W')` or `(N, K, H', W')`; numpy in, numpy out.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), stride=2, padding=1)
+        >>> x = rng.standard_normal((2, 7, 7))
+        >>> y = rng.standard_normal(layer.output_shape(x.shape))
+        >>> lhs = np.sum(layer.forward(x) * y)                   # <A x, y>
+        >>> rhs = np.sum(x * layer.adjoint(y, x.shape))           # <x, A^T y>
+        >>> bool(np.isclose(lhs, rhs, rtol=1e-12))
+        True
+        """
         return self.at(input_shape).adjoint(y)
 
     def operator(self, input_shape: Sequence[int]) -> "LinearOperator":
@@ -289,6 +479,19 @@ class ConvLayer:
 
         `matvec`/`matmat` run `conv2d`; `rmatvec`/`rmatmat` run the exact adjoint.
         The operator's dtype is the weight's numpy dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1)
+        >>> A = layer.operator((2, 5, 5))
+        >>> A.shape
+        (100, 50)
+        >>> x = rng.standard_normal((2, 5, 5))
+        >>> bool(np.allclose(A.matvec(x.ravel()), layer.forward(x).ravel()))
+        True
         """
         return self.at(input_shape).linear_operator
 
@@ -296,11 +499,39 @@ class ConvLayer:
         """The `M x D` matrix of the layer (columns = responses to unit inputs).
 
         Refuses inputs with more than `DENSE_LIMIT` values unless `force=True`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 1, 3, 3)), padding=1)
+        >>> a = layer.dense((1, 4, 4))
+        >>> a.shape
+        (64, 16)
+        >>> x = rng.standard_normal((1, 4, 4))
+        >>> bool(np.allclose(a @ x.ravel(), layer.forward(x).ravel()))
+        True
+        >>> s = np.linalg.svd(a, compute_uv=False)
+        >>> bool(s[-1] > 1e-8 * s[0])              # injective on 4x4 inputs
+        True
         """
         return self.at(input_shape).dense(force=force)
 
     def fft_plan(self, input_shape: Sequence[int]) -> "CirculantPlan":
-        """The cached `theory.fft.CirculantPlan` for this input shape."""
+        """The cached `theory.fft.CirculantPlan` for this input shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> plan = layer.fft_plan((2, 6, 6))
+        >>> s = np.linalg.svd(layer.dense((2, 6, 6)), compute_uv=False)   # the dense oracle
+        >>> bool(np.isclose(plan.sigma_max, s[0])), bool(np.isclose(plan.sigma_min, s[-1]))
+        (True, True)
+        """
         return self.at(input_shape).plan
 
     # ------------------------------------------------------------------ kernels (batched)

@@ -46,7 +46,18 @@ from theory.selection import pooled_shape
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One stage: a conv layer followed by the activation and `pool x pool` max-pooling."""
+    """One stage: a conv layer followed by the activation and `pool x pool` max-pooling.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage
+    >>> st = Stage(ConvLayer(np.ones((4, 1, 3, 3)), padding=1))
+    >>> st.pool, st.layer.out_channels
+    (2, 4)
+    >>> Stage(st.layer, pool=1).pool                        # no pooling: Proposition 2.1
+    1
+    """
 
     layer: ConvLayer
     pool: int = 2
@@ -54,7 +65,23 @@ class Stage:
 
 @dataclasses.dataclass
 class DeepFeatures:
-    """Forward pass of a stack: every stage's pooled features, switches and input shape."""
+    """Forward pass of a stack: every stage's pooled features, switches and input shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+    >>> rng = np.random.default_rng(0)
+    >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+    >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+    >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    >>> x = rng.random((1, 4, 4))
+    >>> fwd = deep_forward(x, stages)
+    >>> [f.shape for f in fwd.features], fwd.input_shapes
+    ([(18, 2, 2), (324, 1, 1)], [(1, 4, 4), (18, 2, 2)])
+    >>> [s.shape for s in fwd.switches] == [f.shape for f in fwd.features]
+    True
+    """
 
     features: list[np.ndarray]
     switches: list[np.ndarray]
@@ -63,6 +90,21 @@ class DeepFeatures:
 
     @property
     def last(self) -> np.ndarray:
+        """The last stage's pooled features (what `invert_deep` starts from).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+        >>> rng = np.random.default_rng(0)
+        >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+        >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+        >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+        >>> x = rng.random((1, 4, 4))
+        >>> fwd = deep_forward(x, stages)
+        >>> fwd.last.shape, fwd.last is fwd.features[-1]
+        ((324, 1, 1), True)
+        """
         return self.features[-1]
 
 
@@ -78,7 +120,20 @@ def _check_stages(stages: Sequence[Stage]) -> list[Stage]:
 
 def stack_shapes(stages: Sequence[Stage], input_shape: Sequence[int],
                  activation: Activation = "crelu") -> list[tuple[int, int, int]]:
-    """Input shape of every stage, then the final feature shape (length `len(stages) + 1`)."""
+    """Input shape of every stage, then the final feature shape (length `len(stages) + 1`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage
+    >>> from theory.deep import stack_shapes
+    >>> stages = [Stage(ConvLayer(np.ones((4, 1, 3, 3)), padding=1)),
+    ...           Stage(ConvLayer(np.ones((6, 8, 3, 3)), padding=1))]
+    >>> stack_shapes(stages, (1, 16, 16))                   # CReLU doubles the channels
+    [(1, 16, 16), (8, 8, 8), (12, 4, 4)]
+    >>> stack_shapes(stages[:1], (1, 16, 16), activation="relu")
+    [(1, 16, 16), (4, 8, 8)]
+    """
     shapes = [tuple(int(s) for s in input_shape)]
     for i, st in enumerate(_check_stages(stages)):
         try:
@@ -90,7 +145,23 @@ def stack_shapes(stages: Sequence[Stage], input_shape: Sequence[int],
 
 def deep_forward(x: np.ndarray, stages: Sequence[Stage],
                  activation: Activation = "crelu") -> DeepFeatures:
-    """Run `x` (shape (C, H, W)) through the stack, keeping every stage's switches."""
+    """Run `x` (shape (C, H, W)) through the stack, keeping every stage's switches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+    >>> rng = np.random.default_rng(0)
+    >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+    >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+    >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    >>> x = rng.random((1, 4, 4))
+    >>> fwd = deep_forward(x, stages)
+    >>> fwd.activation, fwd.last.shape
+    ('crelu', (324, 1, 1))
+    >>> bool((fwd.last >= 0).all())                         # pooled rectified features
+    True
+    """
     stages = _check_stages(stages)
     u = as_tensor(x, "x").double().numpy()
     if u.ndim != 3:
@@ -113,6 +184,22 @@ class DeepInversionResult:
     given last features (`feature_mismatch`) and the fraction of each stage's switches it
     reproduces (`switch_agreement`, first stage first). Measured and reported; without
     per-stage certificates no tolerance follows from the theory, so nothing is warned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+    >>> rng = np.random.default_rng(0)
+    >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+    >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+    >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    >>> x = rng.random((1, 4, 4))
+    >>> fwd = deep_forward(x, stages)
+    >>> res = invert_deep(fwd.last, fwd.switches, stages, x.shape, certify=True)
+    >>> len(res.stages), res.all_frames, bool(np.allclose(res.x, x))
+    (2, True, True)
+    >>> res.checks["switch_agreement"], bool(res.checks["feature_mismatch"] < 1e-10)
+    ([1.0, 1.0], True)
     """
 
     x: np.ndarray
@@ -122,6 +209,25 @@ class DeepInversionResult:
 
     @property
     def all_frames(self) -> bool | None:
+        """Whether every stage's selected filters are certified a frame.
+
+        `False` if a stage's are certified not to be one, else `None` if a stage has no
+        certificate (`invert_deep` with `certify=False`, its default).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+        >>> rng = np.random.default_rng(0)
+        >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+        >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+        >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+        >>> x = rng.random((1, 4, 4))
+        >>> fwd = deep_forward(x, stages)
+        >>> res = invert_deep(fwd.last, fwd.switches, stages, x.shape, certify=True)
+        >>> res.all_frames, [r.is_frame for r in res.stages]
+        (True, [True, True])
+        """
         flags = [r.is_frame for r in self.stages]
         if any(f is False for f in flags):
             return False
@@ -175,6 +281,22 @@ def invert_deep(
     Returns
     -------
     DeepInversionResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, Stage, deep_forward, invert_deep
+    >>> rng = np.random.default_rng(0)
+    >>> w1 = np.linalg.qr(rng.standard_normal((9, 9)))[0].reshape(9, 1, 3, 3)
+    >>> w2 = np.linalg.qr(rng.standard_normal((162, 162)))[0].reshape(162, 18, 3, 3)
+    >>> stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    >>> x = rng.random((1, 4, 4))
+    >>> fwd = deep_forward(x, stages)
+    >>> res = invert_deep(fwd.last, fwd.switches, stages, x.shape)
+    >>> bool(np.abs(res.x - x).max() < 1e-8)                 # back through both stages
+    True
+    >>> [r.solver for r in res.stages]                      # last stage first
+    ['dense', 'dense']
     """
     t0 = time.perf_counter()
     stages = _check_stages(stages)

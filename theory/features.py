@@ -32,7 +32,22 @@ def _check_activation(activation: str) -> None:
 
 
 def check_pool(pool) -> int:
-    """`pool` as a positive int, or a ValueError naming it."""
+    """`pool` as a positive int, or a ValueError naming it.
+
+    Examples
+    --------
+    >>> from theory.features import check_pool
+    >>> check_pool(2)
+    2
+    >>> for bad in (0, 2.0, True):
+    ...     try:
+    ...         check_pool(bad)
+    ...     except ValueError as err:
+    ...         print(err)
+    pool must be a positive int, got 0
+    pool must be a positive int, got 2.0
+    pool must be a positive int, got True
+    """
     if isinstance(pool, (bool, np.bool_)) or not isinstance(pool, (int, np.integer)) \
             or int(pool) < 1:
         raise ValueError(f"pool must be a positive int, got {pool!r}")

@@ -48,6 +48,27 @@ class CirculantPlan:
         Singular values below `rtol * sigma_max` are treated as zero in the pseudo-inverse
         (and the layer is then not injective). Default `max(M, D) * eps`, numpy's
         `matrix_rank` convention, with `eps` of float64 (all plan arithmetic is float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import CirculantPlan, ConvLayer
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> plan = CirculantPlan(layer, (2, 6, 6))
+    >>> plan.singular_values.shape            # (H, W//2 + 1, min(K, C)) over the half-plane
+    (6, 4, 2)
+    >>> s = np.linalg.svd(layer.dense((2, 6, 6)), compute_uv=False)   # the dense oracle
+    >>> bool(np.allclose(np.sort(plan.full_spectrum().ravel())[::-1], s))
+    True
+    >>> x = rng.standard_normal((2, 6, 6))
+    >>> bool(np.allclose(plan.solve(layer.forward(x)), x))   # exact inverse, per frequency
+    True
+    >>> try:
+    ...     CirculantPlan(ConvLayer(np.ones((4, 2, 3, 3)), padding=1), (2, 6, 6))
+    ... except ValueError as err:
+    ...     print(str(err).split(" (")[0])
+    the FFT path needs circular padding, stride 1 and output size equal to input size
     """
 
     def __init__(self, layer, input_shape=None, rtol: float | None = None):
@@ -149,7 +170,22 @@ class CirculantPlan:
 
     @property
     def matrices(self) -> np.ndarray:
-        """The frequency matrices $A(\\omega)$, shape (F, K, C) over the rfft half-plane."""
+        """The frequency matrices $A(\\omega)$, shape (F, K, C) over the rfft half-plane.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
+        >>> a = plan.matrices
+        >>> a.shape                               # F = 6 * 4 frequencies, each K x C = 4 x 2
+        (24, 4, 2)
+        >>> s = np.linalg.svd(a, compute_uv=False)
+        >>> bool(np.allclose(s.reshape(6, 4, 2), plan.singular_values))
+        True
+        """
         return np.conj(np.moveaxis(self._g, 2, 0)) / self._f
 
     def _apply_a(self, xf: np.ndarray) -> np.ndarray:
@@ -172,11 +208,35 @@ class CirculantPlan:
     # ------------------------------------------------------------------ spectrum
     @property
     def sigma_max(self) -> float:
+        """Largest singular value of the layer (over all frequencies).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> layer = ConvLayer(np.ones((1, 1, 3, 3)), padding=1, padding_mode="circular")
+        >>> round(CirculantPlan(layer, (1, 6, 6)).sigma_max, 12)   # the DC gain: 9 taps of 1
+        9.0
+        """
         return float(self.singular_values.max())
 
     @property
     def sigma_min(self) -> float:
-        """Smallest singular value of the layer (0 when K < C: every A(w) is wide)."""
+        """Smallest singular value of the layer (0 when K < C: every A(w) is wide).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> wide = ConvLayer(rng.standard_normal((1, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> CirculantPlan(wide, (2, 6, 6)).sigma_min          # 1 filter, 2 channels: K < C
+        0.0
+        >>> tall = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> s = np.linalg.svd(tall.dense((2, 6, 6)), compute_uv=False)
+        >>> bool(np.isclose(CirculantPlan(tall, (2, 6, 6)).sigma_min, s[-1]))
+        True
+        """
         c, k = self.input_shape[0], self.output_shape[0]
         if k < c:
             return 0.0
@@ -184,14 +244,41 @@ class CirculantPlan:
 
     @property
     def injective(self) -> bool:
-        """Whether sigma_min > rtol * sigma_max (computed on 2^e A: scale-free)."""
+        """Whether sigma_min > rtol * sigma_max (computed on 2^e A: scale-free).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> CirculantPlan(layer, (2, 6, 6)).injective
+        True
+        >>> box = ConvLayer(np.ones((1, 1, 1, 3)), padding=(0, 1), padding_mode="circular")
+        >>> CirculantPlan(box, (1, 4, 6)).injective     # a 1x3 box: zero gain at period 3
+        False
+        """
         if self.input_shape[0] > self.output_shape[0]:
             return False
         s = self._unit_singular_values
         return float(s.min()) > self.rtol * float(s.max())
 
     def full_spectrum(self) -> np.ndarray:
-        """Singular values on the full `H x W` frequency grid, shape (H, W, min(K, C))."""
+        """Singular values on the full `H x W` frequency grid, shape (H, W, min(K, C)).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((3, 1, 3, 3)), padding=1, padding_mode="circular")
+        >>> full = CirculantPlan(layer, (1, 5, 6)).full_spectrum()
+        >>> full.shape
+        (5, 6, 1)
+        >>> s = np.linalg.svd(layer.dense((1, 5, 6)), compute_uv=False)
+        >>> bool(np.allclose(np.sort(full.ravel()), np.sort(s)))    # every singular value, once
+        True
+        """
         h, w = self.input_shape[1:]
         s = self.singular_values
         full = np.empty((h, w, s.shape[-1]))
@@ -205,7 +292,19 @@ class CirculantPlan:
 
     # ------------------------------------------------------------------ maps
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The layer applied through the FFT (an oracle/cross-check for `conv2d`)."""
+        """The layer applied through the FFT (an oracle/cross-check for `conv2d`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 6, 6))
+        >>> y = CirculantPlan(layer, (2, 6, 6)).forward(x)
+        >>> y.shape, bool(np.allclose(y, layer.forward(x)))          # FFT == conv2d
+        ((3, 4, 6, 6), True)
+        """
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         yf = self._apply_a(self._spectra(xb))
         if self._e:
@@ -218,6 +317,23 @@ class CirculantPlan:
         With `return_residual=True` also returns $\\|A x - z\\|_2$ over the batch
         (`"per-input"`: an array, one norm per input), computed in the frequency domain
         (Parseval) without another transform.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
+        >>> x = rng.standard_normal((2, 6, 6))
+        >>> x_rec, res = plan.solve(layer.forward(x), return_residual=True)
+        >>> bool(np.allclose(x_rec, x)), bool(res < 1e-10)
+        (True, True)
+        >>> z = rng.standard_normal((4, 6, 6))            # not in the range: least squares
+        >>> x_ls = plan.solve(z)
+        >>> x_np = np.linalg.lstsq(layer.dense((2, 6, 6)), z.ravel(), rcond=None)[0]
+        >>> bool(np.allclose(x_ls.ravel(), x_np))
+        True
         """
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
         zf = self._spectra(zb)                                             # (N, K, F)
@@ -234,7 +350,20 @@ class CirculantPlan:
         return x, self._residual_from_spectra(xf, zf, per_input=return_residual == "per-input")
 
     def residual_norm(self, x: np.ndarray, z: np.ndarray) -> float:
-        """$\\|A x - z\\|_2$ over a batch, in the frequency domain (Parseval)."""
+        """$\\|A x - z\\|_2$ over a batch, in the frequency domain (Parseval).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import CirculantPlan, ConvLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> plan = CirculantPlan(layer, (2, 6, 6))
+        >>> x, z = rng.standard_normal((2, 6, 6)), rng.standard_normal((4, 6, 6))
+        >>> direct = np.linalg.norm(layer.forward(x) - z)
+        >>> bool(np.isclose(plan.residual_norm(x, z), direct))      # Parseval
+        True
+        """
         xb = np.asarray(x, dtype=np.float64).reshape(-1, *self.input_shape)
         zb = np.asarray(z, dtype=np.float64).reshape(-1, *self.output_shape)
         zf = self._spectra(zb)

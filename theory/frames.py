@@ -80,7 +80,7 @@ class FrameBounds:
         For estimates: the largest Ritz residual norm (an eigenvalue of $A^TA$ lies
         within it of each reported bound); 0 for exact methods.
     certified : bool
-        True only when ``lower <= sigma_min(A)^2`` and ``upper >= sigma_max(A)^2`` are
+        True only when `lower <= sigma_min(A)^2` and `upper >= sigma_max(A)^2` are
         *proven*, rounding errors included (the certified methods of
         docs/theory/frame-bounds.md); estimates and exact-to-rounding values are not.
     normalisation : float
@@ -121,10 +121,26 @@ class FrameBounds:
 
     @property
     def sigma_min(self) -> float:
+        r"""$\sigma_{\min} = \sqrt{a}$, the smallest singular value.
+
+        Examples
+        --------
+        >>> from theory import FrameBounds
+        >>> FrameBounds(4.0, 9.0, True).sigma_min
+        2.0
+        """
         return float(np.sqrt(max(self.lower, 0.0)))
 
     @property
     def sigma_max(self) -> float:
+        r"""$\sigma_{\max} = \sqrt{b}$, the largest singular value.
+
+        Examples
+        --------
+        >>> from theory import FrameBounds
+        >>> FrameBounds(4.0, 9.0, True).sigma_max
+        3.0
+        """
         return float(np.sqrt(max(self.upper, 0.0)))
 
     def _unit(self) -> tuple[float, float]:
@@ -134,17 +150,48 @@ class FrameBounds:
 
     @property
     def injective(self) -> bool:
-        r"""Whether $\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}$ (scale-free)."""
+        r"""Whether $\sigma_{\min} > \text{rtol}\cdot\sigma_{\max}$ (scale-free).
+
+        Examples
+        --------
+        >>> from theory import FrameBounds
+        >>> FrameBounds(4.0, 9.0, True, rtol=1e-12).injective
+        True
+        >>> FrameBounds(0.0, 9.0, True, rtol=1e-12).injective
+        False
+        >>> FrameBounds(1e-30, 1.0, True, rtol=1e-12).injective   # sigma_min = 1e-15 < rtol
+        False
+        """
         smin, smax = self._unit()
         return smin > self.rtol * smax and smax > 0
 
     @property
     def cond(self) -> float:
-        r"""$\sqrt{b/a}$, `inf` for a non-injective operator (scale-free)."""
+        r"""$\sqrt{b/a}$, `inf` for a non-injective operator (scale-free).
+
+        Examples
+        --------
+        >>> from theory import FrameBounds
+        >>> FrameBounds(4.0, 9.0, True).cond
+        1.5
+        >>> FrameBounds(0.0, 9.0, True).cond
+        inf
+        """
         smin, smax = self._unit()
         return smax / smin if self.injective else float("inf")
 
     def as_dict(self) -> dict:
+        """The bounds and what follows from them, as a plain dict (for JSON reports).
+
+        Examples
+        --------
+        >>> from theory import FrameBounds
+        >>> d = FrameBounds(4.0, 9.0, True, "fft").as_dict()
+        >>> d["injective"], d["cond"]
+        (True, 1.5)
+        >>> sorted(d)
+        ['cond', 'exact', 'injective', 'lower', 'method', 'residual', 'upper']
+        """
         out = {"lower": self.lower, "upper": self.upper, "exact": self.exact,
                "method": self.method, "injective": self.injective, "cond": self.cond,
                "residual": self.residual}
@@ -155,7 +202,18 @@ class FrameBounds:
 
 # ---------------------------------------------------------------------------- methods
 def svd_bounds(matrix: np.ndarray) -> FrameBounds:
-    """Exact bounds from the singular values of a dense `M x D` matrix (`dense`)."""
+    """Exact bounds from the singular values of a dense `M x D` matrix (`dense`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.frames import svd_bounds
+    >>> fb = svd_bounds(np.diag([3.0, 2.0, 0.5]))
+    >>> fb.lower, fb.upper, fb.exact, fb.method
+    (0.25, 9.0, True, 'dense')
+    >>> svd_bounds(np.ones((2, 3))).lower             # fewer rows than columns
+    0.0
+    """
     a = np.asarray(matrix, dtype=np.float64)
     m, d = a.shape
     s = np.linalg.svd(a, compute_uv=False)
@@ -172,6 +230,15 @@ def gram_eigen_bounds(matrix: np.ndarray) -> FrameBounds:
     computed Gram matrix are within about $\\max(M, D)\\varepsilon\\|A\\|^2$ of the true
     ones, so $\\sigma_{\\min}/\\sigma_{\\max}$ is resolved only down to
     $\\sqrt{\\max(M, D)\\varepsilon}$, the rank threshold `rtol`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.frames import gram_eigen_bounds, svd_bounds
+    >>> a = np.random.default_rng(0).standard_normal((200, 5))     # M >> D
+    >>> fb, ref = gram_eigen_bounds(a), svd_bounds(a)
+    >>> fb.method, bool(np.isclose(fb.lower, ref.lower)), bool(np.isclose(fb.upper, ref.upper))
+    ('dense-gram', True, True)
     """
     a = np.asarray(matrix, dtype=np.float64)
     m, d = a.shape
@@ -182,7 +249,20 @@ def gram_eigen_bounds(matrix: np.ndarray) -> FrameBounds:
 
 
 def fft_bounds(plan) -> FrameBounds:
-    """Exact bounds of a circulant conv layer from its FFT plan (`fft`)."""
+    """Exact bounds of a circulant conv layer from its FFT plan (`fft`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import fft_bounds, svd_bounds
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), padding=1,
+    ...                   padding_mode="circular")
+    >>> fb = fft_bounds(layer.fft_plan((2, 6, 6)))
+    >>> ref = svd_bounds(layer.dense((2, 6, 6)))            # the dense oracle
+    >>> fb.method, bool(np.isclose(fb.lower, ref.lower)), bool(np.isclose(fb.upper, ref.upper))
+    ('fft', True, True)
+    """
     return FrameBounds(plan.sigma_min ** 2, plan.sigma_max ** 2, True, "fft", plan.rtol)
 
 
@@ -199,6 +279,20 @@ def lanczos_bounds(gram: LinearOperator, n_rows: int, *, tol: float = 1e-10,
     tol, maxiter : passed to `eigsh`
     what : str
         Name of the Gram operator in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import lanczos_bounds, svd_bounds
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+    >>> op = layer.at((1, 6, 6))
+    >>> fb = lanczos_bounds(op.gram_operator(), n_rows=op.m)
+    >>> ref = svd_bounds(op.dense())                          # the dense oracle
+    >>> fb.exact, bool(np.isclose(fb.upper, ref.upper)), bool(np.isclose(fb.lower, ref.lower))
+    (False, True, True)
+    >>> bool(fb.residual < 1e-6 * fb.upper)                   # each bound within its residual
+    True
     """
     d = gram.shape[0]
     v0 = np.random.default_rng(0).standard_normal(d)  # fixed start vector: reproducible
@@ -228,6 +322,18 @@ def shift_invert_bounds(matrix: scipy.sparse.spmatrix, *, tol: float = 1e-10) ->
 
     Both Ritz values come with residuals of order $\\varepsilon b$ (an estimate with a
     residual: `exact=False`); an exactly singular LU means $a = 0$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse
+    >>> from theory import ConvLayer
+    >>> from theory.frames import shift_invert_bounds, svd_bounds
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+    >>> a = layer.dense((1, 6, 6))
+    >>> fb, ref = shift_invert_bounds(scipy.sparse.csr_matrix(a)), svd_bounds(a)
+    >>> fb.method, bool(np.isclose(fb.lower, ref.lower)), bool(np.isclose(fb.upper, ref.upper))
+    ('shift-invert', True, True)
     """
     n, d = matrix.shape
     gram = (matrix.T @ matrix).tocsc()
@@ -267,6 +373,19 @@ def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
     $((r_h - 1) W + (r_w - 1)) C + C - 1$. The Gram route squares the condition
     number: eigenvalues are accurate to about $D\\varepsilon b$ absolutely, so `rtol`
     on $\\sigma_{\\min}/\\sigma_{\\max}$ is $\\sqrt{D\\varepsilon}$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse
+    >>> from theory import ConvLayer
+    >>> from theory.frames import banded_bounds, svd_bounds
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), padding=1)
+    >>> a = layer.dense((2, 6, 6))
+    >>> fb = banded_bounds(scipy.sparse.csr_matrix(a), (2, 6, 6), layer.receptive_field)
+    >>> ref = svd_bounds(a)
+    >>> fb.exact, bool(np.isclose(fb.lower, ref.lower)), bool(np.isclose(fb.upper, ref.upper))
+    (True, True, True)
     """
     c, h, w = (int(v) for v in input_shape)
     rh, rw = (int(v) for v in reach)
@@ -295,7 +414,22 @@ def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
 
 # ---------------------------------------------------------------------------- dispatch
 def as_frame_operator(op, input_shape: Sequence[int] | None = None):
-    """`op` as an operator `frame_bounds` understands (a layer is bound to a shape)."""
+    """`op` as an operator `frame_bounds` understands (a layer is bound to a shape).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import as_frame_operator
+    >>> layer = ConvLayer(np.ones((2, 1, 3, 3)))
+    >>> as_frame_operator(layer, (1, 6, 6)) is layer.at((1, 6, 6))
+    True
+    >>> try:
+    ...     as_frame_operator(layer)
+    ... except TypeError as err:
+    ...     print(err)
+    frame_bounds(layer, input_shape): a ConvLayer needs the input shape
+    """
     if isinstance(op, ConvLayer):
         if input_shape is None:
             raise TypeError("frame_bounds(layer, input_shape): a ConvLayer needs the input shape")
@@ -381,7 +515,19 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
 
 
 def gram_operator(layer: ConvLayer, input_shape: Sequence[int]) -> LinearOperator:
-    """$A^T A$ of a layer on `input_shape` as a symmetric float64 LinearOperator."""
+    """$A^T A$ of a layer on `input_shape` as a symmetric float64 LinearOperator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import gram_operator
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+    >>> G = gram_operator(layer, (1, 5, 5))
+    >>> a, v = layer.dense((1, 5, 5)), np.ones(25)
+    >>> G.shape, bool(np.allclose(G.matvec(v), a.T @ a @ v))
+    ((25, 25), True)
+    """
     return layer.at(input_shape).gram_operator()
 
 

@@ -85,6 +85,15 @@ class FiringThresholds:
     global_rate : (U,) the empirical global firing rate `G` (`<= n_firing / N`)
     n_firing : the number of inputs each unit should fire on, `round(rate * N)`
     rate : the nominal global firing rate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.invariance import firing_thresholds
+    >>> r = np.arange(100.0)[:, None] * np.array([[1.0, -1.0]])     # 100 inputs, 2 units
+    >>> thr = firing_thresholds(r, rate=0.05)
+    >>> thr.n_firing, thr.threshold.tolist(), thr.global_rate.tolist()
+    (5, [94.0, -5.0], [0.05, 0.05])
     """
 
     threshold: np.ndarray
@@ -113,6 +122,19 @@ def firing_thresholds(responses: np.ndarray | torch.Tensor, rate: float = 0.01) 
     global firing rate $G(i) = \\#\\{n : h_i(x_n) > t_i\\}/N$ equals $k/N$ when
     $v_k > v_{k+1}$ and is smaller when responses tie at the threshold (a ReLU unit that
     is positive on fewer than $k$ inputs has $t_i = 0$).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.invariance import firing_thresholds
+    >>> r = np.random.default_rng(0).standard_normal((1000, 3))
+    >>> thr = firing_thresholds(r, rate=0.01)
+    >>> thr.n_firing, thr.global_rate.tolist()                # fires on exactly 10 of 1000
+    (10, [0.01, 0.01, 0.01])
+    >>> relu = np.maximum(r, 0)
+    >>> relu[:, 0] = 0.0                                       # a dead unit never fires
+    >>> firing_thresholds(relu, rate=0.01).global_rate.tolist()
+    [0.0, 0.01, 0.01]
     """
     r = _as_responses(responses)
     rate = _check_rate(rate)
@@ -132,6 +154,16 @@ def layer_score(scores: np.ndarray, top_fraction: float = 0.2) -> float:
     With $U'$ finite scores sorted decreasingly, the layer score is the mean of the first
     $m = \\lceil \\text{top\\_fraction}\\cdot U' \\rceil$ of them. NaN scores (units
     that could not be thresholded) are left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.invariance import layer_score
+    >>> scores = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, np.nan])
+    >>> layer_score(scores)                                    # mean of the top 20 %: 10 and 9
+    9.5
+    >>> layer_score(scores, top_fraction=1.0)                  # NaN (unscored) units left out
+    5.5
     """
     top_fraction = _check_fraction(top_fraction)
     s = np.asarray(scores, dtype=np.float64)
@@ -158,6 +190,23 @@ class InvarianceScores:
     score : (U,) `S = L / G`; NaN for units that are not scored (`valid` False)
     valid : (U,) the unit's global rate reached at least `min_rate_fraction * rate`
     rate, top_fraction : the parameters used
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from theory.invariance import invariance_scores, translations
+    >>> rng = np.random.default_rng(0)
+    >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+    >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+    ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+    >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+    >>> res.n_units, res.top_inputs.shape, res.global_rate.tolist()
+    (2, (2, 20), [0.05, 0.05])
+    >>> np.round(res.score, 6).tolist()     # brightness: shift-invariant, scores 1/G = 20
+    [20.0, 1.25]
+    >>> res.valid.tolist(), round(res.layer_score, 6)
+    ([True, True], 20.0)
     """
 
     threshold: np.ndarray
@@ -172,15 +221,61 @@ class InvarianceScores:
 
     @property
     def n_units(self) -> int:
+        """Number of units scored (`U`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from theory.invariance import invariance_scores, translations
+        >>> rng = np.random.default_rng(0)
+        >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+        >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+        ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+        >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+        >>> res.n_units
+        2
+        """
         return int(self.score.shape[0])
 
     @property
     def layer_score(self) -> float:
-        """Mean score of the top `top_fraction` of the valid units."""
+        """Mean score of the top `top_fraction` of the valid units.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from theory.invariance import invariance_scores, translations
+        >>> rng = np.random.default_rng(0)
+        >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+        >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+        ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+        >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+        >>> round(res.layer_score, 6)            # top 20 % of 2 units: the best one
+        20.0
+        """
         return layer_score(self.score, self.top_fraction)
 
     def select(self, units: slice | Sequence[int] | np.ndarray) -> "InvarianceScores":
-        """The scores of a subset of the units (e.g. one layer of a concatenated set)."""
+        """The scores of a subset of the units (e.g. one layer of a concatenated set).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from theory.invariance import invariance_scores, translations
+        >>> rng = np.random.default_rng(0)
+        >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+        >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+        ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+        >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+        >>> one = res.select([0])
+        >>> one.n_units, round(float(one.score[0]), 6)
+        (1, 20.0)
+        >>> res.select(slice(1, 2)).top_inputs.shape
+        (1, 20)
+        """
         pick = (lambda a: a[units]) if isinstance(units, slice) else \
             (lambda a: a[np.asarray(units)])
         return dataclasses.replace(
@@ -190,7 +285,23 @@ class InvarianceScores:
 
     @property
     def max_score(self) -> np.ndarray:
-        """(U,) the largest score each unit can reach, `1 / G`."""
+        """(U,) the largest score each unit can reach, `1 / G`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from theory.invariance import invariance_scores, translations
+        >>> rng = np.random.default_rng(0)
+        >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+        >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+        ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+        >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+        >>> np.round(res.max_score, 6).tolist()  # 1 / G: reached only by exact invariance
+        [20.0, 20.0]
+        >>> bool(np.all(res.score <= res.max_score))
+        True
+        """
         with np.errstate(divide="ignore"):
             return np.where(self.valid, 1.0 / self.global_rate, np.nan)
 
@@ -272,6 +383,23 @@ def invariance_scores(units: UnitFunction, images: np.ndarray | torch.Tensor,
     invariant to every $\\tau$ (its top inputs fire, and so do their transforms), and
     $S(i) \\approx 1$ means the unit fires near its preferred inputs no more often than
     at random. The layer score is `layer_score` of the valid units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from theory.invariance import invariance_scores, translations
+    >>> rng = np.random.default_rng(0)
+    >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+    >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+    ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+    >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+    >>> bool(np.isclose(res.score[0], res.max_score[0]))    # invariant unit: the maximum
+    True
+    >>> bool(res.score[1] < 0.5 * res.max_score[1])          # pixel unit: far from invariant
+    True
+    >>> np.round(res.local_rate, 6).tolist()
+    [1.0, 0.0625]
     """
     x = _to_tensor(images)
     rate = _check_rate(rate)
@@ -339,6 +467,24 @@ def bootstrap_layer_scores(result: InvarianceScores, rng: np.random.Generator,
     $L^*(i)$ as the mean of their local firing fractions; $S^*(i) = L^*(i)/G(i)$;
     the draw is the top-`top_fraction` mean of the $S^*$. The thresholds (hence
     $G$) are held fixed, i.e. the interval is conditional on the natural image set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from theory.invariance import invariance_scores, translations
+    >>> rng = np.random.default_rng(0)
+    >>> images = torch.as_tensor(rng.random((400, 1, 8, 8)))
+    >>> def units(x):                       # unit 0: total brightness; unit 1: one pixel
+    ...     return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 2, 2]], dim=1)
+    >>> res = invariance_scores(units, images, translations(1, mode="circular"), rate=0.05)
+    >>> from theory.invariance import bootstrap_layer_scores
+    >>> draws = bootstrap_layer_scores(res, np.random.default_rng(0), reps=200)
+    >>> draws.shape
+    (200,)
+    >>> lo, hi = np.quantile(draws, [0.025, 0.975])
+    >>> bool(lo <= res.layer_score <= hi)
+    True
     """
     if reps < 1:
         raise ValueError(f"reps must be >= 1; got {reps}")
@@ -371,6 +517,22 @@ def translation(dx: int, dy: int, mode: str = "zeros") -> Transform:
 
     `mode="zeros"` fills the uncovered border with 0; `"circular"` wraps around (exact
     for units that are functions of the whole periodic image).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory.invariance import translation
+    >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> translation(1, 0)(x)[0, 0]                              # one column right, zeros in
+    tensor([[0., 0., 1.],
+            [0., 3., 4.],
+            [0., 6., 7.]])
+    >>> translation(0, 1, mode="circular")(x)[0, 0]             # one row down, wrapped
+    tensor([[6., 7., 8.],
+            [0., 1., 2.],
+            [3., 4., 5.]])
+    >>> translation(1, 0).__name__
+    'translate(1,0,zeros)'
     """
     dx, dy = int(dx), int(dy)
     if mode not in ("zeros", "circular"):
@@ -407,14 +569,43 @@ def _affine(matrix: np.ndarray, name: str, padding_mode: str) -> Transform:
 
 
 def rotation(degrees: float, padding_mode: str = "zeros") -> Transform:
-    """In-plane rotation about the image centre (bilinear, `affine_grid`/`grid_sample`)."""
+    """In-plane rotation about the image centre (bilinear, `affine_grid`/`grid_sample`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory.invariance import rotation
+    >>> x = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    >>> x[0, 0, 2, 4] = 1.0                                     # a pixel right of the centre
+    >>> y = rotation(90)(x)
+    >>> y.shape, divmod(int(y.argmax()), 5)                     # a quarter turn: to the top
+    (torch.Size([1, 1, 5, 5]), (0, 2))
+    >>> bool(torch.allclose(rotation(0)(x), x))
+    True
+    """
     a = math.radians(float(degrees))
     c, s = math.cos(a), math.sin(a)
     return _affine(np.array([[c, -s, 0.0], [s, c, 0.0]]), f"rotate({degrees})", padding_mode)
 
 
 def scaling(factor: float, padding_mode: str = "zeros") -> Transform:
-    """Zoom about the centre by `factor` (> 1 enlarges the content, < 1 shrinks it)."""
+    """Zoom about the centre by `factor` (> 1 enlarges the content, < 1 shrinks it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory.invariance import scaling
+    >>> x = torch.ones(1, 1, 6, 6, dtype=torch.float64)
+    >>> round(float(scaling(0.5)(x).sum()), 6)                  # shrunk to the centre, zeros around
+    9.0
+    >>> bool(torch.allclose(scaling(1.0)(x), x))
+    True
+    >>> try:
+    ...     scaling(0.0)
+    ... except ValueError as err:
+    ...     print(err)
+    scaling factor must be positive and finite; got 0.0
+    """
     factor = float(factor)
     if not (factor > 0 and math.isfinite(factor)):
         raise ValueError(f"scaling factor must be positive and finite; got {factor}")
@@ -423,7 +614,15 @@ def scaling(factor: float, padding_mode: str = "zeros") -> Transform:
 
 
 def translations(max_shift: int = 3, mode: str = "zeros") -> list[Transform]:
-    """Horizontal and vertical shifts by 1..max_shift pixels in both directions (4 * max_shift)."""
+    """Horizontal and vertical shifts by 1..max_shift pixels in both directions (4 * max_shift).
+
+    Examples
+    --------
+    >>> from theory.invariance import translations
+    >>> shifts = translations(2)
+    >>> len(shifts), [t.__name__ for t in shifts[:2]]
+    (8, ['translate(1,0,zeros)', 'translate(-1,0,zeros)'])
+    """
     if max_shift < 1:
         raise ValueError(f"max_shift must be >= 1; got {max_shift}")
     out = []
@@ -435,7 +634,16 @@ def translations(max_shift: int = 3, mode: str = "zeros") -> list[Transform]:
 
 def rotations(angles: Sequence[float] = (-30, -20, -10, 10, 20, 30),
               padding_mode: str = "zeros") -> list[Transform]:
-    """In-plane rotations by the given angles (degrees)."""
+    """In-plane rotations by the given angles (degrees).
+
+    Examples
+    --------
+    >>> from theory.invariance import rotations
+    >>> [t.__name__ for t in rotations()]
+    ['rotate(-30)', 'rotate(-20)', 'rotate(-10)', 'rotate(10)', 'rotate(20)', 'rotate(30)']
+    >>> len(rotations([-15, 15], padding_mode="border"))
+    2
+    """
     if len(angles) == 0:
         raise ValueError("no rotation angles given")
     return [rotation(a, padding_mode) for a in angles]
@@ -443,7 +651,14 @@ def rotations(angles: Sequence[float] = (-30, -20, -10, 10, 20, 30),
 
 def scalings(factors: Sequence[float] = (0.8, 0.9, 1.1, 1.25),
              padding_mode: str = "zeros") -> list[Transform]:
-    """Scalings by the given factors."""
+    """Scalings by the given factors.
+
+    Examples
+    --------
+    >>> from theory.invariance import scalings
+    >>> [t.__name__ for t in scalings()]
+    ['scale(0.8)', 'scale(0.9)', 'scale(1.1)', 'scale(1.25)']
+    """
     if len(factors) == 0:
         raise ValueError("no scaling factors given")
     return [scaling(f, padding_mode) for f in factors]

@@ -51,11 +51,43 @@ Method = Solver
 
 
 class NonInjectiveWarning(UserWarning):
-    """The layer is not injective: the inverse returned is the projection onto its row space."""
+    """The layer is not injective: the inverse returned is the projection onto its row space.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> wide = ConvLayer(rng.standard_normal((1, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 6, 6))                  # 1 filter, 2 channels: not injective
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     res = invert_crelu(crelu_features(x, wide), wide, x.shape)
+    >>> caught[0].category.__name__, res.injective
+    ('NonInjectiveWarning', False)
+    >>> a = wide.dense(x.shape)                             # x' is the projection onto row(A)
+    >>> bool(np.allclose(res.x.ravel(), np.linalg.pinv(a) @ a @ x.ravel()))
+    True
+    """
 
 
 class NonInjectiveError(ValueError):
-    """Raised instead of the warning when `on_non_injective="raise"`."""
+    """Raised instead of the warning when `on_non_injective="raise"`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, NonInjectiveError, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> wide = ConvLayer(rng.standard_normal((1, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 6, 6))
+    >>> try:
+    ...     invert_crelu(crelu_features(x, wide), wide, x.shape, on_non_injective="raise")
+    ... except NonInjectiveError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError), "not injective" in str(err))
+    NonInjectiveError True True
+    """
 
 
 def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
@@ -76,6 +108,21 @@ def recovery_tolerance(layer: ConvLayer, bounds: FrameBounds) -> float:
     $$
 
     `inf` for a non-injective layer (no finite relative error bound exists).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, frame_bounds, invert_crelu, recovery_tolerance
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> fb = frame_bounds(layer, x.shape)
+    >>> tol = recovery_tolerance(layer, fb)               # 4 sqrt(C kh kw K) cond eps
+    >>> bool(np.isclose(tol, 4 * np.sqrt(2 * 9 * 4) * fb.cond * np.finfo(float).eps))
+    True
+    >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+    >>> bool(np.linalg.norm(res.x - x) / np.linalg.norm(x) <= tol)
+    True
     """
     if not bounds.injective:
         return float("inf")
@@ -153,6 +200,20 @@ def bounds_probe(op, x: np.ndarray, steps: int = 2) -> list[float]:
     Every quotient lies in $[a, b]$ for true frame bounds; the power iterates approach
     $b$ from below. Bounds of another layer usually exclude one of them (a cheap,
     probabilistic test of given bounds: `1 + 2 steps` forward passes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.inversion import bounds_probe
+    >>> rng = np.random.default_rng(0)
+    >>> op = ConvLayer(rng.standard_normal((4, 1, 3, 3)), padding=1).at((1, 6, 6))
+    >>> q = bounds_probe(op, rng.standard_normal((1, 6, 6)))
+    >>> len(q)                                            # x, a random vector, 2 power steps
+    4
+    >>> a, b, _ = op.frame_bounds("dense")
+    >>> all(a * (1 - 1e-9) <= v <= b * (1 + 1e-9) for v in q)
+    True
     """
     out = []
     v = np.random.default_rng(0).standard_normal(op.input_shape)
@@ -173,7 +234,25 @@ def bounds_probe(op, x: np.ndarray, steps: int = 2) -> list[float]:
 
 
 def warn_non_injective(msg: str, on_non_injective: str, stacklevel: int = 3) -> None:
-    """Raise `NonInjectiveError` or warn with `NonInjectiveWarning`."""
+    """Raise `NonInjectiveError` or warn with `NonInjectiveWarning`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from theory import NonInjectiveError
+    >>> from theory.inversion import warn_non_injective
+    >>> warn_non_injective("not injective", "ignore")        # nothing
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_non_injective("not injective", "warn")
+    >>> caught[0].category.__name__
+    'NonInjectiveWarning'
+    >>> try:
+    ...     warn_non_injective("not injective", "raise")
+    ... except NonInjectiveError as err:
+    ...     print(err)
+    not injective
+    """
     if on_non_injective == "raise":
         raise NonInjectiveError(msg)
     if on_non_injective == "warn":
@@ -181,7 +260,18 @@ def warn_non_injective(msg: str, on_non_injective: str, stacklevel: int = 3) -> 
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> None:
-    """A clear ValueError when `value` is not one of `choices`."""
+    """A clear ValueError when `value` is not one of `choices`.
+
+    Examples
+    --------
+    >>> from theory.inversion import check_choice
+    >>> check_choice("fft", "solver", ("auto", "fft", "lsmr", "dense"))     # valid: silent
+    >>> try:
+    ...     check_choice("svd", "solver", ("auto", "fft", "lsmr", "dense"))
+    ... except ValueError as err:
+    ...     print(err)
+    unknown solver 'svd'; expected one of auto, fft, lsmr, dense
+    """
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 

@@ -50,6 +50,17 @@ class Pairing:
     n_filters : int
     dim : int
         Flattened filter dimension `C * kh * kw`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import pairing
+    >>> v = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+    >>> p = pairing(np.concatenate([v, -2.0 * v]))          # every filter with its negative
+    >>> p.n_filters, p.dim, p.pair.tolist()
+    (8, 27, [4, 5, 6, 7, 0, 1, 2, 3])
+    >>> np.round(p.mu, 12).tolist()
+    [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0]
     """
 
     mu: np.ndarray
@@ -59,11 +70,35 @@ class Pairing:
 
     @property
     def mean(self) -> float:
-        """Mean of $\\mu$ over the filters."""
+        """Mean of $\\mu$ over the filters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import pairing
+        >>> rng = np.random.default_rng(0)
+        >>> v = rng.standard_normal((8, 27))
+        >>> round(pairing(np.concatenate([v, -v])).mean, 12)     # perfectly paired bank
+        -1.0
+        >>> round(pairing(rng.standard_normal((16, 27))).mean, 3)   # i.i.d. filters: negative, > -1
+        -0.307
+        """
         return float(self.mu.mean())
 
     def histogram(self, edges: np.ndarray = BIN_EDGES) -> np.ndarray:
-        """Density histogram of $\\mu$ on `edges` (integrates to 1)."""
+        """Density histogram of $\\mu$ on `edges` (integrates to 1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import pairing
+        >>> p = pairing(np.random.default_rng(0).standard_normal((32, 27)))
+        >>> hist = p.histogram()                                 # 40 bins of width 0.05 on [-1, 1]
+        >>> hist.shape, round(float(hist.sum() * 0.05), 12)      # a density: integrates to 1
+        ((40,), 1.0)
+        >>> p.histogram(np.array([-1.0, 0.0, 1.0])).tolist()     # every mu_i is negative here
+        [1.0, 0.0]
+        """
         hist, _ = np.histogram(np.clip(self.mu, -1.0, 1.0), bins=edges, density=True)
         return hist
 
@@ -89,6 +124,20 @@ class PairingBaseline:
     n_filters, dim, repetitions, seed : int
     kind : str
         `"iid"` (i.i.d. N(0, 1) entries) or `"sign-flip"` (a given bank, random signs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import pairing, random_pairing_baseline
+    >>> base = random_pairing_baseline(16, (3, 3, 3), repetitions=50, seed=0)
+    >>> base.kind, base.n_filters, base.dim, base.bank_means.shape
+    ('iid', 16, 27, (50,))
+    >>> lo, hi = base.interval
+    >>> bool(lo <= base.mean <= hi), bool(hi < 0)
+    (True, True)
+    >>> v = np.random.default_rng(1).standard_normal((8, 3, 3, 3))
+    >>> round(base.tail_probability(pairing(np.concatenate([v, -v])).mean), 6)   # 1 / 51
+    0.019608
     """
 
     mean: float
@@ -106,12 +155,30 @@ class PairingBaseline:
 
     @property
     def sd(self) -> float:
-        """Standard deviation of the bank-mean over repetitions."""
+        """Standard deviation of the bank-mean over repetitions.
+
+        Examples
+        --------
+        >>> from theory import random_pairing_baseline
+        >>> base = random_pairing_baseline(16, 27, repetitions=50, seed=0)
+        >>> bool(0 < base.sd < 0.1)                              # the bank-mean varies little
+        True
+        """
         return float(self.bank_means.std(ddof=1)) if self.repetitions > 1 else 0.0
 
     def tail_probability(self, value: float) -> float:
         """Fraction of random banks whose mean $\\bar\\mu$ is `<= value` (with +1
-        smoothing, so never 0: `(count + 1) / (repetitions + 1)`)."""
+        smoothing, so never 0: `(count + 1) / (repetitions + 1)`).
+
+        Examples
+        --------
+        >>> from theory import random_pairing_baseline
+        >>> base = random_pairing_baseline(16, 27, repetitions=99, seed=0)
+        >>> base.tail_probability(-1.0)                          # (0 + 1) / (99 + 1): never 0
+        0.01
+        >>> base.tail_probability(0.0)                           # every random bank mean is below 0
+        1.0
+        """
         count = int((self.bank_means <= value).sum())
         return (count + 1) / (self.repetitions + 1)
 
@@ -145,6 +212,21 @@ def normalise_filters(weight: np.ndarray | torch.Tensor) -> np.ndarray:
     ------
     ValueError
         Fewer than 2 filters, NaN/Inf, or an all-zero filter (its direction is undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.pairing import normalise_filters
+    >>> phi = normalise_filters(np.random.default_rng(0).standard_normal((4, 3, 3, 3)))
+    >>> phi.shape, bool(np.allclose(np.linalg.norm(phi, axis=1), 1.0))
+    ((4, 27), True)
+    >>> w = np.ones((2, 1, 2, 2))
+    >>> w[1] = 0.0
+    >>> try:
+    ...     normalise_filters(w)
+    ... except ValueError as err:
+    ...     print(str(err).split(":")[0])
+    filter(s) [1] are all zero
     """
     bank = _as_bank(weight)
     # each row is first divided by its largest |entry| (a direction does not depend on the
@@ -185,6 +267,18 @@ def pairing(weight: np.ndarray | torch.Tensor) -> Pairing:
     $\\operatorname{pair}(i) = \\operatorname{argmin}_{j\\ne i}\\langle\\phi_i,\\phi_j\\rangle$
     and $\\mu_i = \\langle\\phi_i,\\phi_{\\operatorname{pair}(i)}\\rangle$. Ties go to the
     smallest index. The Gram matrix is formed once: $O(K^2 d)$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from theory import pairing
+    >>> conv = torch.nn.Conv2d(3, 8, 3)
+    >>> with torch.no_grad():
+    ...     conv.weight[4:] = -conv.weight[:4]                # filters 4..7 negate 0..3
+    >>> p = pairing(conv.weight)
+    >>> p.pair.tolist(), bool(np.allclose(p.mu, -1.0))
+    ([4, 5, 6, 7, 0, 1, 2, 3], True)
     """
     phi = normalise_filters(weight)
     gram = phi @ phi.T
@@ -281,6 +375,17 @@ def random_pairing_baseline(n_filters: int, shape: int | Sequence[int], repetiti
     entries and runs `pairing`. The interval is the empirical central `level`
     interval of the bank-means $\\bar\\mu$; with $R$ repetitions its end points are
     order statistics whose coverage error is $O(1/\\sqrt{R})$.
+
+    Examples
+    --------
+    >>> from theory import random_pairing_baseline
+    >>> base = random_pairing_baseline(16, (3, 3, 3), repetitions=50, seed=0)
+    >>> base.repetitions, base.level, base.kind
+    (50, 0.95, 'iid')
+    >>> -1.0 < base.interval[0] <= base.interval[1] < 0.0
+    True
+    >>> base.mean == random_pairing_baseline(16, (3, 3, 3), repetitions=50, seed=0).mean
+    True
     """
     _check_reps(n_filters, repetitions, level)
     d = _dim(shape)
@@ -316,6 +421,20 @@ def sign_flip_baseline(weight: np.ndarray | torch.Tensor, repetitions: int = 100
     exact randomisation-test p-value. Pairing in the paper's sense -- the negative of a
     filter is *also* learned -- is precisely a dependence between signs and directions, which
     this baseline removes while keeping everything else about the bank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import pairing, sign_flip_baseline
+    >>> v = np.random.default_rng(0).standard_normal((8, 27))
+    >>> paired = np.concatenate([v, -v])
+    >>> base = sign_flip_baseline(paired, repetitions=199, seed=0)
+    >>> base.kind, base.tail_probability(pairing(paired).mean)     # p-value of the pairing
+    ('sign-flip', 0.01)
+    >>> iid = np.random.default_rng(1).standard_normal((16, 27))
+    >>> bool(sign_flip_baseline(iid, repetitions=199, seed=0).tail_probability(
+    ...     pairing(iid).mean) > 0.05)                              # no pairing beyond chance
+    True
     """
     phi = normalise_filters(weight)
     n, d = phi.shape

@@ -82,6 +82,20 @@ class PoolInversionResult(InversionResult):
     cond_estimate : float
         LSMR's own estimate of $\\operatorname{cond}(W_x)$, of the column-scaled matrix
         when Jacobi-preconditioned (`nan` for other solvers); a lower estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
+    >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+    >>> x = np.random.default_rng(1).random((1, 6, 6))
+    >>> g, s = conv_crelu_maxpool(x, layer)
+    >>> res = invert_crelu_maxpool(g, s, layer, x.shape)
+    >>> res.inverse, res.solver, res.is_frame, res.n_selected, res.n_zero_window
+    ('exact', 'dense', True, 122, 0)
+    >>> bool(np.allclose(res.x, x)), bool(res.error_bound() < 1e-10)
+    (True, True)
     """
 
     inverse: str = "exact"
@@ -91,12 +105,45 @@ class PoolInversionResult(InversionResult):
 
     @property
     def is_frame(self) -> bool | None:
-        """Whether the selected filters form a frame (the pooled name of `injective`)."""
+        """Whether the selected filters form a frame (the pooled name of `injective`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> invert_crelu_maxpool(g, s, layer, x.shape).is_frame
+        True
+        >>> few = ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1)      # 2 filters: too few values
+        >>> g2, s2 = conv_crelu_maxpool(x, few)
+        >>> invert_crelu_maxpool(g2, s2, few, x.shape, on_non_injective="ignore").is_frame
+        False
+        """
         return self.injective
 
     @property
     def method(self) -> str:  # pragma: no cover - deprecated alias
-        """Deprecated name of `inverse`."""
+        """Deprecated name of `inverse`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> import warnings
+        >>> res = invert_crelu_maxpool(g, s, layer, x.shape)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     name = res.method
+        >>> name, caught[0].category.__name__
+        ('exact', 'DeprecationWarning')
+        """
         import warnings
 
         warnings.warn("PoolInversionResult.method is deprecated; use .inverse",
@@ -105,7 +152,27 @@ class PoolInversionResult(InversionResult):
 
     def error_bound(self) -> float:
         """`exact`: $\\operatorname{cond}\\cdot$ relative residual (`inf` if not a
-        frame); `linear`: $(b-a)/(b+a)$."""
+        frame); `linear`: $(b-a)/(b+a)$.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> exact = invert_crelu_maxpool(g, s, layer, x.shape)
+        >>> err = np.linalg.norm(exact.x - x) / np.linalg.norm(x)
+        >>> bool(err <= exact.error_bound())
+        True
+        >>> linear = invert_crelu_maxpool(g, s, layer, x.shape, inverse="linear")   # one frame step
+        >>> a, b, _ = linear.frame_bounds
+        >>> bool(np.isclose(linear.error_bound(), (b - a) / (b + a)))
+        True
+        >>> bool(np.linalg.norm(linear.x - x) / np.linalg.norm(x) <= linear.error_bound())
+        True
+        """
         fb = self.frame_bounds
         if self.inverse == "linear":
             smin, smax = fb._unit()        # scale-free: (b - a)/(b + a)
@@ -265,12 +332,21 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
     fb = bounds
     if fb is None and certify is not False:
         fb = sel.frame_bounds("auto" if certify is True else certify)
-    if fb is None:  # without bounds, fewer measurements than unknowns still decides it
-        is_frame = False if n < d else None
+    untouched = 0
+    if fb is None:
+        # without bounds two facts still decide it: fewer measurements than unknowns, or an
+        # input value that no selected filter touches (a zero column of W_x^T: e_j is in its
+        # null space, exactly); the column norms cost one adjoint conv
+        if n >= d:   # (on 2^e W_x where the weights are far from unit scale: no underflow)
+            e0 = normalising_exponent(sel.max_abs)
+            norms = (sel.scaled(float(np.ldexp(1.0, e0))) if e0 else sel).column_norms()
+            untouched = int(np.sum(norms == 0))
+        is_frame = False if (n < d or untouched) else None
     else:
         is_frame = bool(fb.injective and n >= d)
     if is_frame is False and on_non_injective != "ignore":
-        why = (f"{n} < {d} measurements" if fb is None else
+        why = (f"{n} < {d} measurements" if fb is None and n < d else
+               f"{untouched} input value(s) no selected filter touches" if fb is None else
                f"lower bound {fb.lower:.3e}, upper {fb.upper:.3e} ({fb.method})")
         warn_non_injective(
             f"the {n} selected filters ({sel.activation} + {sel.pool}x{sel.pool} max-pooling) "
@@ -384,6 +460,23 @@ def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float) -> int
     channel) of its window. A reconstruction with relative error $\\epsilon$ moves
     every response by at most $\\sigma_{\\max}\\epsilon\\|x\\|$; `slack` is that
     allowance relative to the largest response.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, conv_crelu_maxpool, invert_crelu_maxpool
+    >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+    >>> x = np.random.default_rng(1).random((1, 6, 6))
+    >>> g, s = conv_crelu_maxpool(x, layer)
+    >>> from theory import selection
+    >>> from theory.pooling import switch_violations
+    >>> sel = selection(g, s, layer, x.shape)
+    >>> switch_violations(sel, x, slack=1e-12)              # the true input: none
+    0
+    >>> bad = switch_violations(sel, np.random.default_rng(2).random((1, 6, 6)), slack=1e-12)
+    >>> bad > 0                                             # another input breaks the switches
+    True
     """
     p = sel.pool
     z = torch.from_numpy(np.asarray(sel.layer.forward(x.reshape(sel.input_shape)),

@@ -105,6 +105,20 @@ class RademacherEstimate:
         `1 - delta` is the confidence level of `ci`.
     ci_method : str
         `"mcdiarmid"`, `"hoeffding"`, `"normal"` or `"exact"`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import linear_class
+    >>> phi = np.random.default_rng(0).standard_normal((8, 3))
+    >>> est = linear_class(phi, n_draws=2000, seed=0)
+    >>> est.method, est.sup, est.ci_method, est.n_draws, est.delta
+    ('monte carlo', 'exact', 'mcdiarmid', 2000, 0.05)
+    >>> exact = linear_class(phi, exact=True)                # all 2^8 sign vectors
+    >>> exact.method, exact.ci == (exact.value, exact.value)
+    ('enumeration', True)
+    >>> bool(est.ci[0] <= exact.value <= est.ci[1])          # the 95 % interval covers it
+    True
     """
 
     value: float
@@ -118,16 +132,49 @@ class RademacherEstimate:
 
     @property
     def half_width(self) -> float:
+        """Half the width of the confidence interval, `(high - low) / 2`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory.rademacher import linear_class
+        >>> phi = np.random.default_rng(0).standard_normal((8, 3))
+        >>> few, many = (linear_class(phi, n_draws=n, seed=0) for n in (100, 10000))
+        >>> round(few.half_width / many.half_width, 6)           # McDiarmid: 1 / sqrt(n)
+        10.0
+        """
         return 0.5 * (self.ci[1] - self.ci[0])
 
     def scaled(self, factor: float) -> "RademacherEstimate":
-        """The same estimate multiplied by `factor >= 0` (value and interval)."""
+        """The same estimate multiplied by `factor >= 0` (value and interval).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory.rademacher import linear_class
+        >>> est = linear_class(np.random.default_rng(0).standard_normal((8, 3)), exact=True)
+        >>> twice = est.scaled(2.0)                              # e.g. the norm bound B = 2
+        >>> bool(np.isclose(twice.value, 2 * est.value)), twice.method
+        (True, 'enumeration')
+        """
         if not factor >= 0:
             raise ValueError(f"scale factor must be >= 0, got {factor}")
         return dataclasses.replace(self, value=self.value * factor,
                                    ci=(self.ci[0] * factor, self.ci[1] * factor))
 
     def as_dict(self) -> dict:
+        """The estimate as a plain dict (for JSON reports).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory.rademacher import linear_class
+        >>> d = linear_class(np.ones((4, 2)), exact=True).as_dict()
+        >>> sorted(d)
+        ['ci', 'ci_method', 'delta', 'method', 'n_draws', 'seed', 'sup', 'value']
+        >>> d["method"], d["n_draws"], d["seed"]
+        ('enumeration', 16, None)
+        """
         return dataclasses.asdict(self)
 
 
@@ -174,6 +221,18 @@ def sign_draws(L: int, n_draws: int, seed: int) -> np.ndarray:
 
     The same `(L, n_draws, seed)` always gives the same signs, so estimators called with one
     seed are *paired*: they average over the same sign vectors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import sign_draws
+    >>> s = sign_draws(L=5, n_draws=1000, seed=0)
+    >>> s.shape, sorted(np.unique(s).tolist())
+    ((1000, 5), [-1.0, 1.0])
+    >>> bool(np.array_equal(s, sign_draws(5, 1000, 0)))      # same seed, same signs: paired
+    True
+    >>> bool(abs(s.mean()) < 0.05)
+    True
     """
     rng = np.random.default_rng(seed)
     out = rng.integers(0, 2, size=(int(n_draws), int(L)), dtype=np.int8).astype(np.float64)
@@ -183,7 +242,19 @@ def sign_draws(L: int, n_draws: int, seed: int) -> np.ndarray:
 
 
 def all_signs(L: int) -> np.ndarray:
-    """All `2**L` sign vectors, shape `(2**L, L)` (`L <= 16`)."""
+    """All `2**L` sign vectors, shape `(2**L, L)` (`L <= 16`).
+
+    Examples
+    --------
+    >>> from theory.rademacher import all_signs
+    >>> all_signs(2)
+    array([[-1., -1.],
+           [ 1., -1.],
+           [-1.,  1.],
+           [ 1.,  1.]])
+    >>> all_signs(10).shape
+    (1024, 10)
+    """
     _check_enumerable(L)
     codes = np.arange(2 ** L, dtype=np.int64)[:, None]
     return (((codes >> np.arange(L)) & 1) * 2.0 - 1.0).astype(np.float64)
@@ -251,6 +322,21 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
     $\\hat R = (B/L)\\,\\mathbb E\\|\\Phi^T \\sigma\\|_2$ exactly (Cauchy-Schwarz); the
     Monte Carlo average over `n` draws costs one `(n, L) x (L, p)` matrix product.
     McDiarmid half-width: $(B/L)\\sqrt{2\\|\\Phi\\|_F^2 \\ln(2/\\delta)/n}$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import crelu
+    >>> from theory.rademacher import linear_class
+    >>> x = np.random.default_rng(0).standard_normal((12, 4))
+    >>> relu_feats, crelu_feats = np.maximum(x, 0), crelu(x)
+    >>> r_relu = linear_class(relu_feats, exact=True).value
+    >>> r_crelu = linear_class(crelu_feats, exact=True).value
+    >>> bool(r_crelu >= r_relu)                              # CReLU features carry more norm
+    True
+    >>> mc = linear_class(crelu_feats, n_draws=4000, seed=0)
+    >>> bool(mc.ci[0] <= r_crelu <= mc.ci[1])
+    True
     """
     phi = _as_samples(features, "features")
     _check_common(B, n_draws, delta, ci_method)
@@ -275,6 +361,18 @@ def linear_bounds(features: np.ndarray, B: float = 1.0) -> tuple[float, float]:
     -----
     `upper` $= T = (B/L)\\sqrt{\\sum_l\\|\\varphi(x_l)\\|^2}$ (Jensen), `lower`
     $= T/\\sqrt 2$ (Khintchine-Kahane, optimal constant of Latala-Oleszkiewicz 1994).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import linear_bounds, linear_class
+    >>> phi = np.random.default_rng(0).standard_normal((10, 4))
+    >>> lower, upper = linear_bounds(phi)
+    >>> bool(np.isclose(upper / lower, np.sqrt(2)))
+    True
+    >>> exact = linear_class(phi, exact=True).value
+    >>> bool(lower <= exact <= upper)                        # Khintchine-Kahane and Jensen
+    True
     """
     phi = _as_samples(features, "features")
     if not (np.isfinite(B) and B > 0):
@@ -472,6 +570,21 @@ def two_layer_classes(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int
     -------
     dict
         activation name -> `RademacherEstimate`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import two_layer_classes
+    >>> X = np.random.default_rng(0).standard_normal((9, 2))  # rank 2: exact suprema
+    >>> est = two_layer_classes(X, d_in=4, n_draws=500, seed=0)
+    >>> sorted(est), est["crelu"].sup
+    (['avr', 'crelu', 'linear', 'relu'], 'exact')
+    >>> ratio = est["crelu"].value / est["relu"].value
+    >>> bool(1.0 <= ratio <= np.sqrt(2))                     # paired draws: holds draw by draw
+    True
+    >>> rich = np.random.default_rng(1).standard_normal((9, 5))   # rank 5: a searched supremum
+    >>> two_layer_classes(rich, n_draws=50, seed=0, activations=("crelu",))["crelu"].sup
+    'lower estimate'
     """
     Xa = _as_samples(X, "X")
     _check_common(B, n_draws, delta, ci_method)
@@ -553,6 +666,19 @@ def two_layer_class(X: np.ndarray, d_in: int = 1, B: float = 1.0,
     $u$ and $-u$ are fixed; on each arc the objective is a quadratic form in
     $u$ whose maximum over the arc is closed-form. Cost $O(L)$ per draw after one
     sort.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import theorem41_bound, two_layer_class
+    >>> X = np.array([[1.0], [-1.0]])                        # the counterexample x = (1, -1)
+    >>> crelu = two_layer_class(X, activation="crelu", exact=True)
+    >>> relu = two_layer_class(X, activation="relu", exact=True)
+    >>> crelu.sup, round(crelu.value, 12), round(relu.value, 12)
+    ('exact', 0.707106781187, 0.5)
+    >>> bound = theorem41_bound(X, exact=True)               # the paper's sqrt(d) B R(F)
+    >>> round(crelu.value / bound.value, 12)                 # sqrt(2) > 1: the bound fails
+    1.414213562373
     """
     return two_layer_classes(X, d_in, B, n_draws, seed, activations=(activation,), delta=delta,
                              exact=exact, ci_method=ci_method, n_starts=n_starts,
@@ -595,6 +721,19 @@ def theorem41_bound(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int =
     it is also exactly the complexity of the class without activation, `activation="linear"`.
     The paper's form fails for CReLU: with $x = (1, -1)$ in one dimension,
     $\\hat R_{CReLU} = \\sqrt2\\,\\sqrt{d_{in}}B\\hat R(F)$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rademacher import theorem41_bound, two_layer_class
+    >>> X = np.array([[1.0], [-1.0]])
+    >>> crelu = two_layer_class(X, d_in=3, activation="crelu", exact=True).value
+    >>> paper = theorem41_bound(X, d_in=3, exact=True).value
+    >>> corrected = theorem41_bound(X, d_in=3, form="corrected", exact=True).value
+    >>> bool(crelu > paper), bool(crelu <= corrected)       # fails as stated; holds corrected
+    (True, True)
+    >>> round(corrected / paper, 12)                        # the constant 3 / sqrt(2)
+    2.12132034356
     """
     if form not in BOUND_CONSTANTS:
         raise ValueError(f"unknown form {form!r}; expected 'paper' or 'corrected'")

@@ -57,6 +57,21 @@ class InversionResult:
         The measured numbers of the a-posteriori checks (`theory.checks`): relative
         residual and its tolerance, CReLU overlaps or switch violations, the Rayleigh
         quotient against given bounds, convergence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((2, 8, 8))
+    >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+    >>> res.solver, res.converged, res.injective
+    ('fft', True, True)
+    >>> bool(np.allclose(res.x, x)), res.z.shape                 # z: the pre-activation A x
+    (True, (4, 8, 8))
+    >>> res.frame_bounds.method, bool(res.relative_residual < res.checks["residual_tolerance"])
+    ('fft', True)
     """
 
     x: np.ndarray
@@ -73,12 +88,42 @@ class InversionResult:
 
     @functools.cached_property
     def relative_residual(self) -> float:
-        """$\\|A x - z\\| / \\|z\\|$, computed on first access (not part of the timing)."""
+        """$\\|A x - z\\| / \\|z\\|$, computed on first access (not part of the timing).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 8, 8))
+        >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+        >>> z = layer.forward(x)
+        >>> direct = np.linalg.norm(layer.forward(res.x) - z) / np.linalg.norm(z)
+        >>> bool(abs(res.relative_residual - direct) < 1e-12), bool(res.relative_residual < 1e-12)
+        (True, True)
+        """
         return self._residual()
 
     @property
     def method(self) -> str:
-        """Deprecated name of `solver`."""
+        """Deprecated name of `solver`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 8, 8))
+        >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     name = res.method
+        >>> name, caught[0].category.__name__
+        ('fft', 'DeprecationWarning')
+        """
         warnings.warn("InversionResult.method is deprecated; use .solver", DeprecationWarning,
                       stacklevel=2)
         return self.solver
@@ -87,6 +132,18 @@ class InversionResult:
         """A-posteriori bound `cond * relative_residual` on the relative error.
 
         `inf` when the operator is not certified injective.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 8, 8))
+        >>> res = invert_crelu(crelu_features(x, layer), layer, x.shape)
+        >>> error = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+        >>> bool(error <= res.error_bound()), bool(res.error_bound() < 1e-12)
+        (True, True)
         """
         if self.frame_bounds is None or not self.frame_bounds.injective:
             return float("inf")
@@ -99,6 +156,21 @@ class InversionBatch(Sequence[InversionResult]):
     Index or iterate it for the per-input results; `x` stacks their reconstructions.
     The summaries cover the whole batch: `iterations` (the largest), `converged` (all),
     `relative_residual` (of the stacked system), `error_bound()`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, crelu_features, invert_crelu
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((3, 2, 8, 8))
+    >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+    >>> len(batch), batch.x.shape, batch.solver
+    (3, (3, 2, 8, 8), 'fft')
+    >>> [bool(np.allclose(r.x, xi)) for r, xi in zip(batch, x)]
+    [True, True, True]
+    >>> batch.converged, batch.injective, bool(batch.error_bound() < 1e-12)
+    (True, True, True)
     """
 
     def __init__(self, results: Sequence[InversionResult], seconds: float,
@@ -122,38 +194,156 @@ class InversionBatch(Sequence[InversionResult]):
 
     @functools.cached_property
     def x(self) -> np.ndarray:
+        """The reconstructions of the batch, stacked: `(N, C, H, W)`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> batch.x.shape, bool(np.allclose(batch.x, x))
+        ((3, 2, 8, 8), True)
+        """
         return np.stack([r.x for r in self._results])
 
     @functools.cached_property
     def z(self) -> np.ndarray:
+        """The measurements of the batch, stacked (for CReLU: the pre-activations).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> batch.z.shape, bool(np.allclose(batch.z, layer.forward(x)))
+        ((3, 4, 8, 8), True)
+        """
         return np.stack([r.z for r in self._results])
 
     @property
     def solver(self) -> str:
+        """The solver every input of the batch was solved with.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> batch.solver
+        'fft'
+        """
         return self._results[0].solver
 
     @property
     def method(self) -> str:
-        """Deprecated name of `solver`."""
+        """Deprecated name of `solver`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     name = batch.method
+        >>> name, caught[0].category.__name__
+        ('fft', 'DeprecationWarning')
+        """
         warnings.warn("InversionBatch.method is deprecated; use .solver", DeprecationWarning,
                       stacklevel=2)
         return self.solver
 
     @property
     def iterations(self) -> int:
+        """The largest iteration count over the batch (0 for direct solvers).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 2, 4, 4))
+        >>> h = crelu_features(x, layer)
+        >>> invert_crelu(h, layer, (2, 4, 4)).iterations                   # fft: direct
+        0
+        >>> lsmr = invert_crelu(h, layer, (2, 4, 4), solver="lsmr")
+        >>> lsmr.iterations == max(r.iterations for r in lsmr), lsmr.iterations > 0
+        (True, True)
+        """
         return max(r.iterations for r in self._results)
 
     @property
     def converged(self) -> bool:
+        """Whether every input's solve met its stopping rule.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 2, 4, 4))
+        >>> h = crelu_features(x, layer)
+        >>> invert_crelu(h, layer, (2, 4, 4)).converged
+        True
+        >>> capped = invert_crelu(h, layer, (2, 4, 4), solver="lsmr", maxiter=2,
+        ...                       on_not_converged="ignore", on_inconsistent="ignore")
+        >>> capped.converged
+        False
+        """
         return all(r.converged for r in self._results)
 
     @property
     def frame_bounds(self) -> FrameBounds | None:
-        """The first input's bounds (the same operator for every input of a conv layer)."""
+        """The first input's bounds (the same operator for every input of a conv layer).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> fb = batch.frame_bounds
+        >>> fb.method, fb.exact, fb is batch[2].frame_bounds
+        ('fft', True, True)
+        """
         return self._results[0].frame_bounds
 
     @property
     def injective(self) -> bool | None:
+        """Whether every input is certified injective.
+
+        `False` if any input is certified non-injective, else `None` if one has no certificate.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 2, 8, 8))
+        >>> h = crelu_features(x, layer)
+        >>> invert_crelu(h, layer, (2, 8, 8)).injective
+        True
+        >>> print(invert_crelu(h, layer, (2, 8, 8), certify=False).injective)   # no certificate
+        None
+        """
         flags = [r.injective for r in self._results]
         if any(f is False for f in flags):
             return False
@@ -161,12 +351,38 @@ class InversionBatch(Sequence[InversionResult]):
 
     @property
     def stopping(self) -> dict[str, Any]:
-        """The batch's stopping record (for LSMR: the worst stop reason over the inputs)."""
+        """The batch's stopping record (for LSMR: the worst stop reason over the inputs).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((2, 2, 4, 4))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 4, 4), solver="lsmr")
+        >>> batch.stopping["solver"], batch.stopping["reason"]
+        ('scipy.sparse.linalg.lsmr', 'Ax - b is small enough, given atol, btol')
+        """
         return self._stopping if self._stopping is not None else self._results[0].stopping
 
     @functools.cached_property
     def relative_residual(self) -> float:
-        """$\\|AX - Z\\|_F / \\|Z\\|_F$ over the whole batch."""
+        """$\\|AX - Z\\|_F / \\|Z\\|_F$ over the whole batch.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> z = layer.forward(x)
+        >>> direct = np.linalg.norm(layer.forward(batch.x) - z) / np.linalg.norm(z)
+        >>> bool(abs(batch.relative_residual - direct) < 1e-12)
+        True
+        """
         if self._batch_residual is not None:
             return self._batch_residual()
         num = sum((r.relative_residual * float(np.linalg.norm(r.z))) ** 2 for r in self._results)
@@ -174,7 +390,20 @@ class InversionBatch(Sequence[InversionResult]):
         return float(np.sqrt(num / den)) if den > 0 else float(np.sqrt(num))
 
     def error_bound(self) -> float:
-        """`cond * relative_residual` of the batch; `inf` unless every input is injective."""
+        """`cond * relative_residual` of the batch; `inf` unless every input is injective.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, crelu_features, invert_crelu
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+        >>> x = rng.standard_normal((3, 2, 8, 8))
+        >>> batch = invert_crelu(crelu_features(x, layer), layer, (2, 8, 8))
+        >>> error = np.linalg.norm(batch.x - x) / np.linalg.norm(x)
+        >>> bool(error <= batch.error_bound()), bool(batch.error_bound() < 1e-12)
+        (True, True)
+        """
         if not self.injective or self.frame_bounds is None:
             return float("inf")
         return self.frame_bounds.cond * self.relative_residual

@@ -49,7 +49,19 @@ SPARSE_LIMIT = 8_000_000
 
 def pooled_shape(layer: ConvLayer, input_shape: Sequence[int], pool: int = 2,
                  activation: Activation = "crelu") -> tuple[int, int, int]:
-    """Shape `(C_f, H'//pool, W'//pool)` of the pooled features (`C_f = 2K` for CReLU)."""
+    """Shape `(C_f, H'//pool, W'//pool)` of the pooled features (`C_f = 2K` for CReLU).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.selection import pooled_shape
+    >>> layer = ConvLayer(np.ones((4, 1, 3, 3)), padding=1)
+    >>> pooled_shape(layer, (1, 8, 8))                        # CReLU doubles the channels
+    (8, 4, 4)
+    >>> pooled_shape(layer, (1, 9, 9), pool=3, activation="relu")
+    (4, 3, 3)
+    """
     _check_activation(activation)
     pool = check_pool(pool)
     k, ho, wo = layer.output_shape(input_shape)
@@ -83,6 +95,22 @@ class MaxPoolSelection:
         `True` for the rows added by a *zero window* (CReLU only, see `selection`):
         filter $k$ at every position of a pooling window whose positive and negative
         pooled values are both 0, with value 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+    >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+    >>> x = np.random.default_rng(1).random((1, 6, 6))
+    >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+    >>> sel = selection(g, s, layer, x.shape)
+    >>> sel.shape                                               # n measurements, D unknowns
+    (122, 36)
+    >>> bool(np.allclose(sel.linear_operator.matvec(x.ravel()), sel.values))   # W_x^T x = g
+    True
+    >>> sel.frame_bounds().injective                           # a frame: x is determined
+    True
     """
 
     layer: ConvLayer
@@ -98,19 +126,77 @@ class MaxPoolSelection:
 
     @property
     def n_zero_window(self) -> int:
-        """Number of rows that come from zero windows."""
+        """Number of rows that come from zero windows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+        >>> x = np.zeros((1, 6, 6))
+        >>> x[0, :3, :3] = 1.0                                     # a black region elsewhere
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> with_zero = selection(g, s, layer, x.shape)
+        >>> paper = selection(g, s, layer, x.shape, zero_windows=False)
+        >>> with_zero.n_zero_window, paper.n_zero_window          # pool**2 = 4 rows per window
+        (80, 0)
+        >>> with_zero.n_selected - paper.n_selected == with_zero.n_zero_window
+        True
+        """
         return int(self.zero_window.sum())
 
     @property
     def n_selected(self) -> int:
+        """Number of selected measurements `n` (zero-window rows included).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.n_selected, int(np.count_nonzero(g))              # no zero window here
+        (122, 122)
+        """
         return int(self.values.size)
 
     @property
     def dim(self) -> int:
+        """Number of unknowns `D = C H W`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.dim
+        36
+        """
         return int(np.prod(self.input_shape))
 
     @property
     def conv_shape(self) -> tuple[int, int, int]:
+        """Shape `(K, H', W')` of the conv output the switches index into.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.conv_shape
+        (9, 6, 6)
+        """
         return self.layer.output_shape(self.input_shape)
 
     @property
@@ -126,7 +212,21 @@ class MaxPoolSelection:
 
     # ---------------------------------------------------------------- operators
     def operator(self) -> LinearOperator:
-        """$W_x^T$ as a LinearOperator (the cached `linear_operator`)."""
+        """$W_x^T$ as a LinearOperator (the cached `linear_operator`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> A = sel.operator()
+        >>> A.shape, bool(np.allclose(A.matvec(x.ravel()), sel.values))
+        ((122, 36), True)
+        """
         return self.linear_operator
 
     @functools.cached_property
@@ -140,6 +240,20 @@ class MaxPoolSelection:
         BLAS; `fold` is the exact adjoint of `unfold`), which is several times faster on
         CPU than float64 `conv2d`/`conv_transpose2d`; other padding modes use
         `ConvLayer.forward` and `ConvLayer.adjoint`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> A = sel.linear_operator
+        >>> v = np.random.default_rng(2).standard_normal(A.shape[0])
+        >>> bool(np.allclose(A.rmatvec(v), sel.dense().T @ v))    # the adjoint W_x
+        True
         """
         shape, cshape = self.input_shape, self.conv_shape
         d, n = self.dim, self.n_selected
@@ -184,12 +298,43 @@ class MaxPoolSelection:
         """The `n x D` matrix $W_x^T$ from the layer's dense matrix (the test oracle).
 
         Refuses inputs with more than `DENSE_LIMIT` values unless `force=True`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> a = sel.dense()
+        >>> a.shape, bool(np.allclose(a @ x.ravel(), sel.values))
+        ((122, 36), True)
+        >>> row = sel.filter_index[0] * 36 + sel.position[0]       # its row k H'W' + j of A
+        >>> a0 = layer.dense(x.shape)[row]
+        >>> bool(np.array_equal(a[0], sel.sign[0] * a0))         # a signed, shifted filter
+        True
         """
         a = self.layer.dense(self.input_shape, force=force).astype(np.float64)
         return a[self._rows] * self.sign[:, None]
 
     def sparse(self) -> scipy.sparse.csr_matrix:
-        """$W_x^T$ as a CSR matrix built tap by tap from the filters (cached)."""
+        """$W_x^T$ as a CSR matrix built tap by tap from the filters (cached).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> m = sel.sparse()
+        >>> type(m).__name__, m.shape, bool(np.allclose(m.toarray(), sel.dense()))
+        ('csr_matrix', (122, 36), True)
+        """
         return self._sparse
 
     @functools.cached_property
@@ -228,7 +373,23 @@ class MaxPoolSelection:
         coordinate another tap of the same filter already covers is counted as its own entry
         (only for kernels wider than the input), which is harmless where the norms serve as
         a preconditioner. A coordinate no selected filter touches has norm 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> bool(np.allclose(sel.column_norms(), np.linalg.norm(sel.dense(), axis=0)))
+        True
         """
+        return self._column_norms
+
+    @functools.cached_property
+    def _column_norms(self) -> np.ndarray:
         layer = self.layer
         sq = ConvLayer(layer._weight.to(torch.float64) ** 2, stride=layer.stride,
                        padding=layer.padding, padding_mode=layer.padding_mode,
@@ -246,22 +407,77 @@ class MaxPoolSelection:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """`(n, D)`: selected measurements by unknowns (the shape of $W_x^T$)."""
+        """`(n, D)`: selected measurements by unknowns (the shape of $W_x^T$).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.shape, sel.shape == sel.dense().shape
+        ((122, 36), True)
+        """
         return self.n_selected, self.dim
 
     @property
     def max_abs(self) -> float:
-        """The largest absolute entry of $W_x^T$ (at most the largest weight)."""
+        """The largest absolute entry of $W_x^T$ (at most the largest weight).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> bool(sel.max_abs == np.abs(w).max())
+        True
+        """
         return self.layer.max_abs if self.n_selected else 0.0
 
     def scaled(self, factor: float) -> "MaxPoolSelection":
-        """The selection of the layer with weights times `factor` (values scaled too)."""
+        """The selection of the layer with weights times `factor` (values scaled too).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> big = sel.scaled(4.0)
+        >>> bool(np.allclose(big.dense(), 4 * sel.dense()))
+        True
+        >>> bool(np.allclose(big.values, 4 * sel.values))
+        True
+        """
         return dataclasses.replace(self, layer=self.layer.scaled(factor),
                                    values=self.values * factor)
 
     def auto_bounds_method(self) -> str:
         """`dense` for `D <= 1024`, `shift-invert` while the sparse matrix is small
-        enough, else `iterative`."""
+        enough, else `iterative`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.auto_bounds_method()                               # D = 36 <= 1024
+        'dense'
+        """
         d, n = self.dim, self.n_selected
         if d <= 1024:
             return "dense"
@@ -270,7 +486,23 @@ class MaxPoolSelection:
         return "iterative"
 
     def band_geometry(self) -> tuple[tuple[int, int, int], tuple[int, int]]:
-        """`(input_shape, reach)` for the `banded` method (zero padding only)."""
+        """`(input_shape, reach)` for the `banded` method (zero padding only).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> sel.band_geometry()                                    # (input shape, reach)
+        ((1, 6, 6), (3, 3))
+        >>> fb = sel.frame_bounds("banded")
+        >>> bool(np.isclose(fb.lower, sel.frame_bounds("dense").lower))
+        True
+        """
         if self.layer.padding_mode != "zeros":
             raise ValueError("method='banded' needs zero padding (circular wrap breaks the band)")
         return self.input_shape, self.layer.receptive_field
@@ -290,13 +522,45 @@ class MaxPoolSelection:
         -------
         FrameBounds
             `lower = 0` when fewer filters than dimensions are selected.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> fb = sel.frame_bounds()                                # dense SVD for D <= 1024
+        >>> s = np.linalg.svd(sel.dense(), compute_uv=False)        # oracle
+        >>> fb.method, fb.injective, bool(np.isclose(fb.lower, s[-1] ** 2))
+        ('dense', True, True)
+        >>> lz = sel.frame_bounds("iterative")                     # Lanczos: an estimate
+        >>> lz.exact, bool(np.isclose(lz.upper, s[0] ** 2))
+        (False, True)
         """
         from theory.frames import frame_bounds
 
         return frame_bounds(self, method=method, tol=tol, maxiter=maxiter)
 
     def gram_operator(self) -> LinearOperator:
-        """$S = W_x W_x^T$ (the frame operator, `D x D`) as a LinearOperator."""
+        """$S = W_x W_x^T$ (the frame operator, `D x D`) as a LinearOperator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> S = sel.gram_operator()                                 # the frame operator W_x W_x^T
+        >>> a = sel.dense()
+        >>> S.shape, bool(np.allclose(S.matvec(x.ravel()), a.T @ a @ x.ravel()))
+        ((36, 36), True)
+        """
         op = self.linear_operator
         d = self.dim
 
@@ -307,7 +571,26 @@ class MaxPoolSelection:
 
 
 def validate_pooled(features, switches, layer, input_shape, pool, activation):
-    """Check and convert `(features, switches)` of one or many inputs; return numpy arrays."""
+    """Check and convert `(features, switches)` of one or many inputs; return numpy arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, conv_crelu_maxpool
+    >>> from theory.selection import validate_pooled
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+    >>> x = np.random.default_rng(1).random((1, 6, 6))
+    >>> g, s = conv_crelu_maxpool(x, layer)
+    >>> f, sw, shape, pool = validate_pooled(g, s, layer, x.shape, 2, "crelu")
+    >>> f.dtype, sw.dtype, shape, pool
+    (dtype('float64'), dtype('int64'), (1, 6, 6), 2)
+    >>> s[0, 0, 0] = 35                                       # a switch outside its window
+    >>> try:
+    ...     validate_pooled(g, s, layer, x.shape, 2, "crelu")
+    ... except ValueError as err:
+    ...     print(str(err).split(" (")[0])
+    1 switch(es) point outside their 2x2 pooling window
+    """
     _check_activation(activation)
     pool = check_pool(pool)
     if not isinstance(layer, ConvLayer):
@@ -369,6 +652,22 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
     Returns
     -------
     MaxPoolSelection
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((9, 1, 3, 3)), padding=1)
+    >>> x = np.random.default_rng(1).random((1, 6, 6))
+    >>> g, s = conv_crelu_maxpool(x, layer)
+    >>> sel = selection(g, s, layer, x.shape)
+    >>> sel.n_selected, sel.dim, sel.n_zero_window
+    (112, 36, 0)
+    >>> sorted(set(sel.sign.tolist()))                        # both signs are selected
+    [-1.0, 1.0]
+    >>> relu_g, relu_s = conv_crelu_maxpool(x, layer, activation="relu")
+    >>> selection(relu_g, relu_s, layer, x.shape, activation="relu").n_selected   # ReLU: fewer
+    66
     """
     f, s, shape, pool = validate_pooled(features, switches, layer, input_shape, pool, activation)
     if f.ndim != 3:

@@ -73,6 +73,19 @@ class Solution:
         rule uses.
     singular_values : numpy.ndarray or None
         The singular values the dense solver computed on the way (LAPACK `gelsd`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.solvers import solve_dense
+    >>> a = np.random.default_rng(0).standard_normal((6, 3))
+    >>> sol = solve_dense(a, a @ np.array([1.0, -2.0, 0.5]))
+    >>> sol.solver, sol.iterations, sol.converged
+    ('dense', 0, True)
+    >>> np.round(sol.x, 12)
+    array([ 1. , -2. ,  0.5])
+    >>> sol.stopping
+    {'solver': 'numpy.linalg.lstsq (SVD, minimum norm)'}
     """
 
     x: np.ndarray
@@ -88,7 +101,21 @@ class Solution:
 
 
 def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
-    """Minimum-norm least squares by `numpy.linalg.lstsq` (`b`: `(M,)` or `(M, N)`)."""
+    """Minimum-norm least squares by `numpy.linalg.lstsq` (`b`: `(M,)` or `(M, N)`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.solvers import solve_dense
+    >>> a = np.random.default_rng(0).standard_normal((6, 3))
+    >>> X = np.arange(6.0).reshape(3, 2)                 # two right-hand sides, as columns
+    >>> sol = solve_dense(a, a @ X)
+    >>> bool(np.allclose(sol.x, X)), sol.singular_values.shape
+    (True, (3,))
+    >>> wide = np.array([[1.0, 1.0]])                    # x1 + x2 = 2: minimum norm (1, 1)
+    >>> solve_dense(wide, np.array([2.0])).x
+    array([1., 1.])
+    """
     x, _, _, sv = np.linalg.lstsq(np.asarray(matrix, dtype=np.float64), b, rcond=None)
     return Solution(x=x, solver="dense", iterations=0, converged=True,
                     stopping={"solver": "numpy.linalg.lstsq (SVD, minimum norm)"},
@@ -111,6 +138,23 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
         The `stopping["solver"]` entry.
     callback : callable(int), optional
         Called with the iteration count after every iteration (progress display).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.solvers import solve_lsmr
+    >>> a = np.random.default_rng(0).standard_normal((20, 5))
+    >>> x = np.arange(5.0)
+    >>> sol = solve_lsmr(a, a @ x, atol=1e-12, btol=1e-12, maxiter=None)
+    >>> sol.converged, sol.stopping["reason"], bool(np.allclose(sol.x, x))
+    (True, 'Ax - b is small enough, given atol, btol', True)
+    >>> capped = solve_lsmr(a, a @ x, atol=1e-12, btol=1e-12, maxiter=2)
+    >>> capped.converged, capped.iterations, capped.stopping["reason"]
+    (False, 2, 'the iteration limit was reached')
+    >>> scaled = solve_lsmr(a, a @ x, atol=1e-12, btol=1e-12, maxiter=None,
+    ...                     column_scale=1 / np.linalg.norm(a, axis=0))   # Jacobi
+    >>> bool(np.allclose(scaled.x, x))
+    True
     """
     a = op
     if callback is not None:
@@ -131,7 +175,22 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
 
 
 def solve_fft(plan, z: np.ndarray) -> Solution:
-    """The per-frequency pseudo-inverse of a circulant layer on `(N, K, H, W)` data."""
+    """The per-frequency pseudo-inverse of a circulant layer on `(N, K, H, W)` data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.solvers import solve_fft
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    >>> x = rng.standard_normal((3, 2, 8, 8))                # a batch of 3 inputs
+    >>> sol = solve_fft(layer.fft_plan((2, 8, 8)), layer.forward(x))
+    >>> sol.solver, sol.x.shape, bool(np.allclose(sol.x, x))
+    ('fft', (3, 2, 8, 8), True)
+    >>> sol.residual_norms.shape, bool(sol.residual_norms.max() < 1e-10)
+    ((3,), True)
+    """
     x, norms = plan.solve(z, return_residual="per-input")
     return Solution(x=x, solver="fft", iterations=0, converged=True,
                     stopping={"solver": "per-frequency pseudo-inverse (Gram or SVD per "

@@ -157,6 +157,16 @@ def rademacher_ratio(activation: str, samples: Sequence[Sequence]) -> sp.Expr:
     ----------
     activation : {"relu", "crelu", "avr", "linear"}
     samples : sequence of L points in one or two dimensions (ints or sympy rationals)
+
+    Examples
+    --------
+    >>> from theory.symbolic import rademacher_ratio
+    >>> rademacher_ratio("crelu", [[1], [-1]])                # > 1: Theorem 4.1 as stated fails
+    sqrt(2)
+    >>> rademacher_ratio("relu", [[1], [-1]])                 # ReLU meets it on this input
+    1
+    >>> rademacher_ratio("linear", [[1], [-1]])               # no activation: R(F) itself
+    1
     """
     if activation not in ("relu", "crelu", "avr", "linear"):
         raise ValueError(f"unknown activation {activation!r}")
@@ -168,7 +178,17 @@ def rademacher_ratio(activation: str, samples: Sequence[Sequence]) -> sp.Expr:
 
 
 def relu_counterexample_ratio() -> sp.Expr:
-    """The closed form $(5 + 4\\sqrt2)/(4 + 4\\sqrt2)$ the docs state for ReLU."""
+    """The closed form $(5 + 4\\sqrt2)/(4 + 4\\sqrt2)$ the docs state for ReLU.
+
+    Examples
+    --------
+    >>> from theory.symbolic import relu_counterexample_ratio
+    >>> r = relu_counterexample_ratio()
+    >>> r
+    (5 + 4*sqrt(2))/(4 + 4*sqrt(2))
+    >>> r.evalf(6)
+    1.10355
+    """
     r2 = sp.sqrt(2)
     return (5 + 4 * r2) / (4 + 4 * r2)
 
@@ -179,6 +199,15 @@ def corrected_constants() -> dict[str, sp.Expr]:
     Returns `{"relu": 3/2, "crelu": 3/sqrt 2, "relu_floor": (5+4 sqrt 2)/(4+4 sqrt 2),
     "crelu_floor": sqrt 2}`; each floor is at most its constant (checked exactly by the
     tests).
+
+    Examples
+    --------
+    >>> from theory.symbolic import corrected_constants
+    >>> c = corrected_constants()
+    >>> c["relu"], c["crelu"]
+    (3/2, 3*sqrt(2)/2)
+    >>> bool(c["relu_floor"] <= c["relu"]), bool(c["crelu_floor"] <= c["crelu"])
+    (True, True)
     """
     return {"relu": sp.Rational(3, 2), "crelu": 3 / sp.sqrt(2),
             "relu_floor": relu_counterexample_ratio(), "crelu_floor": sp.sqrt(2)}
@@ -194,6 +223,19 @@ def figure3_example() -> dict[str, object]:
     extreme eigenvalues `a`, `b` of $W^TW$, exact algebraic numbers (`CRootOf`:
     isolated real roots of the degree-6 characteristic polynomial; `.evalf(30)` gives
     digits).
+
+    Examples
+    --------
+    >>> from theory.symbolic import figure3_example
+    >>> ex = figure3_example()
+    >>> ex["j_plus"], ex["j_minus"]                         # the switches of the 3 filters
+    ([0, 2, 3], [1, 0, 2])
+    >>> ex["W"].shape                                       # selected signed filters x 6 pixels
+    (6, 6)
+    >>> ex["a"].evalf(6), ex["b"].evalf(6)                  # exact frame bounds of W^T W
+    (1.85866, 7.62620)
+    >>> bool(ex["a"] > 0)                                   # a frame: x is recoverable
+    True
     """
     R = sp.Rational
     w = [(0, 2), (2, 0), (-1, -2)]

@@ -1,14 +1,16 @@
 """Public testing helpers: hypothesis strategies for conv layers by regime, and the dot test.
 
 Users testing their own operators or filters can draw from the same strategies the
-package's tests use (`pip install crelu-theory[test]` brings hypothesis)::
+package's tests use (`pip install crelu-theory[test]` brings hypothesis):
 
-    from hypothesis import given
-    from theory.testing import injective_layers, dot_test
+```python
+from hypothesis import given
+from theory.testing import injective_layers, dot_test
 
-    @given(injective_layers())
-    def test_my_inverse(case):
-        ...  # case.layer, case.input_shape, case.certified_lower, case.certified_upper
+@given(injective_layers())
+def test_my_inverse(case):
+    ...  # case.layer, case.input_shape, case.certified_lower, case.certified_upper
+```
 
 Regimes and what each strategy promises:
 
@@ -45,6 +47,21 @@ __all__ = ["LayerCase", "PooledCase", "antipodal_banks", "conv_layers", "dot_tes
 
 @dataclasses.dataclass
 class LayerCase:
+    """A conv layer, its input shape and what is proven about it (drawn by the strategies below).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.testing import LayerCase
+    >>> case = LayerCase(ConvLayer(np.eye(2).reshape(2, 2, 1, 1)), (2, 4, 4), certified_lower=1.0,
+    ...                  certified_upper=1.0)
+    >>> fb = case.layer.at(case.input_shape).frame_bounds()
+    >>> bool(case.certified_lower <= fb.lower + 1e-12 and fb.upper <= case.certified_upper + 1e-12)
+    True
+    >>> print(case.projector)                               # no projector: injective by design
+    None
+    """
     layer: ConvLayer
     input_shape: tuple[int, int, int]
     certified_lower: float = 0.0          # a proven lower bound on sigma_min(A)^2
@@ -56,7 +73,19 @@ class LayerCase:
 
 
 def schur_bound(layer: ConvLayer, input_shape) -> float:
-    """Upper bound on ||A||_2 by sqrt(||A||_1 ||A||_inf) from the weights and the geometry."""
+    """Upper bound on ||A||_2 by sqrt(||A||_1 ||A||_inf) from the weights and the geometry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.testing import schur_bound
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), stride=2,
+    ...                   padding=1)
+    >>> sigma_max = np.linalg.svd(layer.dense((2, 7, 7)), compute_uv=False)[0]
+    >>> bool(sigma_max <= schur_bound(layer, (2, 7, 7)))    # a proven upper bound on ||A||_2
+    True
+    """
     w = np.abs(layer.weight.double().numpy())
     _, h, wd = input_shape
     _, ho, wo = layer.output_shape(input_shape)
@@ -80,6 +109,22 @@ def injective_layers(draw, circulant: bool = False, max_channels: int = 3, max_s
     `case.certified_lower <= sigma_min(A)^2` and `case.certified_upper >= sigma_max(A)^2`
     are proven by construction (module notes); `circulant=True` draws circular, stride-1
     layers (the FFT regime).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.testing import injective_layers
+    >>> @fast
+    ... @given(injective_layers())
+    ... def check(case):
+    ...     fb = case.layer.at(case.input_shape).frame_bounds("dense")
+    ...     seen.append(case.certified_lower <= fb.lower * (1 + 1e-9) and fb.injective
+    ...                 and fb.upper <= case.certified_upper * (1 + 1e-9))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
     """
     rng = _seeded(draw)
     c = draw(st.integers(1, max_channels))
@@ -120,6 +165,22 @@ def conv_layers(max_channels: int = 3, max_size: int = 8, dilation: bool = True)
     """Any conv layer (random weights, any stride/padding/mode/dilation): for operator tests.
 
     No promise about injectivity: use it for adjoint (dot) tests and dense comparisons.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> import numpy as np
+    >>> from theory.testing import conv_layers, dot_test
+    >>> @fast
+    ... @given(conv_layers())
+    ... def check(case):
+    ...     err, tol = dot_test(case.layer.operator(case.input_shape), np.random.default_rng(0))
+    ...     seen.append(err <= tol)                     # the adjoint of any geometry is exact
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
     """
     @st.composite
     def build(draw):
@@ -146,6 +207,25 @@ def rank_deficient_layers(draw, circulant: bool = False):
     and a wide bank with fewer filters than input channels (projector from a dense
     pseudo-inverse). `case.projector(x)` is the orthogonal projection of `x` onto the
     row space, i.e. what a minimum-norm inverse must return.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> import numpy as np
+    >>> from theory import crelu_features, invert_crelu
+    >>> from theory.testing import rank_deficient_layers
+    >>> @fast
+    ... @given(rank_deficient_layers())
+    ... def check(case):
+    ...     x = np.random.default_rng(0).standard_normal(case.input_shape)
+    ...     res = invert_crelu(crelu_features(x, case.layer), case.layer, case.input_shape,
+    ...                        on_non_injective="ignore")
+    ...     seen.append(res.injective is False and np.allclose(res.x, case.projector(x)))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
     """
     kind = draw(st.sampled_from(["dead-channel", "wide"]))
     if kind == "dead-channel":
@@ -181,13 +261,40 @@ def rank_deficient_layers(draw, circulant: bool = False):
 
 
 def images(shape, seed_strategy=st.integers(0, 2**32 - 1)):
-    """Batches of two Gaussian inputs of the given (C, H, W) shape."""
+    """Batches of two Gaussian inputs of the given (C, H, W) shape.
+
+    Examples
+    --------
+    >>> from theory.testing import images
+    >>> from hypothesis import given, settings
+    >>> shapes = []
+    >>> @settings(max_examples=3, derandomize=True, database=None)
+    ... @given(images((3, 5, 5)))
+    ... def check(x):
+    ...     shapes.append(x.shape)
+    >>> check()
+    >>> shapes[0]
+    (2, 3, 5, 5)
+    """
     return seed_strategy.map(lambda s: np.random.default_rng(s).standard_normal((2, *shape)))
 
 
 def orthonormal_bank(rng: np.random.Generator, k: int, c: int, ks: int) -> np.ndarray:
     """`k` random filters `c x ks x ks` with orthonormal rows (`k <= c ks^2`) or
-    orthonormal columns (`k > c ks^2`), from the QR factor of a Gaussian matrix."""
+    orthonormal columns (`k > c ks^2`), from the QR factor of a Gaussian matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.testing import orthonormal_bank
+    >>> w = orthonormal_bank(np.random.default_rng(0), k=4, c=2, ks=3)     # 4 <= 2 * 3 * 3
+    >>> f = w.reshape(4, -1)
+    >>> w.shape, bool(np.allclose(f @ f.T, np.eye(4)))                       # orthonormal rows
+    ((4, 2, 3, 3), True)
+    >>> g = orthonormal_bank(np.random.default_rng(0), k=36, c=2, ks=3).reshape(36, -1)
+    >>> bool(np.allclose(g.T @ g, np.eye(18)))                               # orthonormal columns
+    True
+    """
     g = rng.standard_normal((k, c * ks * ks))
     q, _ = np.linalg.qr(g.T if k <= c * ks * ks else g)
     w = q.T if k <= c * ks * ks else q
@@ -196,7 +303,18 @@ def orthonormal_bank(rng: np.random.Generator, k: int, c: int, ks: int) -> np.nd
 
 @dataclasses.dataclass
 class PooledCase:
-    """A conv layer, an input, a pooling size and an activation (`pooled_cases()`)."""
+    """A conv layer, an input, a pooling size and an activation (`pooled_cases()`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.testing import PooledCase
+    >>> case = PooledCase(ConvLayer(np.ones((2, 1, 3, 3))), np.ones((1, 6, 6)), 2, "crelu")
+    >>> layer, x, pool, activation = case                   # unpacks as a 4-tuple
+    >>> pool, activation, case[1].shape
+    (2, 'crelu', (1, 6, 6))
+    """
 
     layer: ConvLayer
     x: np.ndarray
@@ -210,7 +328,18 @@ class PooledCase:
         return (self.layer, self.x, self.pool, self.activation)[i]
 
     def features(self):
-        """`conv_crelu_maxpool(x, layer, pool, activation)`: (features, switches)."""
+        """`conv_crelu_maxpool(x, layer, pool, activation)`: (features, switches).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> from theory.testing import PooledCase
+        >>> case = PooledCase(ConvLayer(np.ones((2, 1, 3, 3))), np.ones((1, 6, 6)), 2, "crelu")
+        >>> g, s = case.features()
+        >>> g.shape, s.shape, g[:2, 0, 0].tolist()              # 9 taps of 1 on ones: 9
+        ((4, 2, 2), (4, 2, 2), [9.0, 9.0])
+        """
         return conv_crelu_maxpool(self.x, self.layer, self.pool, self.activation)
 
 
@@ -222,6 +351,23 @@ def pooled_cases(draw, frame_rich: bool = False):
     coefficients, the regime in which the selected filters usually form a frame; the
     default draws 1-6 filters (usually not a frame). Nothing is promised about the frame
     property itself: tests must compute it (`selection(...).frame_bounds("dense")`).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory import selection
+    >>> from theory.testing import pooled_cases
+    >>> @fast
+    ... @given(pooled_cases(frame_rich=True))
+    ... def check(case):
+    ...     g, s = case.features()
+    ...     sel = selection(g, s, case.layer, case.x.shape, case.pool, case.activation)
+    ...     seen.append(sel.dim == case.x.size and sel.n_selected > 0)
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
     """
     rng = _seeded(draw)
     c = draw(st.integers(1, 2))
@@ -249,6 +395,17 @@ def reference_matrix(layer: ConvLayer, input_shape) -> np.ndarray:
     `q = s_w j + d_w b - p_w`, dropped outside the image for zero padding and wrapped
     modulo `(H, W)` for circular padding. The oracle for operator tests (numpy
     arithmetic only; no conv routine is called).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.testing import reference_matrix
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((3, 2, 3, 2)), stride=(2, 1),
+    ...                   padding=(1, 2), padding_mode="circular", dilation=(1, 2))
+    >>> a = reference_matrix(layer, (2, 5, 6))               # from the definition, no conv2d
+    >>> a.shape, bool(np.allclose(a, layer.dense((2, 5, 6))))
+    ((72, 60), True)
     """
     w = layer.weight.double().numpy()
     k, c, kh, kw = w.shape
@@ -275,7 +432,23 @@ __all__ += ["reference_matrix"]
 # ---------------------------------------------------------------------------- pairing
 @st.composite
 def filter_bank_arrays(draw, min_filters: int = 2, max_filters: int = 12, max_dim: int = 10):
-    """Banks (K, d) with rows bounded away from zero by construction (a unit spike added)."""
+    """Banks (K, d) with rows bounded away from zero by construction (a unit spike added).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> import numpy as np
+    >>> from theory.testing import filter_bank_arrays
+    >>> @fast
+    ... @given(filter_bank_arrays())
+    ... def check(bank):
+    ...     seen.append(bank.ndim == 2 and bool(np.all(np.abs(bank).max(axis=1) >= 1.0)))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     k = draw(st.integers(min_filters, max_filters))
     d = draw(st.integers(1, max_dim))
     base = draw(arrays(np.float64, (k, d), elements=st.floats(-1, 1)))
@@ -287,7 +460,24 @@ def filter_bank_arrays(draw, min_filters: int = 2, max_filters: int = 12, max_di
 
 @st.composite
 def antipodal_banks(draw, max_half: int = 6, max_dim: int = 8):
-    """Banks [V; -c V] (positive c per row): every filter's negative is in the bank."""
+    """Banks [V; -c V] (positive c per row): every filter's negative is in the bank.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> import numpy as np
+    >>> from theory import pairing
+    >>> from theory.testing import antipodal_banks
+    >>> @fast
+    ... @given(antipodal_banks())
+    ... def check(bank):
+    ...     seen.append(bool(np.allclose(pairing(bank).mu, -1.0)))   # every filter paired
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     half = draw(filter_bank_arrays(min_filters=1, max_filters=max_half, max_dim=max_dim))
     scale = draw(arrays(np.float64, (len(half), 1), elements=st.floats(0.25, 4.0)))
     return np.concatenate([half, -scale * half])
@@ -296,7 +486,25 @@ def antipodal_banks(draw, max_half: int = 6, max_dim: int = 8):
 # ---------------------------------------------------------------------------- Rademacher
 @st.composite
 def feature_sets(draw, max_L: int = 10, max_p: int = 5) -> np.ndarray:
-    """Features (L, p): N(0, 1) rows times per-row scales in [0.1, 10] (nonzero by construction)."""
+    """Features (L, p): N(0, 1) rows times per-row scales in [0.1, 10] (nonzero by construction).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.rademacher import linear_bounds, linear_class
+    >>> from theory.testing import feature_sets
+    >>> @fast
+    ... @given(feature_sets())
+    ... def check(phi):
+    ...     lower, upper = linear_bounds(phi)
+    ...     exact = linear_class(phi, exact=True).value
+    ...     seen.append(lower * (1 - 1e-12) <= exact <= upper * (1 + 1e-12))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     L = draw(st.integers(1, max_L))
     p = draw(st.integers(1, max_p))
     seed = draw(st.integers(0, 2 ** 32 - 1))
@@ -309,7 +517,23 @@ def feature_sets(draw, max_L: int = 10, max_p: int = 5) -> np.ndarray:
 
 @st.composite
 def planar_samples(draw, max_L: int = 9) -> np.ndarray:
-    """2-d inputs (L, 2): unit directions at drawn angles with radii in [0.2, 5]."""
+    """2-d inputs (L, 2): unit directions at drawn angles with radii in [0.2, 5].
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.rademacher import two_layer_class
+    >>> from theory.testing import planar_samples
+    >>> @fast
+    ... @given(planar_samples(max_L=6))
+    ... def check(X):
+    ...     seen.append(two_layer_class(X, exact=True).sup == "exact")   # rank <= 2: exact sup
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     L = draw(st.integers(1, max_L))
     angles = draw(st.lists(st.floats(0, 2 * math.pi), min_size=L, max_size=L))
     radii = draw(st.lists(st.floats(0.2, 5.0), min_size=L, max_size=L))
@@ -319,7 +543,24 @@ def planar_samples(draw, max_L: int = 9) -> np.ndarray:
 
 @st.composite
 def sample_sets(draw, max_L: int = 24, max_dim: int = 6) -> np.ndarray:
-    """Gaussian inputs (L, dim) of any rank, for the searched supremum."""
+    """Gaussian inputs (L, dim) of any rank, for the searched supremum.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.rademacher import two_layer_classes
+    >>> from theory.testing import sample_sets
+    >>> @fast
+    ... @given(sample_sets(max_L=8))
+    ... def check(X):
+    ...     est = two_layer_classes(X, n_draws=20, seed=0, activations=("relu", "crelu"))
+    ...     seen.append(est["relu"].value <= est["crelu"].value * (1 + 1e-12))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     L = draw(st.integers(2, max_L))
     dim = draw(st.integers(1, max_dim))
     return np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).standard_normal((L, dim))
@@ -328,7 +569,25 @@ def sample_sets(draw, max_L: int = 24, max_dim: int = 6) -> np.ndarray:
 # ---------------------------------------------------------------------------- invariance
 @st.composite
 def linear_unit_problems(draw):
-    """(images, weight) for linear units of random images; continuous, hence no ties a.s."""
+    """(images, weight) for linear units of random images; continuous, hence no ties a.s.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.invariance import firing_thresholds
+    >>> from theory.testing import linear_unit_problems
+    >>> @fast
+    ... @given(linear_unit_problems())
+    ... def check(problem):
+    ...     x, w = problem
+    ...     thr = firing_thresholds(x.reshape(len(x), -1) @ w, rate=0.05)
+    ...     seen.append(bool((thr.global_rate == thr.n_firing / len(x)).all()))  # no ties
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.integers(200, 600))
     c = draw(st.integers(1, 2))
@@ -342,7 +601,24 @@ def linear_unit_problems(draw):
 
 @st.composite
 def response_matrices(draw):
-    """(N, U) responses whose columns are permutations of distinct integers (no ties)."""
+    """(N, U) responses whose columns are permutations of distinct integers (no ties).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> fast = settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    >>> seen = []
+    >>> from theory.invariance import firing_thresholds
+    >>> from theory.testing import response_matrices
+    >>> @fast
+    ... @given(response_matrices())
+    ... def check(r):
+    ...     thr = firing_thresholds(r, rate=0.1)
+    ...     seen.append(bool((thr.global_rate == thr.n_firing / len(r)).all()))
+    >>> check()
+    >>> len(seen) > 0, all(seen)
+    (True, True)
+    """
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.integers(50, 400))
     u = draw(st.integers(1, 10))

@@ -1,67 +1,76 @@
-"""The ``crelu`` command line: ``crelu verify`` (and further subcommands)."""
+"""The crelu command line: verify the theory, train the small CNNs, reconstruct images,
+inspect your own network.
+
+Each subcommand lives in its own module (verify/<name>_cmd.py) with ``add_parser(sub)`` and
+``run(args)``; building the parser imports only those light modules, and each ``run`` imports
+the numerical stack (torch, scipy, matplotlib, the claims) when it is called, so ``crelu
+--help`` answers without loading it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from verify import (
+    inspect_cmd,
+    invariance_cmd,
+    reconstruct_cmd,
+    table_cmd,
+    train_cmd,
+    verify_cmd,
+)
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from verify.runner import failed_theorems, run_suite
+#: The subcommands, in the order ``crelu --help`` lists them.
+SUBCOMMANDS = (verify_cmd, train_cmd, reconstruct_cmd, table_cmd, invariance_cmd, inspect_cmd)
 
-    report = run_suite(
-        profile=args.profile, out_dir=args.out, seed=args.seed, only=args.only or None,
-        progress=not args.no_progress,
-    )
-    width = max(len(c["id"]) for c in report["claims"])
-    for c in report["claims"]:
-        print(f"{c['id']:<{width}}  {c['kind']:<11}  {c['status']:<12}  "
-              f"negative control: {c['negative_control']['status']}")
-    failed = failed_theorems(report)
-    print(f"\n{len(report['claims'])} claims in {report['elapsed_s']} s; "
-          f"report written to {args.out}/report.json and report.md")
-    if failed:
-        print(f"FAILED theorem claims: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the version of crelu-theory and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    """The version of the installed ``crelu-theory`` distribution (package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("crelu-theory")
+    except PackageNotFoundError:
+        return "unknown (crelu-theory is not installed; pip install -e .)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crelu", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("verify", help="run the verification suite and write a report")
-    p.add_argument("--profile", choices=["quick", "full"], default="quick")
-    p.add_argument("--out", default="crelu-report", help="output folder (default: crelu-report)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", action="append", metavar="PREFIX",
-                   help="run only claims whose id starts with PREFIX (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_verify)
-
-    # Further subcommands register themselves here: module.add_parser(sub).
-    for module_name in _SUBCOMMAND_MODULES:
-        module = __import__(module_name, fromlist=["add_parser"])
+    """The ``crelu`` parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="crelu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands")
+    for module in SUBCOMMANDS:
         module.add_parser(sub)
     return parser
 
 
-_SUBCOMMAND_MODULES: list[str] = [
-    "verify.train_cmd",
-    "verify.reconstruct_cmd",
-    "verify.table_exp",
-    "verify.inspect_cmd",
-]
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the subcommand; bad input is a one-line error with exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except (ValueError, ArithmeticError, OSError) as exc:  # FileNotFoundError is an OSError
         print(f"crelu {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"crelu {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from theory.conv import ConvLayer
+from theory.checks import NotConvergedWarning
 from theory.deep import Stage, deep_forward, invert_deep
 
 
@@ -153,8 +155,11 @@ def psnr(x: np.ndarray, ref: np.ndarray, peak: float = 1.0) -> float:
 
 
 def relative_error(x: np.ndarray, ref: np.ndarray) -> float:
-    """``||x - ref|| / ||ref||`` (unclipped)."""
-    return float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
+    """``||x - ref|| / ||ref||`` (unclipped); the absolute error ``||x||`` when ``ref`` is
+    all zero (no relative error exists; callers say so)."""
+    norm = float(np.linalg.norm(ref))
+    diff = float(np.linalg.norm(x - ref))
+    return diff / norm if norm > 0 else diff
 
 
 # ---------------------------------------------------------------------------- baseline
@@ -193,7 +198,9 @@ def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_sh
     gen = torch.Generator().manual_seed(seed)
     x = (0.5 + 0.01 * torch.randn(1, *input_shape, generator=gen)).requires_grad_(True)
     phi0 = torch.from_numpy(np.asarray(target, dtype=np.float32))[None]
-    norm0 = phi0.pow(2).sum()
+    # relative feature loss; features that are all zero (a black image) have no relative
+    # scale, and the loss is then the absolute one
+    norm0 = torch.clamp(phi0.pow(2).sum(), min=1.0) if not phi0.any() else phi0.pow(2).sum()
     f32 = [Stage(ConvLayer(st.layer.weight.float(), stride=st.layer.stride,
                            padding=st.layer.padding, padding_mode=st.layer.padding_mode,
                            dilation=st.layer.dilation), st.pool) for st in stages]
@@ -226,18 +233,19 @@ def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int 
                     baseline_steps: int = 300, methods: Sequence[str] = ("crelu", "relu",
                                                                          "optimisation"),
                     progress: Callable[..., None] | None = None, tol: float = 1e-10,
-                    maxiter: int | None = 3000) -> list[MethodResult]:
+                    maxiter: int | None = 3000, certify: bool = False) -> list[MethodResult]:
     """Reconstruct ``image`` (3, H, W) in [0, 1] from its deep features by each method.
 
     ``crelu``: stage-by-stage exact inverse of the CReLU stack with switches. ``relu``: the
     same algorithm on the ReLU stack. ``optimisation``: the baseline, on the CReLU stack's
     features (no switches). ``tol`` is LSMR's ``atol = btol`` and ``maxiter`` its cap per
-    stage.
+    stage; ``certify`` computes every stage's frame bounds (slow at image size). Each
+    stage's ``is_frame`` (certified, or ``None``), ``converged`` and reason are in ``info``.
     """
     crelu_stages, relu_stages = build_stacks(weights, pool)
     with solver_environment():
         return _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods,
-                                progress, tol, maxiter)
+                                progress, tol, maxiter, certify)
 
 
 class solver_environment:  # noqa: N801 - used as a context manager, like a function
@@ -293,20 +301,34 @@ def _glibc():
         return None
 
 
+def _frame_reason(r) -> str:
+    """Why a stage is (not) a frame, in words."""
+    if r.is_frame is None:
+        return "not certified"
+    if r.frame_bounds is not None:
+        return f"lower frame bound {r.frame_bounds.lower:.3g} ({r.frame_bounds.method})"
+    if r.n_selected < r.x.size:
+        return f"{r.n_selected} measurements for {r.x.size} unknowns"
+    return "an input value that no selected filter touches"
+
+
 def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, progress, tol,
-                     maxiter):
+                     maxiter, certify=False):
     out = []
     for name in methods:
         t0 = time.perf_counter()
         if name in ("crelu", "relu"):
             stages = crelu_stages if name == "crelu" else relu_stages
             fwd = deep_forward(image, stages, name)
-            res = invert_deep(
-                fwd.last, fwd.switches, stages, image.shape, name, atol=tol, btol=tol,
-                maxiter=maxiter,
-                callback=(lambda i, r, n=name: progress(f"{n} stage {i}")) if progress else None,
-                iteration_callback=((lambda i, k, n=name: progress(f"{n} s{i} it {k}", 0))
-                                    if progress else None))
+            with warnings.catch_warnings():   # reported per stage in info, not as warnings
+                warnings.simplefilter("ignore", NotConvergedWarning)
+                res = invert_deep(
+                    fwd.last, fwd.switches, stages, image.shape, name, atol=tol, btol=tol,
+                    maxiter=maxiter, certify=certify,
+                    callback=((lambda i, r, n=name: progress(f"{n} stage {i}"))
+                              if progress else None),
+                    iteration_callback=((lambda i, k, n=name: progress(f"{n} s{i} it {k}", 0))
+                                        if progress else None))
             x = res.x
             info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected,
                                 "zero_window_rows": r.n_zero_window,
@@ -314,8 +336,12 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
                                 "lsmr_iterations": r.iterations,
                                 "cond_estimate": r.cond_estimate,
                                 "relative_residual": r.relative_residual,
-                                "stop": r.stopping.get("reason", "")}
-                               for j, r in enumerate(res.stages)]}
+                                "stop": r.stopping.get("reason", ""),
+                                "is_frame": r.is_frame, "converged": r.converged,
+                                "solver": r.solver,
+                                "why": _frame_reason(r)}
+                               for j, r in enumerate(res.stages)],
+                    "end_to_end": res.checks}
         elif name == "optimisation":
             fwd = deep_forward(image, crelu_stages, "crelu")
             x = optimisation_inversion(fwd.last, crelu_stages, image.shape, "crelu",

@@ -87,7 +87,7 @@ def load_images(images: Sequence[str] | None, input_shape) -> tuple[np.ndarray |
     from verify.data.images import PHOTOS, load_photo
     from verify.reconstruct_cmd import read_image
 
-    out, names = [], []
+    out, names, notes = [], [], []
     for item in images:
         if item in PHOTOS:
             img = load_photo(item)
@@ -96,7 +96,8 @@ def load_images(images: Sequence[str] | None, input_shape) -> tuple[np.ndarray |
             if not path.is_file():
                 raise ValueError(f"image {item!r} is neither a bundled photo "
                                  f"({', '.join(sorted(PHOTOS)[:8])}, ...) nor a file")
-            img = read_image(path)
+            img, how = read_image(path)
+            notes.extend(f"image {path.name}: {n}" for n in how)
         if img.shape[0] == 1 and c == 3:
             img = np.repeat(img, 3, axis=0)
         if c == 1 and img.shape[0] == 3:
@@ -107,7 +108,7 @@ def load_images(images: Sequence[str] | None, input_shape) -> tuple[np.ndarray |
         img = resize(img.transpose(1, 2, 0), (h, w), anti_aliasing=True, order=3)
         out.append(np.clip(img, 0.0, 1.0).transpose(2, 0, 1))
         names.append(Path(item).name)
-    return np.ascontiguousarray(np.stack(out)), names, []
+    return np.ascontiguousarray(np.stack(out)), names, notes
 
 
 # ---------------------------------------------------------------------------- per layer

@@ -1,4 +1,4 @@
-"""``crelu inspect MODEL``: certify and analyse the conv layers of your own network.
+"""crelu inspect MODEL: certify and analyse the conv layers of your own network.
 
 Reads a PyTorch state_dict or checkpoint (torch.load with weights_only=True; files that need
 pickle code are refused), a safetensors file or an ONNX model, and writes DIR/inspect.json,
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Register ``crelu inspect`` on the ``crelu`` subparsers."""
+    from verify.argtypes import at_least, non_negative_real, open_interval
+
     p = sub.add_parser("inspect", help="certify and analyse the conv layers of your network",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="model file: .pt/.pth (state_dict or checkpoint), "
@@ -66,20 +68,21 @@ def add_parser(sub) -> None:
                    "crelu-inspect; replaced as a whole, refused if it holds other files)")
     p.add_argument("--bounds-method", default="auto",
                    help="theory.frame_bounds method (default auto)")
-    p.add_argument("--bounds-tol", type=float, default=1e-10,
+    p.add_argument("--bounds-tol", type=open_interval(0, 1), default=1e-10,
                    help="Lanczos tolerance of the iterative frame bounds (default 1e-10)")
-    p.add_argument("--bounds-budget", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--bounds-budget", type=non_negative_real(), default=60.0, metavar="SECONDS",
                    help="time per layer for the frame bounds (default 60; 0: no limit); past "
                         "it the lower bound is left undecided and only the upper is reported")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=at_least(1), default=1,
                    help="torch and BLAS threads (default 1: faster on a shared machine)")
-    p.add_argument("--patches", type=int, default=1024,
+    p.add_argument("--patches", type=at_least(1), default=1024,
                    help="sample patches per layer for the ReLU rank test (default 1024)")
-    p.add_argument("--recon-depth", type=int, default=2,
+    p.add_argument("--recon-depth", type=at_least(0), default=2,
                    help="reconstruct through at most this many convs (default 2; 0: none)")
-    p.add_argument("--baseline-steps", type=int, default=200,
+    p.add_argument("--baseline-steps", type=at_least(0), default=200,
                    help="Adam steps of the optimisation baseline (default 200; 0: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=at_least(0), default=0,
+                   help="seed of the patch sampling and the random baselines (default 0)")
     p.add_argument("--no-figures", action="store_true", help="JSON and Markdown only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

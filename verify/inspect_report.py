@@ -1,10 +1,9 @@
 """Write an inspection: ``inspect.json``, ``inspect.md`` and figures, atomically.
 
-The folder is built under a temporary name beside its final path and renamed onto it only
-when complete (the idea of verify-layout's ``verify/atomic.py``: a temp path, then
-``os.replace``/``rename`` on the same file system), so a failed or interrupted run leaves the
+The folder is built under a temporary name beside its final path and swapped onto it only when
+complete (`verify.atomic.atomic_directory`), so a failed or interrupted run leaves the
 previous report as it was. An existing folder is replaced only if it holds nothing but a
-previous inspection's files, so ``--out .`` cannot delete anything else.
+previous inspection's files (`check_out_folder`), so ``--out .`` cannot delete anything else.
 
 Figures (in ``figures/``): per layer a filter mosaic with the mutual pairs of
 ``mu <= PAIR_MARK`` framed in one colour per pair, the mu histogram against both baselines,
@@ -14,12 +13,8 @@ reconstruction panel.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +27,9 @@ OUR_FILES = {"inspect.json", "inspect.md", "figures"}
 
 
 # ---------------------------------------------------------------------------- atomic folder
-@contextlib.contextmanager
-def atomic_directory(path: Path):
-    """A temporary folder beside `path`, renamed onto `path` when the body succeeds."""
-    path = Path(path).absolute()
+def check_out_folder(path: Path) -> None:
+    """Refuse an output folder that exists and holds anything but a previous inspection."""
+    path = Path(path)
     if path.exists():
         if not path.is_dir():
             raise ValueError(f"--out {path} exists and is not a folder")
@@ -44,22 +38,6 @@ def atomic_directory(path: Path):
             raise ValueError(f"--out {path} exists and holds other files ({', '.join(other[:5])}"
                              f"{', ...' if len(other) > 5 else ''}); choose a new or empty "
                              "folder (it is replaced as a whole)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".crelu-tmp-{path.name}-", dir=path.parent))
-    try:
-        yield stage
-        os.chmod(stage, 0o755)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".crelu-tmp-old-{path.name}-", dir=path.parent))
-            os.rmdir(old)
-            os.rename(path, old)
-            os.rename(stage, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(stage, path)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
 
 
 def slug(name: str) -> str:
@@ -266,6 +244,9 @@ def write_figures(folder: Path, insp) -> dict[str, list[str]]:
 
 def write_inspection(out: Path, insp, figures: bool = True) -> None:
     """`out/inspect.json`, `out/inspect.md` and (optionally) the figures, atomically."""
+    from verify.atomic import atomic_directory
+
+    check_out_folder(out)
     with atomic_directory(out) as stage:
         figs = write_figures(stage, insp) if figures else {}
         (stage / "inspect.json").write_text(json.dumps(insp.report, indent=2, allow_nan=False)

@@ -18,12 +18,13 @@ and two-stage bootstrap intervals (over units, and over each unit's top images) 
 from it. The committed results the quick profile reads are regenerated from the shipped
 weights with::
 
-    python -m verify.invariance_exp --out verify/results/invariance.json
+    crelu invariance --out verify/results/invariance.json
+
+(the command is :mod:`verify.invariance_cmd`, the figure :func:`verify.figures.invariance_figure`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -43,10 +44,11 @@ from theory.invariance import (
     scalings,
     translations,
 )
+from verify.atomic import write_text
+from verify.configs import INVARIANCE_REGENERATE as REGENERATE
+from verify.configs import INVARIANCE_RESULTS as RESULTS_FILE
 from verify.results_io import read_results_json
 
-RESULTS_FILE = Path(__file__).resolve().parent / "results" / "invariance.json"
-REGENERATE = "python -m verify.invariance_exp --out verify/results/invariance.json"
 LAYERS = ("conv1", "pool1", "conv2", "pool2", "conv3")
 N_IMAGES = 2000          # natural images: Fashion-MNIST test subset (seeded)
 RATE = 0.01              # global firing rate (Goodfellow et al.)
@@ -187,7 +189,7 @@ def run_invariance(retrain: bool = False, weights_dir: str | os.PathLike | None 
     if out is not None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, separators=(",", ":")) + "\n")
+        write_text(path, json.dumps(result, separators=(",", ":")) + "\n")
     return result
 
 
@@ -244,41 +246,6 @@ def layer_table(result: dict[str, Any], rng: np.random.Generator, reps: int = 20
     return table
 
 
-def figure(table: dict[str, dict[str, dict[str, Any]]], layers: list[str],
-           path: str | os.PathLike) -> str:
-    """Layer score against layer, one line per model, one panel per transformation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"relu": "tab:blue", "crelu": "tab:red", "avr": "tab:green"}
-    fig, axes = plt.subplots(1, len(table), figsize=(4.4 * len(table), 3.8), squeeze=False)
-    xs = np.arange(len(layers))
-    for ax, (fam, models) in zip(axes[0], table.items()):
-        for i, (model, rows) in enumerate(models.items()):
-            base = model.split(" ")[0]
-            untrained = "untrained" in model
-            ci = np.asarray(rows["ci"])
-            y = np.asarray(rows["score"])
-            dx = (i - (len(models) - 1) / 2) * 0.06
-            ax.errorbar(xs + dx, y, yerr=[y - ci[:, 0], ci[:, 1] - y], capsize=3,
-                        color=colours.get(base, "k"), ls="--" if untrained else "-",
-                        marker="o" if not untrained else "x", alpha=0.55 if untrained else 1.0,
-                        label=model)
-        ax.axhline(1 / RATE, color="0.6", lw=0.8, ls=":")
-        ax.text(xs[0], 1 / RATE - 1, "maximum 1/G", va="top", fontsize=7, color="0.4")
-        ax.set_xticks(xs, layers)
-        ax.set_ylabel("invariance score (top 20 % of units)")
-        ax.set_title(f"{fam} (95 % basic bootstrap intervals)", fontsize=10)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
-
-
 def markdown(table: dict[str, dict[str, dict[str, Any]]], layers: list[str]) -> str:
     """Layer scores with 95 % intervals as a markdown table per transformation."""
     lines: list[str] = []
@@ -290,17 +257,3 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]], layers: list[str]) -> 
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m verify.invariance_exp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(RESULTS_FILE))
-    parser.add_argument("--retrain", action="store_true", help="retrain the suite models first")
-    parser.add_argument("--weights-dir", default=None, help="where retrained weights go")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    res = run_invariance(args.retrain, args.weights_dir, args.seed, args.out)
-    tab = layer_table(res, np.random.default_rng(args.seed))
-    print(markdown(tab, res["layers"]))
-    print(f"wrote {args.out} ({res['seconds']} s)")

@@ -1,6 +1,7 @@
 """A small all-convolutional family in the spirit of the paper's CIFAR experiments.
 
-Five variants (Shang et al. 2016, Sec. 4.1 / THEORY.md section 7), scaled to a 2-core CPU:
+Five variants (Shang et al. 2016, Sec. 4.1; docs/theory/invariance.md, "The classification
+table"), scaled to a 2-core CPU:
 
 ==============  ===========================  ====================================
 name            filters per conv layer        activation (channels it outputs)
@@ -24,8 +25,8 @@ import torch
 from torch import nn
 
 from theory.activations import AVR, CReLU
+from verify.configs import MODEL_NAMES as MODEL_NAMES
 
-MODEL_NAMES = ("relu", "relu_double", "crelu", "crelu_half", "avr")
 _FILTER_SCALE = {"relu": 1.0, "relu_double": 2.0, "crelu": 1.0, "crelu_half": 0.5, "avr": 1.0}
 
 

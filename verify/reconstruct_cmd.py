@@ -1,34 +1,47 @@
-"""``crelu reconstruct IMAGE --out OUT.png``: image -> deep CReLU features -> image.
+"""crelu reconstruct IMAGE --out OUT.png: image -> deep CReLU features -> image.
 
 Reads a PNG/JPEG, passes it through a stack of conv -> CReLU -> 2x2 max-pool stages, and
 reconstructs it three ways from the same features: the exact stage-by-stage inverse with
 switches (CReLU), the same algorithm on the ReLU stack, and a Mahendran-Vedaldi-style
 optimisation baseline with a total-variation prior. Writes one panel (original and the three
-reconstructions, PSNR in the captions) and prints the numbers.
+reconstructions, PSNR in the captions; written to a temporary file and renamed, so OUT.png is
+either the old panel or the new one) and prints the numbers. The CReLU column is labelled
+exact only when every stage's selected filters are certified a frame (--certify); the exit
+status is 1 when a stage is certified not to be a frame or its solver did not converge.
+Every conversion of the image (bit depth, palette, alpha, greyscale, crop) is printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from verify.argtypes import at_least, open_interval
 
-#: The panel's error row shows |reconstruction - original| times this, clipped to [0, 1].
-ERROR_GAIN = 10.0
+if TYPE_CHECKING:
+    import numpy as np
+
 #: Refuse images with more pixels than this unless --max-pixels is raised.
 DEFAULT_MAX_PIXELS = 1024 * 1024
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
-               multiple: int = 1) -> np.ndarray:
-    """An RGB image as float64 (3, H, W) in [0, 1], cropped to a multiple of ``multiple``.
+               multiple: int = 1) -> tuple["np.ndarray", list[str]]:
+    """An image as float64 ``(C, H, W)`` in [0, 1] and the notes on how it was read.
 
-    Raises FileNotFoundError (missing), ValueError (unreadable, too large or too small).
+    Colour images give ``C = 3`` and greyscale ones ``C = 1`` (kept as one channel). Each
+    mode is converted explicitly and the conversion is noted: 16- and 32-bit integer images
+    are scaled by their bit depth (never clipped to 8 bits), floating-point images must lie
+    in [0, 1], palette images are expanded, CMYK is converted to RGB, an alpha channel is
+    dropped. The image is cropped to a multiple of ``multiple`` (the stack's pooling), which
+    is noted too.
+
+    Raises FileNotFoundError (missing), ValueError (unreadable, too large or too small,
+    unsupported mode, values out of range).
     """
+    import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -36,6 +49,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise FileNotFoundError(f"image {path} does not exist")
     if not path.is_file():
         raise ValueError(f"{path} is not a file")
+    notes: list[str] = []
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -44,23 +58,81 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
                     f"image {path} is {w}x{h} = {w * h} pixels, more than the {max_pixels} "
                     "this command holds in memory (the deep features and solver vectors are "
                     "~100x the image); crop or resize it, or raise --max-pixels")
-            arr = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+            arr = _image_array(im, notes)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
         raise ValueError(f"cannot read {path} as an image: {exc}") from exc
-    hh, ww = arr.shape[0] // multiple * multiple, arr.shape[1] // multiple * multiple
+    hh, ww = arr.shape[1] // multiple * multiple, arr.shape[2] // multiple * multiple
     if hh == 0 or ww == 0:
-        raise ValueError(f"image {path} is {arr.shape[1]}x{arr.shape[0]}, smaller than the "
+        raise ValueError(f"image {path} is {arr.shape[2]}x{arr.shape[1]}, smaller than the "
                          f"{multiple}x{multiple} the stack's pooling needs")
-    return np.ascontiguousarray(arr[:hh, :ww].transpose(2, 0, 1))
+    if (hh, ww) != arr.shape[1:]:
+        notes.append(f"cropped from {arr.shape[2]}x{arr.shape[1]} to {ww}x{hh} (a multiple of "
+                     f"{multiple}, the pooling of all stages)")
+    return np.ascontiguousarray(arr[:, :hh, :ww]), notes
 
 
-def _weights(spec: str, stages: int, seed: int):
+def _image_array(im, notes: list[str]) -> "np.ndarray":
+    """``(C, H, W)`` float64 in [0, 1] from a PIL image, every conversion noted."""
+    import numpy as np
+
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        notes.append(f"16-bit greyscale ({mode}): scaled by 1/65535, kept as one channel")
+        return (np.asarray(im, dtype=np.float64) / 65535.0)[None]
+    if mode == "I":
+        a = np.asarray(im, dtype=np.float64)
+        if a.min() < 0:
+            raise ValueError(f"32-bit integer image with negative values (min {a.min():g}); "
+                             "expected non-negative intensities")
+        depth = 8 if a.max() <= 255 else 16 if a.max() <= 65535 else 32
+        notes.append(f"integer greyscale (mode I, values up to {a.max():g}): scaled by "
+                     f"1/(2^{depth} - 1), kept as one channel")
+        return (a / (2.0 ** depth - 1))[None]
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        if a.min() < 0 or a.max() > 1:
+            raise ValueError(f"floating-point image with values in [{a.min():g}, {a.max():g}]; "
+                             "expected [0, 1]")
+        notes.append("floating-point greyscale, kept as one channel")
+        return a[None]
+    if mode in ("1", "L"):
+        if mode == "1":
+            notes.append("1-bit image: read as 0/1 greyscale, one channel")
+        return (np.asarray(im.convert("L"), dtype=np.float64) / 255.0)[None]
+    if mode in ("LA", "La"):
+        notes.append(f"greyscale with alpha ({mode}): alpha dropped, kept as one channel")
+        return (np.asarray(im.convert("L"), dtype=np.float64) / 255.0)[None]
+    if mode == "P":
+        has_alpha = "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        notes.append("palette image: expanded to RGB" + (", alpha dropped" if has_alpha else ""))
+        if im.mode == "RGBA":
+            im = im.convert("RGB")
+    elif mode in ("RGBA", "RGBa"):
+        notes.append("RGBA: alpha dropped")
+        im = im.convert("RGB")
+    elif mode == "CMYK":
+        notes.append("CMYK: converted to RGB by PIL's standard conversion")
+        im = im.convert("RGB")
+    elif mode in ("YCbCr", "LAB", "HSV"):
+        notes.append(f"{mode}: converted to RGB")
+        im = im.convert("RGB")
+    elif mode != "RGB":
+        raise ValueError(f"unsupported image mode {mode!r}; save the image as 8- or 16-bit "
+                         "greyscale or RGB")
+    return np.asarray(im, dtype=np.float64).transpose(2, 0, 1) / 255.0
+
+
+def _weights(spec: str, stages: int, seed: int, channels: int = 3):
+    import numpy as np
+
     from verify.deep import load_weights, random_weights, stage_widths, trained_weights_path
 
     if stages < 1:
         raise ValueError(f"--stages must be >= 1, got {stages}")
     if spec == "random":
-        return random_weights(np.random.default_rng(seed), 3, stage_widths(stages)), "random"
+        return (random_weights(np.random.default_rng(seed), channels, stage_widths(stages)),
+                "random")
     path = trained_weights_path() if spec == "trained" else Path(spec)
     weights = load_weights(path)
     if len(weights) < stages:
@@ -71,67 +143,63 @@ def _weights(spec: str, stages: int, seed: int):
     return weights[:stages], str(path)
 
 
-def write_panel(out: Path, image: np.ndarray, results, title: str) -> None:
-    """Write the panel atomically: a temporary file in the same folder, then rename."""
-    import matplotlib
+def check_writable(out: Path) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    import os
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.exists():
+        raise FileNotFoundError(f"output folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write into {folder} (permission denied)")
+    if out.exists() and (out.is_dir() or not os.access(out, os.W_OK)):
+        raise PermissionError(f"cannot overwrite {out}")
 
-    labels = {"crelu": "CReLU, exact with switches", "relu": "ReLU, same algorithm",
-              "optimisation": "optimisation + TV (M&V)"}
-    ncol = 1 + len(results)
-    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 9.2), squeeze=False,
-                             layout="constrained")
-    show = (lambda a: a[0]) if image.shape[0] == 1 else (lambda a: a.transpose(1, 2, 0))
-    kw = {"cmap": "gray", "vmin": 0, "vmax": 1} if image.shape[0] == 1 else {}
-    axes[0, 0].imshow(show(image), **kw)
-    axes[0, 0].set_title("original")
-    axes[1, 0].text(0.5, 0.5, f"second row:\n|reconstruction - original|\nx{ERROR_GAIN:g}, "
-                    "clipped to [0, 1]\n(max over channels)", ha="center", va="center",
-                    fontsize=11, transform=axes[1, 0].transAxes)
-    for col, r in enumerate(results, start=1):
-        xr = np.clip(r.x, 0, 1)
-        axes[0, col].imshow(show(xr), **kw)
-        axes[0, col].set_title(f"{labels.get(r.name, r.name)}\nPSNR {r.psnr:.1f} dB, "
-                               f"rel. err {r.relative_error:.2g}")
-        err = np.abs(xr - image).max(axis=0)
-        axes[1, col].imshow(np.clip(ERROR_GAIN * err, 0, 1), cmap="magma", vmin=0, vmax=1)
-        axes[1, col].set_title(f"max |error| {err.max():.2g}", fontsize=10)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".crelu-", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+def crelu_verdict(result) -> tuple[str, str | None]:
+    """The CReLU column's label and, when the inverse did not do what was asked, why.
+
+    ``exact`` only when every stage's selected filters were *certified* a frame
+    (``--certify``); a stage certified not to be a frame, or an LSMR solve that did not
+    converge, is a failure (the command then exits with status 1).
+    """
+    stages = result.info.get("stages", [])
+    bad = [s for s in stages if s["is_frame"] is False]
+    unconverged = [s for s in stages if not s["converged"]]
+    if bad or unconverged:
+        why = "; ".join([f"stage {s['stage']}: not a frame ({s['why']})" for s in bad]
+                        + [f"stage {s['stage']}: LSMR did not converge ({s['stop']})"
+                           for s in unconverged])
+        return "CReLU with switches: NOT exact", why
+    if stages and all(s["is_frame"] is True for s in stages):
+        return "CReLU, exact with switches (certified frames)", None
+    return "CReLU with switches (frames not certified)", None
 
 
 def run(args: argparse.Namespace) -> int:
+    """Read, reconstruct three ways, write the panel, print the numbers."""
     from tqdm import tqdm
 
-    from verify.deep import reconstruct_all
+    from verify import deep, figures
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out must end in .png, got {out}")
-    if not out.parent.exists():
-        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    check_writable(out)
     pool = 1 if args.no_pool else 2
-    if not 0 < args.tol < 1 or args.maxiter < 1:
-        raise ValueError(f"--tol must be in (0, 1) and --maxiter >= 1, got {args.tol}, "
-                         f"{args.maxiter}")
-    if args.baseline_steps < 0:
-        raise ValueError(f"--baseline-steps must be >= 0, got {args.baseline_steps}")
-    image = read_image(args.image, args.max_pixels, pool ** args.stages)
-    weights, source = _weights(args.weights, args.stages, args.seed)
-    if weights[0].shape[1] == 1:  # greyscale filters (e.g. trained on Fashion-MNIST)
+    image, notes = read_image(args.image, args.max_pixels, pool ** args.stages)
+    weights, source = _weights(args.weights, args.stages, args.seed, image.shape[0])
+    if weights[0].shape[1] == 1 and image.shape[0] == 3:   # greyscale filters
         image = (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
+        notes.append("RGB converted to luminance (0.299 R + 0.587 G + 0.114 B): the "
+                     "filters have one input channel")
+    elif weights[0].shape[1] == 3 and image.shape[0] == 1:
+        image = image.repeat(3, axis=0)
+        notes.append("greyscale repeated on 3 channels: the filters have three input channels")
+    for note in notes:
+        print(f"note: {note}")
     total = 4 * args.stages + args.baseline_steps
     bar = tqdm(total=total, desc="reconstruct", unit="step", disable=args.no_progress,
                file=sys.stderr)
@@ -146,53 +214,76 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         methods = ("crelu", "relu") + (("optimisation",) if args.baseline_steps > 0 else ())
-        results = reconstruct_all(image, weights, pool, args.baseline_steps, methods=methods,
-                                  progress=progress, tol=args.tol, maxiter=args.maxiter)
+        results = deep.reconstruct_all(image, weights, pool, args.baseline_steps,
+                                       methods=methods, progress=progress, tol=args.tol,
+                                       maxiter=args.maxiter, certify=args.certify)
     finally:
         bar.close()
+    label, failure = crelu_verdict(results[0])
     widths = ",".join(str(w.shape[0]) for w in weights)
     title = (f"{Path(args.image).name} {image.shape[2]}x{image.shape[1]}, {args.stages} stage(s) "
              f"conv{'' if args.no_pool else ' + 2x2 max-pool'}, filters {widths} ({source})")
-    write_panel(out, image, results, title)
+    figures.reconstruction_panel(out, image, results, title, labels={"crelu": label})
     print(title)
-    print(f"{'method':<14}{'PSNR dB':>10}{'rel. error':>13}{'seconds':>10}  measurements/unknowns per stage")
+    zero = not image.any()
+    err_head = "abs. error" if zero else "rel. error"
+    print(f"{'method':<14}{'PSNR dB':>10}{err_head:>13}{'seconds':>10}  "
+          "measurements/unknowns per stage")
     for r in results:
         frames = ""
         if "stages" in r.info:
             frames = " ".join(f"s{s['stage']}:{s['n_selected']}/{s['unknowns']}"
                               for s in r.info["stages"])
         print(f"{r.name:<14}{r.psnr:>10.2f}{r.relative_error:>13.3g}{r.seconds:>10.1f}  {frames}")
+    if zero:
+        print("note: the image is all zero: errors are absolute (no relative error exists)")
     for r in results:
         for s in r.info.get("stages", []):
+            frame = {True: "certified frame", False: "NOT a frame", None: "frame not certified"}
+            solve = (f"LSMR {s['lsmr_iterations']} it., cond est. {s['cond_estimate']:.3g}"
+                     f" ({s['stop']})" if s["solver"].startswith("lsmr") else
+                     f"{s['solver']} solve" + (f" ({s['stop']})" if s["stop"] else ""))
             print(f"  {r.name} stage {s['stage']}: {s['n_selected']} measurements "
                   f"({s['zero_window_rows']} from zero windows) for {s['unknowns']} "
-                  f"unknowns, LSMR {s['lsmr_iterations']} it., residual "
-                  f"{s['relative_residual']:.2g}, cond est. {s['cond_estimate']:.3g} "
-                  f"({s['stop']})")
+                  f"unknowns, {frame[s['is_frame']]}, residual "
+                  f"{s['relative_residual']:.2g}, {solve}")
+    print(f"CReLU column: {label}")
     print(f"panel written to {out}")
+    if failure:
+        print(f"crelu reconstruct: the CReLU inverse did not do what was asked: {failure}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``crelu reconstruct`` on the ``crelu`` subparsers."""
     p = sub.add_parser("reconstruct", help="reconstruct an image from deep CReLU features",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", help="PNG or JPEG file")
-    p.add_argument("--out", required=True, help="output panel (.png)")
-    p.add_argument("--stages", type=int, default=2, help="conv+CReLU+pool stages (default 2)")
-    p.add_argument("--weights", default="random",
+    p.add_argument("--out", required=True, metavar="OUT.png", help="output panel (.png)")
+    p.add_argument("--stages", type=at_least(1), default=2, metavar="N",
+                   help="conv+CReLU+pool stages, >= 1 (default: %(default)s)")
+    p.add_argument("--weights", default="random", metavar="random|trained|PATH",
                    help="random (seeded orthonormal banks), trained (verify/weights/), or a "
-                        "safetensors PATH with keys stage1.weight, stage2.weight, ...")
+                        "safetensors PATH with keys stage1.weight, stage2.weight, ... "
+                        "(default: %(default)s)")
     p.add_argument("--no-pool", action="store_true", help="no max-pooling (conv + CReLU only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random banks")
-    p.add_argument("--baseline-steps", type=int, default=300,
-                   help="Adam steps of the optimisation baseline (default 300)")
-    p.add_argument("--tol", type=float, default=1e-10,
-                   help="LSMR atol = btol per stage (default 1e-10; looser tolerances are "
-                        "faster but break two-stage inversion: the recovered stage-1 features "
-                        "lose their zero pattern)")
-    p.add_argument("--maxiter", type=int, default=3000, help="LSMR iterations per stage cap")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--seed", type=at_least(0), default=0, metavar="N",
+                   help="seed of the random banks, >= 0 (default: %(default)s)")
+    p.add_argument("--baseline-steps", type=at_least(0), default=300, metavar="N",
+                   help="Adam steps of the optimisation baseline; 0 skips it "
+                        "(default: %(default)s)")
+    p.add_argument("--tol", type=open_interval(0, 1), default=1e-10,
+                   help="LSMR atol = btol per stage, in (0, 1) (default: %(default)s; looser "
+                        "tolerances are faster but break two-stage inversion: the recovered "
+                        "stage-1 features lose their zero pattern)")
+    p.add_argument("--maxiter", type=at_least(1), default=3000, metavar="N",
+                   help="LSMR iterations per stage, at most (default: %(default)s)")
+    p.add_argument("--certify", action="store_true",
+                   help="compute the frame bounds of every stage's selected filters (slow on "
+                        "large images), so that the CReLU column can be labelled exact")
+    p.add_argument("--max-pixels", type=at_least(1), default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse larger images (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

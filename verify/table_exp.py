@@ -13,15 +13,15 @@ profile of ``crelu verify`` reads are regenerated with::
 
     crelu table --out verify/results/table.json
 
-(equivalently ``python -m verify.table_exp --out verify/results/table.json``). The training
-budget is deliberately small (:data:`TABLE_CONFIGS`: 1000 steps (Fashion-MNIST) or 500 steps
-(photo task) of batch 64 on a 10 000-image subset, width 16) so that all runs fit 30 minutes on a shared 2-core CPU; the numbers are
-therefore far from the paper's and only the *comparisons* are replicated.
+(the command is :mod:`verify.table_cmd`, the figure :func:`verify.figures.table_figure`).
+The training budget is deliberately small (:data:`TABLE_CONFIGS`, fixed in
+:mod:`verify.configs`: 1000 steps (Fashion-MNIST) or 500 steps (photo task) of batch 64 on a
+10 000-image subset, width 16) so that all runs fit 30 minutes on a shared 2-core CPU; the
+numbers are therefore far from the paper's and only the *comparisons* are replicated.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -33,30 +33,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from verify.models import MODEL_NAMES, AllConvNet, parameter_count
-from verify.train import Dataset, TrainConfig, evaluate, load_dataset, train
+from verify.atomic import write_text
+from verify.configs import MODEL_NAMES, TrainConfig
+from verify.configs import RESULTS_DIR as RESULTS_DIR
+from verify.configs import TABLE_CONFIGS as TABLE_CONFIGS
+from verify.configs import TABLE_LABELS as LABELS
+from verify.configs import TABLE_REGENERATE as REGENERATE
+from verify.configs import TABLE_RESULTS as RESULTS_FILE
+from verify.configs import TABLE_SEEDS as SEEDS
+from verify.configs import TABLE_VARIANTS as VARIANTS
+from verify.models import AllConvNet, parameter_count
 from verify.results_io import read_results_json
-
-#: Where the committed results live (package data read by the quick profile).
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-RESULTS_FILE = RESULTS_DIR / "table.json"
-REGENERATE = "crelu table --out verify/results/table.json"
-
-#: Variants in the paper's order, with the labels of its Table 1.
-VARIANTS = ("relu", "relu_double", "crelu", "crelu_half", "avr")
-LABELS = {"relu": "ReLU (baseline)", "relu_double": "ReLU, double filters", "crelu": "CReLU",
-          "crelu_half": "CReLU, half filters", "avr": "AVR"}
-SEEDS = (0, 1, 2)
-
-#: Data set -> (subset sizes, training config template). Fixed before any run.
-TABLE_CONFIGS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": {"n_train": 10000, "n_test": 5000,
-                      "config": TrainConfig(data="fashion-mnist", steps=1000, batch_size=64,
-                                            width=16, kernel1=7, n_test=5000)},
-    "photos-grey": {"n_train": 10000, "n_test": 2000,
-                    "config": TrainConfig(data="photos-grey", steps=500, batch_size=64,
-                                          width=16, kernel1=7, n_test=2000)},
-}
+from verify.train import Dataset, evaluate, load_dataset, train
 
 
 def _standardised(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -140,10 +128,10 @@ def run_table(data: Sequence[str] = ("fashion-mnist",), seeds: Sequence[int] = S
 
 
 def write_results(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the records as JSON (parents created)."""
+    """Write the records as JSON (parents created; atomically: the old file or the new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(path, json.dumps(result, indent=1) + "\n")
     return path
 
 
@@ -197,75 +185,3 @@ def markdown_table(result: dict[str, Any]) -> str:
                          f"{s['seconds_mean']:.0f} |")
         lines.append("")
     return "\n".join(lines)
-
-
-def table_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
-    """Test error (mean ± std over seeds) against parameter count, and train vs test error."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = summarise(result)
-    fig, axes = plt.subplots(len(table), 2, figsize=(10, 3.6 * len(table)), squeeze=False)
-    colours = dict(zip(VARIANTS, ("tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:green")))
-    for row, (data, rows) in zip(axes, table.items()):
-        ax = row[0]
-        seen: dict[int, int] = {}
-        for v, s in rows.items():
-            n_same = seen.get(s["parameters"], 0)            # same size: nudge sideways
-            seen[s["parameters"]] = n_same + 1
-            ax.errorbar(s["parameters"] * 1.04 ** n_same, 100 * s["test_error_mean"], yerr=100 * s["test_error_std"],
-                        fmt="o", capsize=4, color=colours.get(v), label=LABELS.get(v, v))
-        ax.set_xscale("log")
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("test error % (mean ± std)")
-        ax.set_title(f"{data}: test error vs size")
-        ax.legend(fontsize=8)
-        ax = row[1]
-        names = list(rows)
-        xs = np.arange(len(names))
-        ax.bar(xs - 0.2, [100 * rows[v]["train_error_mean"] for v in names], 0.4,
-               yerr=[100 * rows[v]["train_error_std"] for v in names], capsize=3, label="train")
-        ax.bar(xs + 0.2, [100 * rows[v]["test_error_mean"] for v in names], 0.4,
-               yerr=[100 * rows[v]["test_error_std"] for v in names], capsize=3, label="test")
-        ax.set_xticks(xs, [LABELS.get(v, v).replace(", ", "\n") for v in names], fontsize=8)
-        ax.set_ylabel("error %")
-        ax.set_title(f"{data}: train and test error")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
-
-
-# ----------------------------------------------------------------------------- command line
-def _cmd_table(args: argparse.Namespace) -> int:
-    result = run_table(data=args.data, seeds=args.seeds, threads=args.threads, steps=args.steps,
-                       progress=not args.no_progress, out=args.out)
-    print(markdown_table(result))
-    print(f"wrote {args.out} ({result['total_seconds']} s)")
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``crelu table``."""
-    p = sub.add_parser("table", help="train the five variants with several seeds (paper Table 1)",
-                       description="Regenerate the classification table: " + REGENERATE)
-    _arguments(p)
-    p.set_defaults(func=_cmd_table)
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", nargs="+", default=list(TABLE_CONFIGS), choices=list(TABLE_CONFIGS))
-    p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=None, help="override the steps (smoke tests)")
-    p.add_argument("--out", default=str(RESULTS_FILE))
-    p.add_argument("--no-progress", action="store_true")
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m verify.table_exp", description=__doc__)
-    _arguments(parser)
-    raise SystemExit(_cmd_table(parser.parse_args()))

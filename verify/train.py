@@ -25,9 +25,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from verify.models import MODEL_NAMES, AllConvNet, parameter_count
-
-DATASETS = ("fashion-mnist", "photos-grey", "photos-grey-white", "photos-colour", "cifar10")
+from verify.atomic import atomic_path, write_text
+from verify.configs import DATASETS as DATASETS
+from verify.configs import TrainConfig as TrainConfig
+from verify.models import AllConvNet, parameter_count
 
 
 @dataclasses.dataclass
@@ -102,35 +103,6 @@ def load_dataset(name: str, seed: int = 0, root: str | os.PathLike | None = None
         idx = np.sort(rng.choice(len(xte), n_test, replace=False))
         xte, yte = xte[idx], yte[idx]
     return Dataset(name, xtr, ytr, xte, yte, k)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Hyper-parameters of one run (all recorded in the card)."""
-
-    model: str = "relu"
-    data: str = "fashion-mnist"
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    width: int = 16
-    kernel1: int = 7
-    init_scale1: float = 1.0
-    seed: int = 0
-    shuffle_labels: bool = False
-    n_train: int | None = None
-    n_test: int | None = 5000
-    threads: int = 2
-    log_every: int = 100
-
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {MODEL_NAMES}")
-        if self.steps < 1 or self.batch_size < 1 or self.threads < 1 or self.log_every < 1:
-            raise ValueError("steps, batch_size, threads and log_every must be >= 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or self.weight_decay < 0:
-            raise ValueError(f"need lr > 0 and weight_decay >= 0; got {self.lr}, {self.weight_decay}")
 
 
 @dataclasses.dataclass
@@ -244,9 +216,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or f"{config.model}-{config.data}-s{config.seed}"
         wpath, cpath = out / f"{stem}.safetensors", out / f"{stem}.json"
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath),
-                  metadata={"format": "pt", "card": f"{stem}.json"})
-        cpath.write_text(json.dumps(card, indent=1) + "\n")
+        with atomic_path(wpath) as tmp:  # the old weights, or the new ones; never half
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                      metadata={"format": "pt", "card": f"{stem}.json"})
+        write_text(cpath, json.dumps(card, indent=1) + "\n")
     return TrainResult(model, card, wpath, cpath)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from verify.models import MODEL_NAMES
-from verify.train import DATASETS, SUITE, WEIGHTS_DIR, TrainConfig, train
+from verify.argtypes import at_least, non_negative_real, odd_positive, positive_real
+from verify.configs import DATASETS, MODEL_NAMES, TrainConfig
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Train (one model, or every model of the suite) and print a summary per model."""
+    from verify.train import SUITE, WEIGHTS_DIR, train
+
     progress = not args.no_progress
     if args.model == "suite":
         out = args.out or WEIGHTS_DIR
@@ -42,30 +45,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``crelu train``."""
     d = TrainConfig()
     p = sub.add_parser("train", help="train a small CNN (ReLU, CReLU, AVR family) on the CPU",
-                       description="Train one model of verify.models, or `suite` to regenerate "
-                                   "the weights the verification suite ships (verify/weights) with the "
-                                   "configs of verify.train.SUITE (the hyper-parameter options "
-                                   "are then ignored; --threads and --root are used).")
-    p.add_argument("model", choices=list(MODEL_NAMES) + ["suite"])
-    p.add_argument("--data", choices=DATASETS, default=d.data)
-    p.add_argument("--root", default=None,
+                       description="Train one model of verify.models, or 'suite' to regenerate "
+                                   "the weights the verification suite ships (verify/weights) "
+                                   "with the configs of verify.train.SUITE (the hyper-parameter "
+                                   "options are then ignored; --threads, --root and --out are "
+                                   "used).")
+    p.add_argument("model", choices=list(MODEL_NAMES) + ["suite"],
+                   help="the variant to train (see verify.models), or 'suite'")
+    p.add_argument("--data", choices=DATASETS, default=d.data,
+                   help="training data (default: %(default)s)")
+    p.add_argument("--root", default=None, metavar="DIR",
                    help="data folder (cifar10: the cifar-10-batches-py folder; fashion-mnist: "
                         "default /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--width", type=int, default=d.width, help="first-layer filters of `relu`")
-    p.add_argument("--kernel1", type=int, default=d.kernel1, help="first-layer kernel size")
-    p.add_argument("--init-scale1", type=float, default=d.init_scale1,
-                   help="factor on conv1's default initial weights")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--shuffle-labels", action="store_true", help="train on permuted labels")
-    p.add_argument("--n-train", type=int, default=None, help="seeded training subset size")
-    p.add_argument("--n-test", type=int, default=d.n_test, help="seeded test subset size")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
-    p.add_argument("--out", default=None,
-                   help="output folder (default crelu-weights; for `suite` the package's "
+    p.add_argument("--steps", type=at_least(1), default=None, metavar="N",
+                   help=f"optimiser steps, >= 1 (default: {d.steps})")
+    p.add_argument("--batch-size", type=at_least(1), default=d.batch_size, metavar="N",
+                   help="images per step, >= 1 (default: %(default)s)")
+    p.add_argument("--lr", type=positive_real(), default=d.lr,
+                   help="AdamW learning rate, > 0 (default: %(default)s)")
+    p.add_argument("--weight-decay", type=non_negative_real(), default=d.weight_decay,
+                   help="AdamW weight decay, >= 0 (default: %(default)s)")
+    p.add_argument("--width", type=at_least(2), default=d.width, metavar="W",
+                   help="first-layer filters of the relu baseline, >= 2 (default: %(default)s)")
+    p.add_argument("--kernel1", type=odd_positive(), default=d.kernel1, metavar="K",
+                   help="first-layer kernel size, odd (default: %(default)s)")
+    p.add_argument("--init-scale1", type=positive_real(), default=d.init_scale1, metavar="S",
+                   help="factor on conv1's default initial weights, > 0 (default: %(default)s)")
+    p.add_argument("--seed", type=at_least(0), default=d.seed, metavar="N",
+                   help="seed of data order, initialisation and label shuffling, >= 0 "
+                        "(default: %(default)s)")
+    p.add_argument("--shuffle-labels", action="store_true",
+                   help="train on randomly permuted labels (a memorisation control)")
+    p.add_argument("--n-train", type=at_least(1), default=None, metavar="N",
+                   help="train on a seeded subset of N images (default: all)")
+    p.add_argument("--n-test", type=at_least(1), default=d.n_test, metavar="N",
+                   help="evaluate on a seeded subset of N test images (default: %(default)s)")
+    p.add_argument("--threads", type=at_least(1), default=d.threads, metavar="N",
+                   help="torch CPU threads, >= 1 (default: %(default)s)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: crelu-weights; for 'suite' the package's "
                         "verify/weights folder)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_train)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

@@ -49,7 +49,7 @@ def _broken_module(name: str, exc: Exception) -> Claim:
     return Claim(id=f"registry-import-{name}", kind="theorem",
                  statement=f"the claim module verify.claims.{name} imports",
                  source="registry", threshold="imports", tolerance_rationale="n/a",
-                 check=fail, negative_control=fail,
+                 check=fail, negative_control=fail, docs="howto/verify.md#adding-a-claim",
                  negative_control_description="n/a: the module did not import")
 
 

@@ -38,11 +38,27 @@ class Outcome:
 
 @dataclasses.dataclass
 class Context:
-    """Everything a claim may depend on: profile, seed and where figures go."""
+    """Everything a claim may depend on: profile, seed and where figures go.
+
+    ``out_dir`` is where the claims write (the runner's temporary folder, renamed at the end
+    of the run); ``final_dir`` is the report folder it becomes (default: ``out_dir``). A path a
+    claim records in its measured values goes through :meth:`report_path`.
+    """
 
     profile: Literal["quick", "full"]
     seed: int
     out_dir: Path
+    final_dir: Path | None = None
+
+    def report_path(self, path: str | Path) -> str:
+        """``path`` as it will be once the report is in place (under ``final_dir``)."""
+        path = Path(path)
+        if self.final_dir is None:
+            return str(path)
+        try:
+            return str(Path(self.final_dir) / path.resolve().relative_to(self.out_dir.resolve()))
+        except ValueError:
+            return str(path)
 
     @property
     def figures_dir(self) -> Path:
@@ -58,7 +74,12 @@ class Context:
 
 @dataclasses.dataclass
 class Claim:
-    """One record of the registry (see DESIGN.md, "Claims")."""
+    """One record of the registry (docs/howto/verify.md, "Adding a claim").
+
+    ``source`` says where the statement comes from (the paper's section, or our derivation
+    with its docs page); ``docs`` is the documentation page that states and proves it, as a
+    path under docs/ with a section anchor, e.g. ``"theory/maxpool.md#proofs"``.
+    """
 
     id: str
     kind: Kind
@@ -70,6 +91,7 @@ class Claim:
     negative_control: Callable[[Context], Outcome]
     negative_control_description: str
     profiles: tuple[str, ...] = ("quick", "full")
+    docs: str = ""
 
     def run(self, ctx: Context) -> dict[str, Any]:
         """Run check and control; return the report.json record of this claim."""
@@ -89,6 +111,7 @@ class Claim:
             "kind": self.kind,
             "statement": self.statement,
             "source": self.source,
+            "docs": self.docs,
             "status": status,
             "measured": _jsonable(outcome.measured),
             "threshold": self.threshold,

@@ -1,4 +1,4 @@
-"""Claim: the CReLU identities of THEORY.md section 2 hold exactly."""
+"""Claim: the CReLU identities (docs/theory/identities.md, "Proposition") hold exactly."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ CLAIMS = [
         kind="theorem",
         statement=("For every real array z: [z]+ - [-z]+ = z and [z]+ + [-z]+ = |z| exactly, "
                    "||CReLU(z)||_2 = ||z||_2, and CReLU(conv(x, W)) = ReLU(conv(x, [W; -W]))."),
-        source="Shang et al. 2016, Sec. 2.2; THEORY.md section 2",
+        source="Shang et al. 2016, Sec. 2.2; docs/theory/identities.md, 'Proposition (identities)'",
+        docs="theory/identities.md#proposition-identities",
         threshold=("differences exactly 0 (bitwise) for the two identities and the paired bank; "
                    "squared norms equal within gamma_n = n u/(1 - n u) relative"),
         tolerance_rationale=("each entry of CReLU(z) is a copy of an entry of z or 0, so the first "

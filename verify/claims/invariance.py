@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from theory.invariance import invariance_scores, translations
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome, status_from
 
 BOOT = 2000
@@ -86,9 +87,10 @@ def _state(ctx: Context) -> dict[str, Any]:
     table = ie.layer_table(result, rng, reps=BOOT, level=FIG_LEVEL)
     control = ie.layer_table({**result, "models": {"relu": result["models"]["relu"]}},
                              ctx.rng("invariance-control"), reps=BOOT, level=FIG_LEVEL)
-    fig = ie.figure(table, result["layers"], ctx.figures_dir / "invariance-per-layer.png")
+    fig = figures.invariance_figure(table, result["layers"], result["rate"],
+                                    ctx.figures_dir / "invariance-per-layer.png")
     state = {"result": result, "table": table, "control": control, "figure": fig,
-             "source": str(path), "regenerate": ie.REGENERATE}
+             "source": ctx.report_path(path), "regenerate": ie.REGENERATE}
     _CACHE[key] = state
     return state
 
@@ -134,7 +136,8 @@ def _above_claim(family: str) -> Claim:
                    "2009: 1 % firing rate, top 20 % of units, a unit = a channel at the centre of "
                    "the map) are higher than the ReLU network's at every layer (conv1, pool1, "
                    "conv2, pool2, conv3), Fashion-MNIST models of the suite."),
-        source="Shang et al. 2016, Sec. 4.2 (invariance scores); THEORY.md section 6",
+        source="Shang et al. 2016, Sec. 4.2 (invariance scores); docs/theory/invariance.md",
+        docs="theory/invariance.md#decision-rules-fixed-before-the-run",
         threshold=("pass iff the 99 % basic bootstrap interval of S_CReLU - S_ReLU lies above 0 "
                    "at every one of the 5 layers; fail iff it lies below 0 at some layer; "
                    "inconclusive otherwise"),
@@ -226,6 +229,7 @@ CLAIMS = [
                    "transformed (a single pixel, on one-dot images) scores exactly 0."),
         source="our derivation from the definition of Goodfellow et al. 2009 "
                "(docs/theory/invariance.md)",
+        docs="theory/invariance.md#the-invariance-score-goodfellow-le-saxe-lee-ng-nips-2009",
         threshold="exact equality (firing counts are integers; the global mean of a shifted "
                   "one-dot image is computed exactly)",
         tolerance_rationale="no rounding enters: sums of one non-zero value and zeros are exact",
@@ -242,7 +246,9 @@ CLAIMS = [
         kind="replication",
         statement=("Translation invariance scores jump after max-pooling: S(pool1) > S(conv1) and "
                    "S(pool2) > S(conv2), in both the ReLU and the CReLU network."),
-        source="Shang et al. 2016, Sec. 4.2 ('scores jump after pooling'); THEORY.md section 6",
+        source=("Shang et al. 2016, Sec. 4.2 ('scores jump after pooling'); "
+                "docs/theory/invariance.md"),
+        docs="theory/invariance.md#decision-rules-fixed-before-the-run",
         threshold=("pass iff all four 99 % basic bootstrap intervals of S(pool) - S(conv) lie "
                    "above 0; fail iff one lies below 0; inconclusive otherwise"),
         tolerance_rationale=("the same two-stage bootstrap as the per-layer comparison; 99 % per "

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from theory import ConvLayer, NonInjectiveWarning, crelu_features, frame_bounds, invert_crelu  # noqa: E402
-from theory.diagnostics import dot_test  # noqa: E402
-from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
+from theory import ConvLayer, NonInjectiveWarning, crelu_features, frame_bounds, invert_crelu
+from theory.diagnostics import dot_test
+from verify import figures
+from verify.claims.base import Claim, Context, Outcome, status_from
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -115,25 +112,10 @@ def spectrum_figure(ctx: Context) -> str:
     shape = (3, 64, 64)
     plan = layer.fft_plan(shape)
     spec = np.fft.fftshift(plan.full_spectrum(), axes=(0, 1))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, data, title in [(axes[0], spec[..., -1], r"$\sigma_{\min}(A(\omega))$"),
-                            (axes[1], spec[..., 0], r"$\sigma_{\max}(A(\omega))$")]:
-        im = ax.imshow(data, extent=(-np.pi, np.pi, -np.pi, np.pi), cmap="viridis")
-        ax.set_title(title)
-        ax.set_xlabel(r"$\omega_2$")
-        ax.set_ylabel(r"$\omega_1$")
-        fig.colorbar(im, ax=ax)
-    axes[2].hist(spec.ravel(), bins=80, color="0.4")
-    for v, name in [(plan.sigma_min, "a"), (plan.sigma_max, "b")]:
-        axes[2].axvline(v, color="C3", ls="--")
-        axes[2].text(v, axes[2].get_ylim()[1] * 0.9, f" $\\sqrt{{{name}}}$={v:.3f}", color="C3")
-    axes[2].set_title("all singular values of the layer")
-    fig.suptitle(f"Circular conv, 16 filters 3x5x5 on 3x64x64: cond = {plan.sigma_max / plan.sigma_min:.2f}")
-    fig.tight_layout()
-    path = ctx.figures_dir / "frame_spectrum.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return str(path)
+    title = (f"Circular conv, 16 filters 3x5x5 on 3x64x64: "
+             f"cond = {plan.sigma_max / plan.sigma_min:.2f}")
+    return figures.frame_spectrum(spec, plan.sigma_min, plan.sigma_max, title,
+                                  ctx.figures_dir / "frame_spectrum.png")
 
 
 def rank_deficient_banks(rng):
@@ -177,7 +159,9 @@ CLAIMS = [
         kind="theorem",
         statement=("ConvLayer.operator's rmatvec is the exact adjoint of its matvec for zero and "
                    "circular padding and strides 1-3 (dot test), and matvec equals the dense matrix."),
-        source="our implementation requirement; THEORY.md (conv_transpose2d with output_padding)",
+        source=("our implementation requirement; docs/theory/frame-bounds.md, 'The conv layer "
+                "and its adjoint' (conv_transpose2d with output_padding)"),
+        docs="theory/frame-bounds.md#the-conv-layer-and-its-adjoint",
         threshold="normalised dot-test error <= 10 sqrt(M + D) eps for every configuration",
         tolerance_rationale=("both inner products are sums of M resp. D rounded terms; a wrong "
                              "adjoint gives an O(1) error (ODL's normalised adjoint test)"),
@@ -191,7 +175,9 @@ CLAIMS = [
         kind="theorem",
         statement=("The three frame-bound methods agree: FFT block diagonalisation (circular, "
                    "stride 1) = dense SVD, and Lanczos on A^T A within its Ritz residual."),
-        source="Sedghi, Gupta, Long (ICLR 2019); THEORY.md section 3",
+        source=("Sedghi, Gupta, Long (ICLR 2019); docs/theory/frame-bounds.md, 'Theorem (block "
+                "diagonalisation)'"),
+        docs="theory/frame-bounds.md#theorem-block-diagonalisation",
         threshold="exact methods within 10 D eps b; iterative within its Ritz residual + 10 D eps b",
         tolerance_rationale=("SVD is backward stable: sigma^2 is accurate to about D u sigma_max^2; "
                              "a Ritz value lies within its residual norm of an eigenvalue of A^T A"),
@@ -205,7 +191,9 @@ CLAIMS = [
         statement=("A non-injective layer is reported as such (lower frame bound 0, a "
                    "NonInjectiveWarning) and invert_crelu returns the projection of x onto the "
                    "row space of A, never a silent wrong answer."),
-        source="Proposition 2.1 (converse direction); our formalisation",
+        source=("Proposition 2.1 (converse direction); our formalisation, "
+                "docs/theory/proposition-2-1.md, 'The certificate'"),
+        docs="theory/proposition-2-1.md#the-certificate",
         threshold="flagged non-injective, warned, and ||x' - P x|| / ||x|| <= 1e-10",
         tolerance_rationale=("P x is computed by a dense pseudo-inverse; both are backward stable "
                              "on these tiny, modestly conditioned (restricted) problems"),

@@ -26,6 +26,7 @@ import torch
 
 from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance
 from theory.pairing import pairing, random_pairing_baseline, sign_flip_baseline
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome
 
 REPS = 1000        # random banks per baseline
@@ -135,79 +136,6 @@ def closer_status(relu_eff: dict[str, Any], crelu_eff: dict[str, Any]) -> tuple[
     return "inconclusive", measured
 
 
-# ----------------------------------------------------------------------------- figures
-def histogram_figure(path, rows: dict[str, list[dict[str, Any]]]) -> str:
-    """mu histograms per layer (columns) per model (rows), with the two baselines drawn in."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ncol = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.4 * ncol, 2.7 * len(rows)), squeeze=False)
-    for r, (label, effects) in enumerate(rows.items()):
-        for c, eff in enumerate(effects):
-            ax = axes[r][c]
-            base = eff["_base"]
-            ax.hist(eff["_mu"], bins=base.edges, density=True, color="tab:blue", alpha=0.7,
-                    label="trained")
-            centres = 0.5 * (base.edges[1:] + base.edges[:-1])
-            ax.plot(centres, base.density, "k-", lw=1.5, label="random N(0,1)")
-            if "_signflip" in eff:
-                ax.plot(centres, eff["_signflip"].density, "r--", lw=1.2, label="same bank, random signs")
-            ax.axvline(eff["mean_mu"], color="tab:blue", lw=1)
-            ax.axvline(base.mean, color="k", lw=1, ls=":")
-            ax.set_xlim(-1, 0.2)
-            ax.set_title(f"{label} conv{c + 1} ({eff['n_filters']}x{eff['dim']})\n"
-                         f"mean mu {eff['mean_mu']:.2f} vs random {base.mean:.2f}", fontsize=9)
-            ax.set_xlabel("mu_i")
-            if c == 0 and r == 0:
-                ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
-
-
-def mosaic_figure(path, banks: dict[str, torch.Tensor]) -> str:
-    """First-layer filters, each beside its pairing filter, sorted by mu (one panel per model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(banks), figsize=(5.2 * len(banks), 4.4), squeeze=False)
-    for ax, (label, w) in zip(axes[0], banks.items()):
-        w = w.detach().double().numpy()
-        p = pairing(w)
-        k, c, kh, kw = w.shape
-        order = np.argsort(p.mu)
-        cols = int(np.ceil(np.sqrt(k)))
-        rows = int(np.ceil(k / cols))
-        pad = 1
-        tile_w, tile_h = 2 * kw + 3 * pad, kh + 2 * pad
-        canvas = np.full((rows * tile_h, cols * tile_w, 3), 1.0)
-        for n, i in enumerate(order):
-            r0, c0 = (n // cols) * tile_h + pad, (n % cols) * tile_w + pad
-            for s, j in enumerate((i, p.pair[i])):
-                f = w[j]
-                f = f / (np.abs(f).max() + 1e-12)      # each filter scaled to [-1, 1]
-                img = (np.repeat(f, 3, 0) if c == 1 else f[:3]).transpose(1, 2, 0)
-                x0 = c0 + s * (kw + pad)
-                canvas[r0:r0 + kh, x0:x0 + kw] = 0.5 + 0.5 * img
-        ax.imshow(canvas, interpolation="nearest")
-        for n, i in enumerate(order):
-            ax.text((n % cols) * tile_w + tile_w / 2 - 0.5, (n // cols) * tile_h - 0.2,
-                    f"{i}|{p.pair[i]} {p.mu[i]:.2f}", ha="center", va="bottom", fontsize=6)
-        ax.set_title(f"{label} conv1: filter | its pair, sorted by mu\n"
-                     f"(grey = 0; mean mu {p.mean:.2f})", fontsize=9)
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
-
-
 # ----------------------------------------------------------------------------- claim 1
 _EFFECTS: dict[tuple, list[dict[str, Any]]] = {}
 
@@ -234,10 +162,12 @@ def _relu_lower(ctx: Context) -> Outcome:
     trained, init, _ = _models(ctx, RELU)
     measured["relative_change_from_init"] = [float((w - w0).norm() / w0.norm())
                                              for w, w0 in zip(trained, init)]
-    figs = [histogram_figure(ctx.figures_dir / "pairing-histograms.png",
-                             {"ReLU": effects, "CReLU": c_effects}),
-            mosaic_figure(ctx.figures_dir / "pairing-mosaic.png",
-                          {"ReLU": _models(ctx, RELU)[0][0], "CReLU": _models(ctx, CRELU)[0][0]})]
+    banks = {"ReLU": _models(ctx, RELU)[0][0], "CReLU": _models(ctx, CRELU)[0][0]}
+    banks = {k: w.detach().double().numpy() for k, w in banks.items()}
+    figs = [figures.pairing_histograms({"ReLU": effects, "CReLU": c_effects},
+                                       ctx.figures_dir / "pairing-histograms.png"),
+            figures.pairing_mosaic({k: (w, pairing(w)) for k, w in banks.items()},
+                                   ctx.figures_dir / "pairing-mosaic.png")]
     return Outcome(more_than_random_status(effects[0]), measured, figs)
 
 
@@ -401,7 +331,8 @@ CLAIMS = [
         statement="In a ReLU CNN trained on natural images the first-layer filters pair more "
                   "than random: mean mu_i is below that of i.i.d. Gaussian banks of the same "
                   "count and shape (ReLU model trained on Fashion-MNIST; conv2, conv3 reported).",
-        source="Shang et al. 2016, Sec. 2.1, Fig. 2; THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 2.1, Fig. 2; docs/theory/pairing.md",
+        docs="theory/pairing.md#what-the-claims-compute-fixed-before-any-run",
         threshold=_RANDOM_RULE + "; status from conv1",
         tolerance_rationale=(
             f"{REPS} random banks pin the baseline mean to about sd/sqrt({REPS}) (<0.002 here) "
@@ -421,6 +352,7 @@ CLAIMS = [
                   "with the sign of every filter flipped at random (our stricter test).",
         source="our formalisation of Shang et al. 2016, Sec. 2.1 (docs/theory/pairing.md, "
                "Proposition 2)",
+        docs="theory/pairing.md#the-random-baseline",
         threshold=f"pass iff the sign-flip randomisation p-value ({REPS} sign patterns, "
                   f"(count+1)/(R+1)) is <= {P_SIGNFLIP}; fail iff it is > {P_SIGNFLIP_FAIL}; "
                   "inconclusive otherwise; status from conv1",
@@ -437,7 +369,8 @@ CLAIMS = [
         kind="replication",
         statement="The pairing fades with depth: the pairing strength r = Delta/(-1 - mean "
                   "mu(random)) of the ReLU model's conv1 exceeds that of its deepest conv layer.",
-        source="Shang et al. 2016, Sec. 2.1 (conv1-conv5 histograms); THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 2.1 (conv1-conv5 histograms); docs/theory/pairing.md",
+        docs="theory/pairing.md#what-the-claims-compute-fixed-before-any-run",
         threshold="pass iff conv1 pairs more than random (rule of pairing-relu-lower-layers) AND "
                   f"the 95% bootstrap interval of r1 - r3 ({BOOT} resamples) lies above 0; fail "
                   "iff that interval lies below 0; inconclusive otherwise",
@@ -455,7 +388,8 @@ CLAIMS = [
         statement="With CReLU the first-layer pairing is closer to random than with ReLU: r "
                   "of the CReLU model's conv1 is below r of the ReLU model's conv1 (same filter "
                   "count and shape, same data, steps and seed).",
-        source="Shang et al. 2016, Sec. 4.3; THEORY.md section 1",
+        source="Shang et al. 2016, Sec. 4.3; docs/theory/pairing.md",
+        docs="theory/pairing.md#the-experiment-and-the-confound",
         threshold=f"pass iff the 95% bootstrap interval ({BOOT} resamples per bank) of r_relu - "
                   "r_crelu lies above 0; fail iff it lies below 0; inconclusive otherwise",
         tolerance_rationale="both banks have the same shape, so they share one random baseline "
@@ -473,7 +407,8 @@ CLAIMS = [
                   "test image (foolbox's bundled sample where the Debian files are absent) exactly from the CReLU features of the trained CReLU model's first "
                   "layer (zero padding, stride 1, no bias), or reports with its frame bound that "
                   "the layer is not injective.",
-        source="Shang et al. 2016, Sec. 2.3, Proposition 2.1; THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3, Proposition 2.1; docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="injective layer: ||x' - x||/||x|| <= theory.recovery_tolerance = "
                   "4 sqrt(C kh kw K) cond(A) eps; "
                   "non-injective: a NonInjectiveWarning and injective=False",

@@ -1,4 +1,4 @@
-"""Claims: reconstruction through max-pooling with switches (THEORY.md section 4).
+"""Claims: reconstruction through max-pooling with switches (docs/theory/maxpool.md).
 
 The theorem (our formalisation of the paper's Figure 3 / Section 2.3, docs/theory/maxpool.md):
 CReLU + max-pooling keeps the largest *and* smallest response of every pool; with known
@@ -12,19 +12,16 @@ from __future__ import annotations
 import time
 import warnings
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from theory import ConvLayer, recovery_tolerance  # noqa: E402
-from theory.inversion import NonInjectiveWarning  # noqa: E402
-from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection  # noqa: E402
-from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
-from verify.data import load_photo, natural_patches  # noqa: E402
-from verify.deep import random_bank, random_weights, solver_environment  # noqa: E402
-from verify.deep import reconstruct_all  # noqa: E402
+from theory import ConvLayer, recovery_tolerance
+from theory.inversion import NonInjectiveWarning
+from theory.checks import InconsistentFeaturesWarning
+from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection
+from verify import figures
+from verify.claims.base import Claim, Context, Outcome, status_from
+from verify.data import load_photo, natural_patches
+from verify.deep import random_bank, random_weights, reconstruct_all, solver_environment
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -78,7 +75,11 @@ def _exact_check(ctx: Context, broken: bool) -> Outcome:
         fb = _BOUNDS_CACHE[key]
         if broken:
             s = wrong_switches(s, layer.output_shape(x.shape)[2])
-        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, bounds=fb, on_non_injective="ignore")
+        with warnings.catch_warnings():   # wrong switches are inconsistent, by design
+            if broken:
+                warnings.simplefilter("ignore", InconsistentFeaturesWarning)
+            res = invert_crelu_maxpool(f, s, layer, x.shape, 2, bounds=fb,
+                                       on_non_injective="ignore")
         err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
         tol = recovery_tolerance(layer, fb)
         if res.solver.startswith("lsmr"):
@@ -136,23 +137,11 @@ def _linear_check(ctx: Context, scale: float) -> Outcome:
         ok &= passed
         ratios.append(err / bound if bound > 0 else 0.0)
         rows.append({"case": name, "error": err, "bound": bound, "pass": passed})
-    fig_path = ctx.figures_dir / f"maxpool-linear-bound{'-control' if scale != 1 else ''}.png"
+    figs = []
     if scale == 1.0:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.scatter([r["bound"] for r in rows], [r["error"] for r in rows], s=12)
-        lim = [0, 1]
-        ax.plot(lim, lim, "k--", label="error = (b-a)/(b+a)")
-        ax.plot(lim, [0.5 * v for v in lim], "r:", label="0.5 x bound (negative control)")
-        ax.set_xlabel("(b-a)/(b+a)")
-        ax.set_ylabel("||x - x'|| / ||x||  (one frame step)")
-        ax.legend(fontsize=8)
-        ax.set_title("linear map through CReLU + 2x2 max-pool")
-        fig.tight_layout()
-        fig.savefig(fig_path, dpi=100)
-        plt.close(fig)
-        figs = [str(fig_path)]
-    else:
-        figs = []
+        figs.append(figures.maxpool_linear_bound([r["bound"] for r in rows],
+                                                 [r["error"] for r in rows],
+                                                 ctx.figures_dir / "maxpool-linear-bound.png"))
     return Outcome(status_from(ok), {"bound_scale": scale, "n_inputs": len(rows),
                                      "violations": int(sum(not r["pass"] for r in rows)),
                                      "max_error_over_bound": float(max(ratios)),
@@ -197,8 +186,7 @@ def _patch_arm(key, layer: ConvLayer, act: str, patches: np.ndarray):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NonInjectiveWarning)
                 res = invert_crelu_maxpool(f, s, layer, p.shape, 2, activation=act,
-                                           solver="lsmr",
-                                           bounds=fb if fb is not None else "none",
+                                           solver="lsmr", bounds=fb, certify=False,
                                            atol=1e-12, btol=1e-12, maxiter=20000)
             frames += bool(res.is_frame)
             if res.is_frame:
@@ -264,8 +252,8 @@ def _quantiles(errors: np.ndarray) -> list[float] | None:
 def _patch_check(ctx: Context, arms: tuple[str, str], trained: bool = False) -> Outcome:
     n, out, patch_desc = (_trained_arms if trained else _random_arms)(ctx, arms)
     measured, ok = {"patches": n, "patch": patch_desc, "arms": list(arms)}, True
-    fig, axes = plt.subplots(1, len(out), figsize=(5 * len(out), 3.6), squeeze=False)
-    for ax, (bank, pair) in zip(axes[0], out.items()):
+    panels = []
+    for bank, pair in out.items():
         (act_a, fa, ea, ca), (act_b, fb_, eb, cb) = pair["A"], pair["B"]
         lo_a, _ = _wilson(fa, n)
         _, hi_b = _wilson(fb_, n)
@@ -280,22 +268,11 @@ def _patch_check(ctx: Context, arms: tuple[str, str], trained: bool = False) -> 
             f"{act_a}_median_cond_of_frames": float(np.median(ca)) if ca.size else None,
             f"{act_b}_median_cond_of_frames": float(np.median(cb)) if cb.size else None,
             "intervals_separated": separated}
-        bins = np.logspace(-16, 0.5, 40)
-        ax.hist(np.clip(ea, 1e-16, None), bins=bins, alpha=0.6,
-                label=f"{act_a}: frame in {fa}/{n}")
-        ax.hist(np.clip(eb, 1e-16, None), bins=bins, alpha=0.6,
-                label=f"{act_b}: frame in {fb_}/{n}")
-        ax.set_xscale("log")
-        ax.set_xlabel("relative reconstruction error (exact method)")
-        ax.set_title(f"{bank} + 2x2 max-pool", fontsize=9)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        panels.append({"bank": bank, "arms": [(act_a, fa, ea), (act_b, fb_, eb)]})
     tag = "-".join(arms) + ("-trained" if trained else "")
-    path = ctx.figures_dir / f"maxpool-patches-{tag}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    path = figures.maxpool_patches(panels, n, ctx.figures_dir / f"maxpool-patches-{tag}.png")
     status = "pass" if ok else "inconclusive"
-    return Outcome(status, measured, [str(path)])
+    return Outcome(status, measured, [path])
 
 
 # ---------------------------------------------------------------------------- deep
@@ -331,12 +308,10 @@ def _deep_check(ctx: Context, subject: str) -> Outcome:
                             "seconds": r.seconds, **r.info}
     figs = []
     if subject == "crelu":
-        from verify.reconstruct_cmd import write_panel
-
-        path = ctx.figures_dir / "maxpool-deep-astronaut.png"
-        write_panel(path, image, results, f"astronaut {image.shape[1]}x{image.shape[2]}, "
-                                          "2 stages conv+CReLU+2x2 max-pool, random filters")
-        figs.append(str(path))
+        figs.append(figures.reconstruction_panel(
+            ctx.figures_dir / "maxpool-deep-astronaut.png", image, results,
+            f"astronaut {image.shape[1]}x{image.shape[2]}, 2 stages conv+CReLU+2x2 max-pool, "
+            "random filters"))
     return Outcome(status_from(ok), measured, figs)
 
 
@@ -348,7 +323,8 @@ CLAIMS = [
                    "are W_x^T x for the selected signed shifted filters; when these form a "
                    "frame (certified lower bound a > 0), x = (W_x^T)^+ g(x) is recovered "
                    "exactly, on random banks and on real photos."),
-        source="paper Sec. 2.3 / Fig. 3; our formalisation (THEORY.md 4a, docs/theory/maxpool.md)",
+        source="paper Sec. 2.3 / Fig. 3; our formalisation (docs/theory/maxpool.md, Theorem (a))",
+        docs="theory/maxpool.md#theorem-our-formalisation",
         threshold=("every case a frame (dense SVD, or shift-invert eigenvalues with residual) and relative error "
                    "<= 4 sqrt(C k^2 K) cond u (+ LSMR's a-posteriori cond * residual)"),
         tolerance_rationale=("same rounding model as Proposition 2.1 (theory.recovery_tolerance: "
@@ -366,7 +342,9 @@ CLAIMS = [
         statement=("The one-step frame algorithm x' = 2/(a+b) W_x g(x) on CReLU + 2x2 max-pool "
                    "features satisfies ||x - x'|| / ||x|| <= (b-a)/(b+a) on every tested input "
                    "(random banks and shapes, Gaussian inputs, natural patches)."),
-        source="THEORY.md 4b (Christensen's frame algorithm, first step); our formalisation",
+        source=("Christensen's frame algorithm, first step; our formalisation "
+                "(docs/theory/maxpool.md, Theorem (b))"),
+        docs="theory/maxpool.md#theorem-our-formalisation",
         threshold="error <= (b-a)/(b+a) + 10 D u on every input",
         tolerance_rationale=("exact dense frame bounds; the slack 10 D u covers rounding in "
                              "forming S x (D-term sums) and in the eigenvalues (D u ||S||)"),
@@ -382,7 +360,9 @@ CLAIMS = [
                    "exact reconstruction errors are correspondingly smaller. Random "
                    "orthonormal 3x3x3 banks (same bank for both; trained filters: the next "
                    "claim)."),
-        source="THEORY.md 4c; the paper's qualitative reconstructions (Sec. 2.3)",
+        source=("the paper's qualitative reconstructions (Sec. 2.3); docs/theory/maxpool.md, "
+                "'CReLU against ReLU on natural patches'"),
+        docs="theory/maxpool.md#crelu-against-relu-on-natural-patches",
         threshold=("99% Wilson intervals of the frame fractions do not overlap (CReLU above "
                    "ReLU) for every bank width; else inconclusive"),
         tolerance_rationale=("a binomial proportion over n patches: Wilson score interval at "
@@ -400,7 +380,9 @@ CLAIMS = [
                    "filters through CReLU + 2x2 max-pooling form a frame on natural grey "
                    "32x32 patches more often than the ReLU network's through ReLU + 2x2 "
                    "max-pooling."),
-        source="THEORY.md 4c; the paper's qualitative reconstructions (Sec. 2.3)",
+        source=("the paper's qualitative reconstructions (Sec. 2.3); docs/theory/maxpool.md, "
+                "'CReLU against ReLU on natural patches'"),
+        docs="theory/maxpool.md#crelu-against-relu-on-natural-patches",
         threshold=("99% Wilson intervals of the frame fractions do not overlap (CReLU above "
                    "ReLU); else inconclusive"),
         tolerance_rationale=("as for the random banks: a binomial proportion over n patches, "
@@ -418,7 +400,9 @@ CLAIMS = [
                    "photo at PSNR >= 40 dB, above the same algorithm on the ReLU stack and "
                    "above a Mahendran-Vedaldi optimisation baseline with a TV prior. Quick "
                    "profile: 32x32 crop; full: 512x512."),
-        source="THEORY.md 4 and 8 (Mahendran & Vedaldi 2015); the paper's Fig. 3 / Sec. 2.3",
+        source=("the paper's Fig. 3 / Sec. 2.3; Mahendran & Vedaldi 2015 (the optimisation "
+                "baseline); docs/theory/maxpool.md, 'Deep stacks'"),
+        docs="theory/maxpool.md#deep-stacks",
         threshold="subject PSNR >= 40 dB and above both other methods",
         tolerance_rationale=("40 dB is the issue's target fixed before the run (visually "
                              "lossless); exact recovery reaches rounding level, so PSNR is "

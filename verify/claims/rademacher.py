@@ -1,4 +1,4 @@
-"""Claims: empirical Rademacher complexity of CReLU vs ReLU features (THEORY.md section 5).
+"""Claims: empirical Rademacher complexity of CReLU vs ReLU features (docs/theory/rademacher.md).
 
 The paper's Theorem 4.1 (from a secondary source) states R(H o CReLU o G) <= sqrt(d_in) B R(F).
 It is false as stated (docs/theory/rademacher.md gives the counterexample x = (1, -1), where the
@@ -15,6 +15,7 @@ import numpy as np
 
 from theory import rademacher as rad
 from theory.rademacher import RademacherEstimate
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome, status_from
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -208,21 +209,16 @@ def _ratio_sandwich(ctx: Context, upper_factor: float, figures: bool) -> Outcome
                           "sandwich_holds": good}
     out = Outcome(status_from(ok), measured)
     if figures:
-        out.figures.append(str(_ratio_figure(ctx)))
+        out.figures.append(_ratio_figure(ctx))
     return out
 
 
-def _ratio_figure(ctx: Context) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _ratio_figure(ctx: Context) -> str:
+    """The ratio R_CReLU / R_ReLU against L (three input dimensions) and against d_in."""
     sz = _sizes(ctx)
     seed = int(ctx.rng("rademacher-fig-seed").integers(2 ** 31))
     Ls = sz["Ls"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax = axes[0]
+    by_L = []
     for dim, marker, draws, Lmax in ((1, "o", sz["draws_fig"], Ls[-1]),
                                      (2, "s", sz["draws_fig"], Ls[-1]),
                                      (8, "^", 24, 128)):
@@ -234,15 +230,7 @@ def _ratio_figure(ctx: Context) -> Path:
             r.append(e["crelu"].value / e["relu"].value)
             Lk.append(L)
         sup = "exact sup" if dim <= 2 else "lower est. of sup"
-        ax.plot(Lk, r, marker=marker, label=f"Gaussian inputs, dim {dim} ({sup})")
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(math.sqrt(2), color="k", lw=0.8, ls="--", label="sqrt 2 (proved range [1, sqrt 2])")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of samples L")
-    ax.set_ylabel("R_CReLU / R_ReLU (paired draws)")
-    ax.set_title("CReLU/ReLU complexity ratio vs L")
-    ax.legend(fontsize=8)
-    ax = axes[1]
+        by_L.append((f"Gaussian inputs, dim {dim} ({sup})", marker, Lk, r))
     X = gaussian(ctx, 128, 2, "fig-din")
     dins = [1, 2, 4, 8, 16, 32, 64]
     ratios = []
@@ -250,28 +238,12 @@ def _ratio_figure(ctx: Context) -> Path:
         e = rad.two_layer_classes(X, din, 1.0, sz["draws_fig"], seed,
                                   activations=("relu", "crelu"))
         ratios.append(e["crelu"].value / e["relu"].value)
-    ax.plot(dins, ratios, "o-", label="Gaussian 2-d inputs, L = 128")
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.axhline(math.sqrt(2), color="k", lw=0.8, ls="--")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(0.9, 1.5)
-    ax.set_xlabel("d_in (first-layer units)")
-    ax.set_ylabel("R_CReLU / R_ReLU")
-    ax.set_title("ratio vs d_in (sqrt(d_in) cancels exactly)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = ctx.figures_dir / "rademacher_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.rademacher_ratio(by_L, ("Gaussian 2-d inputs, L = 128", dins, ratios),
+                                    ctx.figures_dir / "rademacher_ratio.png")
 
 
-def _complexity_figure(ctx: Context) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _complexity_figure(ctx: Context) -> str:
+    """Complexities of the four classes against L, with the paper's and the corrected bounds."""
     sz = _sizes(ctx)
     seed = int(ctx.rng("rademacher-fig2-seed").integers(2 ** 31))
     Ls = sz["Ls"]
@@ -289,29 +261,14 @@ def _complexity_figure(ctx: Context) -> Path:
             lows[k].append(max(est[k].ci[0], 1e-6))
             highs[k].append(est[k].ci[1])
         trace.append(rad.linear_bounds(X, 1.0)[1])
-    fig, ax = plt.subplots(figsize=(7, 5))
-    colours = {"linear": "C0", "relu": "C1", "crelu": "C2", "avr": "C3"}
-    labels = {"linear": "linear = paper's Theorem 4.1 bound sqrt(d)B R(F)", "relu": "ReLU",
-              "crelu": "CReLU", "avr": "AVR"}
-    for k in names:
-        ax.plot(Ls, vals[k], "o-", color=colours[k], label=labels[k], ms=4)
-        ax.fill_between(Ls, lows[k], highs[k], color=colours[k], alpha=0.12)
-    ax.plot(Ls, np.array(vals["linear"]) * rad.BOUND_CONSTANTS["corrected"]["crelu"], "k--",
-            label="corrected CReLU bound (3/sqrt2) sqrt(d)B R(F)")
-    ax.plot(Ls, np.array(vals["linear"]) * rad.BOUND_CONSTANTS["corrected"]["relu"], "k:",
-            label="corrected ReLU bound (3/2) sqrt(d)B R(F)")
-    ax.plot(Ls, trace, color="grey", lw=1, label="trace (Jensen) bound of R(F)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of samples L")
-    ax.set_ylabel("empirical Rademacher complexity (B = 1, d_in = 1)")
-    ax.set_title("Gaussian 2-d inputs, exact sup over u; bands: McDiarmid 95% intervals")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = ctx.figures_dir / "rademacher_vs_L.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    linear = np.array(vals["linear"])
+    bounds = [("corrected CReLU bound (3/sqrt2) sqrt(d)B R(F)", "--",
+               linear * rad.BOUND_CONSTANTS["corrected"]["crelu"]),
+              ("corrected ReLU bound (3/2) sqrt(d)B R(F)", ":",
+               linear * rad.BOUND_CONSTANTS["corrected"]["relu"]),
+              ("trace (Jensen) bound of R(F)", "-", trace)]
+    return figures.rademacher_vs_L(Ls, vals, lows, highs, bounds,
+                                   ctx.figures_dir / "rademacher_vs_L.png")
 
 
 # --------------------------------------------------------------------------- claim 3: counterexample
@@ -373,7 +330,7 @@ def _corrected(ctx: Context, data: str, scale: float, figures: bool) -> Outcome:
         measured[label] = row
     out = Outcome(status_from(ok), measured)
     if figures:
-        out.figures.append(str(_complexity_figure(ctx)))
+        out.figures.append(_complexity_figure(ctx))
     return out
 
 
@@ -436,7 +393,8 @@ CLAIMS = [
                    "value from enumerating all 2^L sign vectors in their confidence interval, and the "
                    "exact linear-class value lies between the Khintchine-Kahane lower bound "
                    "(1/sqrt 2, Latala-Oleszkiewicz 1994) and the Jensen upper bound."),
-        source="our derivation (docs/theory/rademacher.md); THEORY.md section 5",
+        source="our derivation (docs/theory/rademacher.md, sections 1 and 6)",
+        docs="theory/rademacher.md#6-confidence-intervals",
         threshold="exact value inside the 1 - delta McDiarmid interval, delta = 0.05, for every case",
         tolerance_rationale=_MC_TOL + "; enumeration is exact to rounding",
         check=lambda ctx: _mc_vs_enum(ctx, None, "auto"),
@@ -452,6 +410,7 @@ CLAIMS = [
                    "sqrt 2 R_ReLU(d_in), hence 1 <= R_CReLU/R_ReLU <= sqrt 2, on Gaussian inputs, "
                    "natural pixel pairs, 48-d natural patches (and trained features when present)."),
         source="our derivation (docs/theory/rademacher.md, coordinate separation)",
+        docs="theory/rademacher.md#3-the-ratio-and-the-sandwich",
         threshold="both inequalities to a relative rounding allowance of 2 L eps",
         tolerance_rationale=("the inequalities hold draw by draw in exact arithmetic (also for the "
                              "searched lower estimates, which share one symmetric candidate pool); "
@@ -469,6 +428,7 @@ CLAIMS = [
                    "B R(F). Its ReLU counterpart fails too: on x = {(1,0), (1/2,1/2), (1/2,-1/2)}, "
                    "R_ReLU = (5 + 4 sqrt 2)/(4 + 4 sqrt 2) sqrt(d_in) B R(F) ~ 1.1036 x."),
         source="Shang et al. 2016, Theorem 4.1 (secondary-source statement); our counterexample",
+        docs="theory/rademacher.md#4-theorem-41-as-stated-is-false",
         threshold="each ratio equal to its closed form within 2 L eps relative (L = 3)",
         tolerance_rationale=("exact enumeration of 2^L sign vectors and exact suprema; only rounding "
                              "of sums of at most 3 terms"),
@@ -483,7 +443,8 @@ CLAIMS = [
         statement=("Corrected Theorem 4.1: R(H o CReLU o G) <= (3/sqrt 2) sqrt(d_in) B R(F) and "
                    "R(H o ReLU o G) <= (3/2) sqrt(d_in) B R(F); checked on the counterexample, "
                    "Gaussian 1-d and 2-d inputs (exact supremum, enumeration and Monte Carlo)."),
-        source="our derivation (docs/theory/rademacher.md)",
+        source="our derivation (docs/theory/rademacher.md, section 5)",
+        docs="theory/rademacher.md#5-the-corrected-statement",
         threshold=("bound holds with confidence: upper end of the complexity interval <= lower end "
                    "of the bound interval (zero-width for enumeration)"),
         tolerance_rationale=_MC_TOL + "; paired draws, two intervals, so error <= 2 delta",
@@ -497,7 +458,8 @@ CLAIMS = [
         kind="theorem",
         statement=("The corrected Theorem 4.1 bounds hold on natural-image data: centred luminance "
                    "pairs of adjacent pixels from the bundled photos (2-d, exact supremum)."),
-        source="our derivation (docs/theory/rademacher.md); data: verify.data.natural_patches",
+        source="our derivation (docs/theory/rademacher.md, section 5); data: verify.data.natural_patches",
+        docs="theory/rademacher.md#5-the-corrected-statement",
         threshold=("bound holds with confidence: upper end of the complexity interval <= lower end "
                    "of the bound interval"),
         tolerance_rationale=_MC_TOL + "; paired draws, two intervals, so error <= 2 delta",
@@ -513,6 +475,7 @@ CLAIMS = [
                    "sqrt(d_in) B R(F)? pass: holds with confidence on every data set; fail: violated "
                    "on one (exactly, or with confidence); inconclusive otherwise."),
         source="Shang et al. 2016, Theorem 4.1 / Sec. 4.1",
+        docs="theory/rademacher.md#7-measured-quick-profile-seed-0",
         threshold="interval comparison as in bound_verdict (enumeration: exact comparison)",
         tolerance_rationale=_MC_TOL + "; searched suprema (8-d) can only certify a violation",
         check=lambda ctx: _paper_form(ctx, "gaussian", 1.0),
@@ -526,6 +489,7 @@ CLAIMS = [
                    "trained CReLU features when available), is the CReLU complexity within the "
                    "paper's Theorem 4.1 bound?"),
         source="Shang et al. 2016, Theorem 4.1 / Sec. 4.1",
+        docs="theory/rademacher.md#7-measured-quick-profile-seed-0",
         threshold="interval comparison as in bound_verdict (enumeration: exact comparison)",
         tolerance_rationale=_MC_TOL + "; searched suprema can only certify a violation",
         check=lambda ctx: _paper_form(ctx, "pixels", 1.0),

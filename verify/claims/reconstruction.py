@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import warnings
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance  # noqa: E402
-from verify.claims.base import Claim, Context, Outcome, status_from  # noqa: E402
-from verify.data import load_photo  # noqa: E402
+from theory import ConvLayer, crelu_features, invert_crelu, recovery_tolerance
+from theory.checks import InconsistentFeaturesWarning
+from verify import figures
+from verify.claims.base import Claim, Context, Outcome, status_from
+from verify.data import load_photo
 
 
 def relu_only(h: np.ndarray) -> np.ndarray:
@@ -31,6 +29,8 @@ def recover(layer, x, method, broken=False):
     kwargs = dict(atol=1e-14, btol=1e-14, maxiter=5000) if method == "lsmr" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an injective layer must not warn
+        if broken:  # ReLU features are not a CReLU output: the inverse says so, by design
+            warnings.simplefilter("ignore", InconsistentFeaturesWarning)
         res = invert_crelu(h, layer, x.shape[-3:], method, **kwargs)
     err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
     tol = recovery_tolerance(layer, res.frame_bounds)
@@ -90,8 +90,8 @@ def check_photos(ctx: Context, broken: bool = False) -> Outcome:
         recon[name] = res.x
         rows.append({"photo": name, "size": size, "relative_error": err, "tolerance": tol,
                      "cond": res.frame_bounds.cond, "seconds": res.seconds})
-    figures = [] if broken else [photo_panel(ctx, layer, size)]
-    return Outcome(status_from(ok), {"photos": rows}, figures)
+    figs = [] if broken else [photo_panel(ctx, layer, size)]
+    return Outcome(status_from(ok), {"photos": rows}, figs)
 
 
 def photo_panel(ctx: Context, layer: ConvLayer, size: int) -> str:
@@ -100,23 +100,16 @@ def photo_panel(ctx: Context, layer: ConvLayer, size: int) -> str:
     h = crelu_features(x, layer)
     panels = [("original", x)]
     for title, feats in [("from CReLU features", h), ("from ReLU features (positive half only)", relu_only(h))]:
-        res = invert_crelu(feats, layer, x.shape, "fft")
+        with warnings.catch_warnings():   # the ReLU panel is inconsistent by design
+            warnings.simplefilter("ignore", InconsistentFeaturesWarning)
+            res = invert_crelu(feats, layer, x.shape, "fft")
         err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
         mse = np.mean((res.x - x) ** 2)
         psnr = 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
         panels.append((f"{title}\nrel. error {err:.1e}, PSNR {psnr:.1f} dB", res.x))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
-    for ax, (title, img) in zip(axes, panels):
-        ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1))
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.suptitle("Proposition 2.1 on a photo: 24 random filters 3x7x7, circular padding, "
-                 "x' = A^+ (h+ - h-)")
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
-    path = ctx.figures_dir / "prop21_astronaut.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return str(path)
+    return figures.prop21_panel(panels, "Proposition 2.1 on a photo: 24 random filters 3x7x7, "
+                                "circular padding, x' = A^+ (h+ - h-)",
+                                ctx.figures_dir / "prop21_astronaut.png")
 
 
 _STATEMENT = ("For h = CReLU(Ax), z = h+ - h- = Ax exactly and x' = A^+ z = x whenever A is "
@@ -131,7 +124,8 @@ CLAIMS = [
         kind="theorem",
         statement=_STATEMENT + " Checked on random Gaussian banks: circular and zero padding, "
                   "strides 1-3, with the fft, dense and lsmr solvers.",
-        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="relative error <= recovery_tolerance (+ the LSMR a-posteriori bound)",
         tolerance_rationale=_RATIONALE,
         check=check_random,
@@ -143,7 +137,8 @@ CLAIMS = [
         kind="theorem",
         statement=_STATEMENT + " Checked on real photos (scikit-image astronaut, chelsea, coffee; "
                   "scikit-learn china) through a circular layer of 24 random 3x7x7 filters.",
-        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); THEORY.md section 3",
+        source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); docs/theory/proposition-2-1.md",
+        docs="theory/proposition-2-1.md#proposition",
         threshold="relative error <= recovery_tolerance",
         tolerance_rationale=_RATIONALE,
         check=check_photos,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from verify import figures
 from verify.claims.base import Claim, Context, Outcome
 
 DATASETS = ("fashion-mnist", "photos-grey")
@@ -95,9 +96,11 @@ def _state(ctx: Context) -> dict[str, Any]:
     else:
         path = te.RESULTS_FILE
         result = te.read_results(path)
-    fig = te.table_figure(result, ctx.figures_dir / "classification-table.png")
-    state = {"result": result, "figure": fig, "source": str(path), "summary": te.summarise(result),
-             "markdown": te.markdown_table(result), "regenerate": te.REGENERATE}
+    summary = te.summarise(result)
+    fig = figures.table_figure(summary, ctx.figures_dir / "classification-table.png")
+    state = {"result": result, "figure": fig, "source": ctx.report_path(path),
+             "summary": summary, "markdown": te.markdown_table(result),
+             "regenerate": te.REGENERATE}
     _CACHE[key] = state
     return state
 
@@ -148,7 +151,8 @@ def _half_claim(data: str) -> Claim:
                    "baseline and reaches its test error within the baseline's standard "
                    "deviation over seeds (paper Table 1: CReLU-half matches or beats the "
                    "baseline)."),
-        source="Shang et al. 2016, Sec. 4.1 / Table 1; THEORY.md section 7",
+        source="Shang et al. 2016, Sec. 4.1 / Table 1; docs/theory/invariance.md",
+        docs="theory/invariance.md#the-classification-table-paper-table-1-at-small-scale",
         threshold=("pass iff params(half) < params(base) and mean(half) <= mean(base) + "
                    "std(base); fail iff params(half) >= params(base) or the 95 % Welch interval "
                    "of mean(half) - mean(base) - std(base) lies above 0; else inconclusive"),
@@ -176,7 +180,8 @@ def _sign_claim(data: str, key: str, cid: str, statement: str, what: str) -> Cla
 
     return Claim(
         id=f"table-{data}-{cid}", kind="replication", statement=statement,
-        source="Shang et al. 2016, Sec. 4.1 / Table 1; THEORY.md section 7",
+        source="Shang et al. 2016, Sec. 4.1 / Table 1; docs/theory/invariance.md",
+        docs="theory/invariance.md#the-classification-table-paper-table-1-at-small-scale",
         threshold=(f"pass iff the 95 % Welch interval of {what}(CReLU) - {what}(ReLU) over seeds "
                    "lies below 0; fail iff it lies above 0; inconclusive otherwise"),
         tolerance_rationale=("Welch t interval (unequal variances, 3 seeds per variant): the "
