@@ -26,7 +26,7 @@ def test_every_subcommand_is_registered_and_listed_in_the_readme():
     from pathlib import Path
 
     names = set(_subparsers(cli.build_parser()))
-    assert names == {"verify", "train", "reconstruct", "table", "invariance"}
+    assert names == {"verify", "train", "reconstruct", "table", "invariance", "inspect"}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name in names:
         assert f"crelu {name}" in readme, name
@@ -72,6 +72,13 @@ def test_version_comes_from_the_package_metadata(capsys):
     (["table", "--seeds", "0", "-2"], "argument --seeds: must be an integer >= 0, got -2"),
     (["table", "--steps", "0"], "argument --steps: must be an integer >= 1"),
     (["invariance", "--seed", "-3"], "argument --seed: must be an integer >= 0"),
+    (["inspect", "m.onnx", "--patches", "0"], "argument --patches: must be an integer >= 1"),
+    (["inspect", "m.onnx", "--bounds-budget", "-1"], "argument --bounds-budget: must be a "
+     "number >= 0"),
+    (["inspect", "m.onnx", "--bounds-tol", "0"], "argument --bounds-tol: must be a number in "
+     "the open interval (0, 1)"),
+    (["inspect", "m.onnx", "--recon-depth", "-1"], "argument --recon-depth: must be an "
+     "integer >= 0"),
 ])
 def test_numeric_options_are_range_checked(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -82,7 +89,8 @@ def test_numeric_options_are_range_checked(argv, message, capsys):
 
 def test_building_the_parser_imports_nothing_heavy():
     code = ("import sys\nfrom verify import cli\n"
-            "for argv in (['--help'], ['verify', '--help'], ['reconstruct', '--help']):\n"
+            "for argv in (['--help'], ['verify', '--help'], ['reconstruct', '--help'],\n"
+            "             ['inspect', '--help']):\n"
             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
             f"or m in {HEAVY!r}))")

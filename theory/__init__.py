@@ -45,6 +45,9 @@ from theory.results import InversionResult as InversionResult
 from theory.selection import MaxPoolSelection as MaxPoolSelection
 from theory.selection import selection as selection
 from theory.solvers import Solution as Solution
+from theory.spanning import ActiveSpan as ActiveSpan
+from theory.spanning import active_span as active_span
+from theory.spanning import receptive_patches as receptive_patches
 
 try:
     __version__ = _version("crelu-theory")
@@ -52,11 +55,12 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree, 
     __version__ = "0+unknown"
 
 __all__ = [
-    "AVR", "CReLU", "CirculantPlan", "ConvLayer", "ConvOperator", "FrameBounds",
+    "AVR", "ActiveSpan", "CReLU", "CirculantPlan", "ConvLayer", "ConvOperator", "FrameBounds",
     "InversionBatch", "InversionResult", "MaxPoolSelection", "NonInjectiveError",
     "NonInjectiveWarning", "Pairing", "PairingBaseline", "PoolInversionResult", "Solution",
-    "Stage", "avr", "conv_crelu_maxpool", "crelu", "crelu_features", "crelu_maxpool",
-    "crelu_preactivation", "deep_forward", "frame_bounds", "invariance", "invert_crelu",
-    "invert_crelu_maxpool", "invert_deep", "pairing", "rademacher", "random_pairing_baseline",
-    "recovery_tolerance", "relu", "selection", "sign_flip_baseline", "split_crelu",
+    "Stage", "active_span", "avr", "conv_crelu_maxpool", "crelu", "crelu_features",
+    "crelu_maxpool", "crelu_preactivation", "deep_forward", "frame_bounds", "invariance",
+    "invert_crelu", "invert_crelu_maxpool", "invert_deep", "pairing", "rademacher",
+    "random_pairing_baseline", "receptive_patches", "recovery_tolerance", "relu", "selection",
+    "sign_flip_baseline", "split_crelu",
 ]

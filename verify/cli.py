@@ -1,4 +1,5 @@
-"""The crelu command line: verify the theory, train the small CNNs, reconstruct images.
+"""The crelu command line: verify the theory, train the small CNNs, reconstruct images,
+inspect your own network.
 
 Each subcommand lives in its own module (verify/<name>_cmd.py) with ``add_parser(sub)`` and
 ``run(args)``; building the parser imports only those light modules, and each ``run`` imports
@@ -11,10 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from verify import invariance_cmd, reconstruct_cmd, table_cmd, train_cmd, verify_cmd
+from verify import (
+    inspect_cmd,
+    invariance_cmd,
+    reconstruct_cmd,
+    table_cmd,
+    train_cmd,
+    verify_cmd,
+)
 
 #: The subcommands, in the order ``crelu --help`` lists them.
-SUBCOMMANDS = (verify_cmd, train_cmd, reconstruct_cmd, table_cmd, invariance_cmd)
+SUBCOMMANDS = (verify_cmd, train_cmd, reconstruct_cmd, table_cmd, invariance_cmd, inspect_cmd)
 
 
 class _VersionAction(argparse.Action):

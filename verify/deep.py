@@ -166,8 +166,7 @@ def relative_error(x: np.ndarray, ref: np.ndarray) -> float:
 def _torch_forward(x: torch.Tensor, stages: Sequence[Stage], activation: str) -> torch.Tensor:
     u = x
     for st in stages:
-        z = F.conv2d(u, st.layer.weight.to(u.dtype), stride=st.layer.stride,
-                     padding=st.layer.padding)  # the stacks built here use zero padding
+        z = st.layer.forward(u)  # the layer's own geometry: stride, padding (mode), dilation
         if activation == "crelu":
             u = torch.cat([torch.relu(z), torch.relu(-z)], 1)
         else:
@@ -203,7 +202,8 @@ def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_sh
     # scale, and the loss is then the absolute one
     norm0 = torch.clamp(phi0.pow(2).sum(), min=1.0) if not phi0.any() else phi0.pow(2).sum()
     f32 = [Stage(ConvLayer(st.layer.weight.float(), stride=st.layer.stride,
-                           padding=st.layer.padding), st.pool) for st in stages]
+                           padding=st.layer.padding, padding_mode=st.layer.padding_mode,
+                           dilation=st.layer.dilation), st.pool) for st in stages]
     opt = torch.optim.Adam([x], lr=lr)
     for it in range(steps):
         opt.zero_grad()
