@@ -12,6 +12,7 @@ with the same torch version and thread count a run is repeatable bit-for-bit on 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -120,9 +121,16 @@ class TrainConfig:
     seed: int = 0
     shuffle_labels: bool = False
     n_train: int | None = None
-    n_test: int | None = 5000
-    threads: int = 2
+    n_test: int | None = None
+    threads: int = 1
     log_every: int = 100
+    warmup_steps: int = 0
+    shift: int = 0
+    hflip: bool = False
+    channels_last: bool = True
+    head: str = "gap"
+    depth_mult: int = 2
+    checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -131,14 +139,34 @@ class TrainConfig:
             raise ValueError("steps, batch_size, threads and log_every must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)) or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0; got {self.lr}, {self.weight_decay}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(f"need 0 <= warmup_steps < steps; got {self.warmup_steps}, {self.steps}")
+        if self.shift < 0:
+            raise ValueError(f"shift must be >= 0 pixels, got {self.shift}")
+        self.checkpoints = tuple(sorted({int(c) for c in self.checkpoints}))
+        if self.checkpoints and not 1 <= self.checkpoints[0] <= self.checkpoints[-1] <= self.steps:
+            raise ValueError(f"checkpoint steps must lie in 1..steps={self.steps}; got "
+                             f"{self.checkpoints}")
+
+    def lr_factor(self, step: int) -> float:
+        """Learning-rate factor before optimiser step ``step`` (0-based): a linear warm-up over
+        ``warmup_steps`` steps, then a cosine decay from 1 to 0 at ``steps``."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        span = self.steps - self.warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * min(step - self.warmup_steps, span) / span))
 
 
 @dataclasses.dataclass
 class TrainResult:
+    """The trained model (NCHW layout, eval mode), its card, the files written, and the
+    checkpoints (``{"step": s, "state": state_dict, "card": card}``, in step order)."""
+
     model: AllConvNet
     card: dict[str, Any]
     weights_path: Path | None
     card_path: Path | None
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def evaluate(model: AllConvNet, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
@@ -153,6 +181,28 @@ def evaluate(model: AllConvNet, x: np.ndarray, y: np.ndarray, batch: int = 1000)
     return correct / len(x)
 
 
+def shifted(x: np.ndarray, rng: np.random.Generator, shift: int, hflip: bool,
+            fill: float) -> np.ndarray:
+    """Random translations by up to ``shift`` pixels (each axis, uniform on ``-shift..shift``;
+    the uncovered border takes the value ``fill``) and, with ``hflip``, random left-right
+    flips (probability 1/2), one draw per image of the batch ``x`` (N, C, H, W)."""
+    n, _, h, w = x.shape
+    out = x
+    if shift > 0:
+        pad = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=fill)
+        dy = rng.integers(0, 2 * shift + 1, n)
+        dx = rng.integers(0, 2 * shift + 1, n)
+        rows = dy[:, None] + np.arange(h)[None, :]            # (N, H)
+        cols = dx[:, None] + np.arange(w)[None, :]            # (N, W)
+        out = pad[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+    if hflip:
+        flip = rng.random(n) < 0.5
+        out = out.copy() if out is x else out
+        out[flip] = out[flip, :, :, ::-1]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: str | None = None,
           root: str | os.PathLike | None = None, progress: bool = True,
           dataset: Dataset | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
@@ -161,7 +211,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
     Parameters
     ----------
     config : TrainConfig
-    out_dir : folder for ``<stem>.safetensors`` and ``<stem>.json`` (none saved if None)
+    out_dir : folder for ``<stem>.safetensors`` and ``<stem>.json`` (none saved if None); the
+        checkpoints of ``config.checkpoints`` go to ``out_dir/checkpoints/<stem>-step<N>.*``
     stem : file stem, default ``<model>-<data>-s<seed>``
     root : data folder for file-based data sets
     progress : tqdm bar
@@ -170,11 +221,18 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
 
     Notes
     -----
-    AdamW with a cosine learning-rate schedule; inputs standardised by the training set's
-    scalar mean and standard deviation (recorded in the card, applied again by
-    :func:`load_trained` users through ``card["normalisation"]``).
+    AdamW; the learning rate follows :meth:`TrainConfig.lr_factor` (linear warm-up, then a
+    cosine decay to 0). Inputs are standardised by the training set's scalar mean and standard
+    deviation (recorded in the card, applied again by :func:`load_trained` users through
+    ``card["normalisation"]``). Augmentation (``shift``, ``hflip``) acts on the standardised
+    batch; shifted-in borders take the standardised value of a raw 0 (Fashion-MNIST's
+    background). An epoch is ``n_train // batch_size`` steps (a fresh permutation each epoch;
+    the remainder is dropped). The data order, the augmentation draws and the initialisation
+    come from three seeded streams, so checkpoints (evaluated on an NCHW copy, exactly as
+    :func:`load_trained` rebuilds them) and augmentation settings do not move one another.
+    Train and test accuracy are measured after training, in eval mode, without augmentation.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     torch.set_num_threads(config.threads)
     if dataset is None:
         dataset = load_dataset(config.data, seed=config.seed, root=root, n_train=config.n_train,
@@ -187,17 +245,40 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
     xtr = ((dataset.x_train - mean) / std).astype(np.float32)
     xte = ((dataset.x_test - mean) / std).astype(np.float32)
     ytr = dataset.y_train.copy()
+    if config.batch_size > len(xtr):
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {len(xtr)} training images")
     rng = np.random.default_rng([config.seed, 2])
+    aug_rng = np.random.default_rng([config.seed, 3])
+    fill = float((0.0 - mean) / std)
     if config.shuffle_labels:
         ytr = rng.permutation(ytr)
     torch.manual_seed(config.seed)
     model = AllConvNet(config.model, in_channels=xtr.shape[1], n_classes=dataset.n_classes,
-                       width=config.width, kernel1=config.kernel1, init_scale1=config.init_scale1)
+                       width=config.width, kernel1=config.kernel1, init_scale1=config.init_scale1,
+                       head=config.head, depth_mult=config.depth_mult,
+                       image_size=xtr.shape[-1])
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, config.lr_factor)
     say = log or (tqdm.write if progress else (lambda _msg: None))
+    steps_per_epoch = len(xtr) // config.batch_size
     history: list[dict[str, float]] = []
+    checkpoints: list[dict[str, Any]] = []
+    base_card = {
+        "model": config.model, "data": config.data,
+        "n_train": int(len(xtr)), "n_test": int(len(xte)),
+        "batch_size": config.batch_size, "steps_per_epoch": steps_per_epoch,
+        "optimizer": "AdamW + linear warm-up + cosine schedule" if config.warmup_steps
+        else "AdamW + cosine schedule",
+        "lr": config.lr, "weight_decay": config.weight_decay, "warmup_steps": config.warmup_steps,
+        "augmentation": {"shift": config.shift, "hflip": config.hflip},
+        "channels_last": config.channels_last, "seed": config.seed,
+        "shuffle_labels": config.shuffle_labels, "threads": config.threads,
+        "torch": torch.__version__, "normalisation": {"mean": mean, "std": std},
+    }
+    folder = Path(out_dir) if out_dir is not None else None
+    stem = stem or f"{config.model}-{config.data}-s{config.seed}"
     order = rng.permutation(len(xtr))
     pos, running, n_run, correct = 0, 0.0, 0, 0
     bar = tqdm(range(config.steps), desc=f"train {config.model}", unit="step", disable=not progress)
@@ -206,7 +287,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
             order, pos = rng.permutation(len(xtr)), 0
         idx = order[pos:pos + config.batch_size]
         pos += config.batch_size
-        xb, yb = torch.from_numpy(xtr[idx]), torch.from_numpy(ytr[idx])
+        xb = xtr[idx]
+        if config.shift or config.hflip:
+            xb = shifted(xb, aug_rng, config.shift, config.hflip, fill)
+        xb, yb = torch.from_numpy(xb).contiguous(memory_format=fmt), torch.from_numpy(ytr[idx])
         out = model(xb)
         loss = torch.nn.functional.cross_entropy(out, yb)
         if not torch.isfinite(loss):
@@ -227,27 +311,68 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
                 say(f"step {entry['step']}: loss {entry['loss']:.4f}, "
                     f"train acc {entry['train_acc']:.4f}")
             running, n_run, correct = 0.0, 0, 0
+        if step + 1 in config.checkpoints and step + 1 < config.steps:
+            snap = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+            checkpoints.append(_checkpoint(snap, step + 1, base_card, xtr, ytr, xte, dataset,
+                                           steps_per_epoch, folder, stem))
+            say(f"checkpoint at step {step + 1}: test acc {checkpoints[-1]['test_accuracy']:.4f}")
+    model = model.to(memory_format=torch.contiguous_format)
     test_acc = evaluate(model, xte, dataset.y_test)
+    train_acc = evaluate(model, xtr, ytr)
     card = {
-        "model": config.model, "model_config": model.config, "data": config.data,
-        "n_train": int(len(xtr)), "n_test": int(len(xte)), "steps": config.steps,
-        "batch_size": config.batch_size, "optimizer": "AdamW + cosine schedule",
-        "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
-        "shuffle_labels": config.shuffle_labels, "threads": config.threads,
-        "test_accuracy": test_acc, "parameter_count": parameter_count(model),
-        "seconds": round(time.perf_counter() - t0, 2), "torch": torch.__version__,
-        "normalisation": {"mean": mean, "std": std}, "log": history,
+        **base_card, "model_config": model.config, "steps": config.steps,
+        "epochs": round(config.steps / steps_per_epoch, 4),
+        "test_accuracy": test_acc, "train_accuracy": train_acc,
+        "parameter_count": parameter_count(model),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2), "log": history,
     }
+    if config.steps in config.checkpoints:
+        checkpoints.append({"step": config.steps, "epoch": card["epochs"], "final": True,
+                            "test_accuracy": test_acc, "train_accuracy": train_acc,
+                            "state": {k: v.clone() for k, v in model.state_dict().items()},
+                            "file": f"{stem}.safetensors" if folder is not None else None})
+    card["checkpoints"] = [{k: c[k] for k in ("step", "epoch", "file", "test_accuracy",
+                                               "train_accuracy")} for c in checkpoints]
     wpath = cpath = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = stem or f"{config.model}-{config.data}-s{config.seed}"
-        wpath, cpath = out / f"{stem}.safetensors", out / f"{stem}.json"
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath),
-                  metadata={"format": "pt", "card": f"{stem}.json"})
-        cpath.write_text(json.dumps(card, indent=1) + "\n")
-    return TrainResult(model, card, wpath, cpath)
+    if folder is not None:
+        wpath, cpath = _save(folder, stem, model.state_dict(), card)
+    return TrainResult(model.eval(), card, wpath, cpath, checkpoints)
+
+
+def _checkpoint(snap: AllConvNet, step: int, base_card: dict[str, Any], xtr: np.ndarray,
+                ytr: np.ndarray, xte: np.ndarray, dataset: Dataset, steps_per_epoch: int,
+                folder: Path | None, stem: str) -> dict[str, Any]:
+    """Evaluate (and save) the model after ``step`` steps."""
+    test_acc = evaluate(snap, xte, dataset.y_test)
+    train_acc = evaluate(snap, xtr, ytr)
+    state = {k: v.clone() for k, v in snap.state_dict().items()}
+    name = f"{stem}-step{step}"
+    entry = {"step": step, "epoch": round(step / steps_per_epoch, 4), "final": False,
+             "test_accuracy": test_acc, "train_accuracy": train_acc, "state": state,
+             "file": f"checkpoints/{name}.safetensors" if folder is not None else None}
+    if folder is not None:
+        card = {**base_card, "model_config": snap.config, "steps": step,
+                "epochs": entry["epoch"], "test_accuracy": test_acc, "train_accuracy": train_acc,
+                "parameter_count": parameter_count(snap), "checkpoint_of": stem}
+        _save(folder / "checkpoints", name, state, card)
+    return entry
+
+
+def _save(folder: Path, stem: str, state: dict[str, torch.Tensor], card: dict[str, Any]
+          ) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (temp file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wpath, cpath = folder / f"{stem}.safetensors", folder / f"{stem}.json"
+    tmp_w, tmp_c = wpath.with_name(wpath.name + ".tmp"), cpath.with_name(cpath.name + ".tmp")
+    # one metadata key only: safetensors writes the metadata map in a per-process random
+    # order, so two keys made the bytes of identical weights differ between processes
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_w),
+              metadata={"format": "pt"})
+    tmp_c.write_text(json.dumps(card, indent=1) + "\n")
+    os.replace(tmp_w, wpath)
+    os.replace(tmp_c, cpath)
+    return wpath, cpath
 
 
 def load_trained(weights: str | os.PathLike) -> tuple[AllConvNet, dict[str, Any]]:
@@ -287,11 +412,29 @@ def load_trained(weights: str | os.PathLike) -> tuple[AllConvNet, dict[str, Any]
 #: Folder of the weights the verification suite ships (package data).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
+#: Steps of one Fashion-MNIST epoch at batch 128 (60 000 // 128; the remainder is dropped).
+FASHION_MNIST_EPOCH = 60000 // 128
+
+#: The converged Fashion-MNIST schedule (table and suite): 15 epochs of batch 128, AdamW
+#: (lr 3e-3, weight decay 5e-4) with a 2 % linear warm-up and a cosine decay, random shifts by
+#: up to 1 pixel, the dense head, one thread, the whole test set. Chosen on seed 0 of the ReLU
+#: baseline (docs/howto/train.md, "How the schedule was chosen").
+FASHION_MNIST_SCHEDULE = TrainConfig(
+    data="fashion-mnist", steps=15 * FASHION_MNIST_EPOCH, batch_size=128, lr=3e-3,
+    weight_decay=5e-4, warmup_steps=140, shift=1, width=16, kernel1=7, head="dense",
+    n_test=None, threads=1, log_every=FASHION_MNIST_EPOCH)
+
+#: Checkpoints of the suite models: after 1/8, 1 and 3 epochs and at the end.
+SUITE_CHECKPOINTS = (FASHION_MNIST_EPOCH // 8, FASHION_MNIST_EPOCH, 3 * FASHION_MNIST_EPOCH,
+                     FASHION_MNIST_SCHEDULE.steps)
+
 #: The models ``crelu verify`` uses: file stem -> training config. Regenerate all of them with
-#: ``crelu train suite`` (writes verify/weights/<stem>.safetensors and <stem>.json).
+#: ``crelu train suite`` (writes verify/weights/<stem>.safetensors and <stem>.json, and the
+#: checkpoints to verify/weights/checkpoints/).
 SUITE: dict[str, TrainConfig] = {
-    "relu-fashion-mnist": TrainConfig(model="relu", data="fashion-mnist", steps=1000, kernel1=7),
-    "crelu-fashion-mnist": TrainConfig(model="crelu", data="fashion-mnist", steps=1000, kernel1=7),
+    f"{m}-fashion-mnist": dataclasses.replace(FASHION_MNIST_SCHEDULE, model=m,
+                                              checkpoints=SUITE_CHECKPOINTS)
+    for m in ("relu", "crelu")
 }
 
 _SUITE_CACHE: dict[tuple[str, str], tuple[AllConvNet, dict[str, Any]]] = {}
@@ -332,6 +475,7 @@ def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"name": cfg["name"], "in_channels": cfg["in_channels"],
                 "n_classes": cfg["n_classes"], "width": cfg["width"], "kernel1": cfg["kernel1"],
-                "init_scale1": cfg.get("init_scale1", 1.0)}
+                "init_scale1": cfg.get("init_scale1", 1.0), "head": cfg.get("head", "gap"),
+                "depth_mult": cfg.get("depth_mult", 2), "image_size": cfg.get("image_size", 28)}
     except (KeyError, TypeError) as exc:
         raise ValueError(f"model_config {cfg!r} lacks {exc}") from exc
