@@ -50,6 +50,7 @@ _SUBCOMMAND_MODULES: list[str] = [
     "verify.train_cmd",
     "verify.reconstruct_cmd",
     "verify.table_exp",
+    "verify.training_length",
 ]
 
 
