@@ -5,9 +5,20 @@ and ``<stem>.json``, the *card*: data set, steps, batch size, optimiser settings
 count, test accuracy, parameter count, wall time, the input normalisation, the model config
 and an early log of loss and accuracy. :func:`load_trained` rebuilds the model from the two.
 
-Reproducibility: the data order, initialisation and label shuffling all come from ``seed``;
-with the same torch version and thread count a run is repeatable bit-for-bit on the CPU
-(the card records both).
+Reproducibility: the data order, the augmentation draws, the initialisation and the label
+shuffling all come from ``seed``; with the same torch version and thread count a run writes
+byte-identical files in any fresh process on the same CPU (the card records both; tested in
+tests/test_train.py). The default is one thread: see docs/howto/train.md for why two
+single-threaded runs side by side beat one two-threaded run on a shared 2-core machine.
+
+Examples
+--------
+>>> from verify.train import TrainConfig, load_dataset, train
+>>> data = load_dataset("photos-grey", n_train=270, n_test=54)
+>>> res = train(TrainConfig(data="photos-grey", steps=2, batch_size=32, width=4),
+...             dataset=data, progress=False)
+>>> sorted(k for k in res.card if k.endswith("accuracy"))
+['test_accuracy', 'train_accuracy']
 """
 
 from __future__ import annotations
