@@ -26,7 +26,8 @@ def test_every_subcommand_is_registered_and_listed_in_the_readme():
     from pathlib import Path
 
     names = set(_subparsers(cli.build_parser()))
-    assert names == {"verify", "train", "reconstruct", "table", "invariance", "inspect"}
+    assert names == {"verify", "train", "train-length", "reconstruct", "table", "invariance",
+                     "inspect"}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name in names:
         assert f"crelu {name}" in readme, name
@@ -104,10 +105,10 @@ def test_verify_prints_the_tally_and_explains_the_control(tmp_path, capsys):
     rc = cli.main(["verify", "--only", "crelu-identities", "--out", str(out), "--no-progress"])
     text = capsys.readouterr().out
     assert rc == 0
-    assert "negative control (expected to fail)" in text.splitlines()[0]
+    assert "theorem: negative, must fail" in text.splitlines()[0]
     assert re.search(r"^theorem: +1 pass, 0 fail, 0 error$", text, re.M), text
-    assert re.search(r"^replication: +0 pass, 0 fail, 0 inconclusive$", text, re.M), text
-    assert "expected to fail" in text and "a control that passes marks its claim failed" in text
+    assert re.search(r"^replication: +0 pass, 0 fail, 0 inconclusive, 0 error$", text, re.M), text
+    assert "must fail; if it passes the claim is marked fail" in " ".join(text.split())
     report = json.loads((out / "report.json").read_text())
     assert report["tally"]["theorem"] == {"pass": 1, "fail": 0, "error": 0}
 

@@ -80,7 +80,8 @@ def test_smoke_run_writes_a_readable_table(tmp_path, monkeypatch):
     monkeypatch.setitem(te.TABLE_CONFIGS, "fashion-mnist", spec)
     out = tmp_path / "table.json"
     result = te.run_table(data=["fashion-mnist"], seeds=(0, 1), variants=("relu", "crelu_half"),
-                          threads=1, steps=3, progress=False, out=out, say=lambda _m: None)
+                          threads=1, steps=3, progress=False, out=out, say=lambda _m: None,
+                          workers=1)
     again = te.read_results(out)
     assert again["runs"] == json.loads(json.dumps(result["runs"]))
     table = te.summarise(again)["fashion-mnist"]
@@ -91,3 +92,50 @@ def test_smoke_run_writes_a_readable_table(tmp_path, monkeypatch):
 
     assert figures.table_figure(te.summarise(again), tmp_path / "t.png") == str(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def _timeless(runs):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")} for r in runs]
+
+
+def test_parallel_workers_give_the_records_of_one_process(tmp_path):
+    """Two spawned single-threaded workers train exactly what one process trains (the runs
+    are seeded and independent), and the file records wall time, CPU time and load."""
+    spec = dict(te.TABLE_CONFIGS["photos-grey"], n_train=270, n_test=54)
+    spec["config"] = te.dataclasses.replace(spec["config"], batch_size=32, width=4)
+    kw = dict(data=["photos-grey"], seeds=(0, 1), variants=("relu", "crelu"), threads=1,
+              steps=3, progress=False, say=lambda _m: None)
+    import unittest.mock
+
+    with unittest.mock.patch.dict(te.TABLE_CONFIGS, {"photos-grey": spec}):
+        one = te.run_table(workers=1, **kw)
+        two = te.run_table(workers=2, out=tmp_path / "t.json", **kw)
+    assert _timeless(two["runs"]) == _timeless(one["runs"])
+    assert [(r["variant"], r["seed"]) for r in two["runs"]] == \
+        [("relu", 0), ("relu", 1), ("crelu", 0), ("crelu", 1)]
+    # different seeds do train different models (the comparison could fail)
+    assert two["runs"][0]["final_train_loss"] != two["runs"][1]["final_train_loss"]
+    saved = te.read_results(tmp_path / "t.json")
+    assert saved["workers"] == 2 and saved["cpu_seconds"] > 0
+    assert len(saved["load_average"]) == 2 + len(saved["runs"])
+    with pytest.raises(ValueError, match="workers"):
+        te.run_table(workers=0, **kw)
+
+
+def test_cli_table_runs_on_a_cifar10_folder(tmp_path, capsys):
+    """`crelu table --data cifar10 --root PATH` (the way to run the table on real CIFAR-10),
+    on a fake 192-image folder in the python format; and its error without --root."""
+    from test_data import _cifar_folder
+    from verify.cli import main
+
+    (tmp_path / "cifar").mkdir()
+    _cifar_folder(tmp_path / "cifar", n=32)
+    out = tmp_path / "table.json"
+    rc = main(["table", "--data", "cifar10", "--root", str(tmp_path / "cifar"), "--seeds", "0",
+               "--steps", "2", "--workers", "1", "--out", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    res = te.read_results(out)
+    assert res["configs"]["cifar10"]["n_train"] == 160 and {r["data"] for r in res["runs"]} == {"cifar10"}
+    assert len(res["runs"]) == len(te.VARIANTS)
+    rc = main(["table", "--data", "cifar10", "--out", str(out), "--no-progress"])
+    assert rc == 2 and "--root" in capsys.readouterr().err

@@ -18,11 +18,13 @@ from verify import (
     reconstruct_cmd,
     table_cmd,
     train_cmd,
+    train_length_cmd,
     verify_cmd,
 )
 
 #: The subcommands, in the order ``crelu --help`` lists them.
-SUBCOMMANDS = (verify_cmd, train_cmd, reconstruct_cmd, table_cmd, invariance_cmd, inspect_cmd)
+SUBCOMMANDS = (verify_cmd, train_cmd, train_length_cmd, reconstruct_cmd, table_cmd, invariance_cmd,
+               inspect_cmd)
 
 
 class _VersionAction(argparse.Action):

@@ -233,8 +233,8 @@ def table_fingerprint(data: Iterable[str], seeds: Iterable[int], variants: Itera
         spec = TABLE_CONFIGS[name]
         template = {k: v for k, v in dataclasses.asdict(spec["config"]).items()
                     if k not in _NOT_CONFIG}
-        if steps is not None:
-            template["steps"] = int(steps)
+        if steps is not None:   # as run_table overrides a smoke run's schedule
+            template.update(steps=int(steps), warmup_steps=0, checkpoints=[])
         cfg[name] = {**template, "n_train": spec["n_train"], "n_test": spec["n_test"]}
     return fingerprint({"data": cfg, "seeds": [int(s) for s in seeds],
                         "variants": list(variants)}, TABLE_CODE)

@@ -14,9 +14,19 @@ name            filters per conv layer        activation (channels it outputs)
 ==============  ===========================  ====================================
 
 Layout: ``conv1 (k1 x k1) - act - maxpool 2 - conv2 (3x3) - act - maxpool 2 - conv3 (3x3) -
-act - conv 1x1 to the classes - global average pool``. All convs are zero-padded to keep the
-size. ``crelu_half`` has fewer parameters than ``relu``; ``crelu`` more (its later layers see
-twice the channels).
+act - head``. All convs are zero-padded to keep the size. Two heads:
+
+* ``gap`` (the default, the paper's all-convolutional ending): a 1x1 conv to the classes,
+  then the global average over positions;
+* ``dense``: one linear map of the whole last feature map (``C x H/4 x W/4`` values) to the
+  classes, i.e. a conv whose kernel covers the map. It keeps where a feature is; with it the
+  ReLU baseline reaches 91-92 % on Fashion-MNIST in 15 epochs, against 89 % with ``gap``
+  (docs/howto/train.md). The conv layers, which the pairing, invariance and inversion
+  analyses use, are the same under both heads.
+
+``depth_mult`` (default 2) sets the filters of conv2 and conv3 as a multiple of ``w``.
+``crelu_half`` has fewer parameters than ``relu``; ``crelu`` more (its later layers, and the
+head, see twice the channels).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import torch
 from torch import nn
 
 from theory.activations import AVR, CReLU
+from verify.configs import HEADS as HEADS
 from verify.configs import MODEL_NAMES as MODEL_NAMES
 
 _FILTER_SCALE = {"relu": 1.0, "relu_double": 2.0, "crelu": 1.0, "crelu_half": 0.5, "avr": 1.0}
@@ -50,10 +61,21 @@ class AllConvNet(nn.Module):
     kernel1 : first-layer kernel size (odd)
     init_scale1 : factor on conv1's default (Kaiming-uniform) initial weights; below 1 the
         learned structure of the first layer dominates its initial noise sooner
+    head : ``"gap"`` or ``"dense"`` (see the module notes)
+    depth_mult : filters of conv2 and conv3 as a multiple of ``width``
+    image_size : input side; fixes the shape of the dense head (unused by ``gap``)
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = AllConvNet("crelu", width=4, head="dense")
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
     """
 
     def __init__(self, name: str, in_channels: int = 1, n_classes: int = 10, width: int = 32,
-                 kernel1: int = 5, init_scale1: float = 1.0) -> None:
+                 kernel1: int = 5, init_scale1: float = 1.0, head: str = "gap",
+                 depth_mult: int = 2, image_size: int = 28) -> None:
         super().__init__()
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
@@ -63,12 +85,24 @@ class AllConvNet(nn.Module):
             raise ValueError(f"need in_channels >= 1 and n_classes >= 2; got {in_channels}, {n_classes}")
         if not init_scale1 > 0:
             raise ValueError(f"init_scale1 must be > 0, got {init_scale1}")
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+        if depth_mult < 1:
+            raise ValueError(f"depth_mult must be >= 1, got {depth_mult}")
         self.config = {"name": name, "in_channels": in_channels, "n_classes": n_classes,
                        "width": width, "kernel1": kernel1}
         if init_scale1 != 1.0:
             self.config["init_scale1"] = float(init_scale1)
+        if head != "gap":
+            if image_size < 4:
+                raise ValueError(f"the dense head needs image_size >= 4, got {image_size}")
+            self.config["head"] = head
+            self.config["image_size"] = int(image_size)
+        if depth_mult != 2:
+            self.config["depth_mult"] = int(depth_mult)
+        self.head = head
         scale = _FILTER_SCALE[name]
-        filters = [max(1, int(round(scale * w))) for w in (width, 2 * width, 2 * width)]
+        filters = [max(1, int(round(scale * w))) for w in (width, depth_mult * width, depth_mult * width)]
         kernels = [kernel1, 3, 3]
         layers: list[nn.Module] = []
         channels = in_channels
@@ -77,7 +111,11 @@ class AllConvNet(nn.Module):
             act, mult = _activation(name)
             layers += [conv, act] + ([nn.MaxPool2d(2)] if i < 2 else [])
             channels = f * mult
-        self.classifier = nn.Conv2d(channels, n_classes, 1)
+        # "gap": 1x1 conv to the classes, then the global average; "dense": a linear map of the
+        # whole last feature map (image_size fixes its shape)
+        side = image_size // 4      # two 2x2 max-pools (floor)
+        self.classifier = nn.Conv2d(channels, n_classes, 1) if head == "gap" else \
+            nn.Linear(channels * side * side, n_classes)
         self.body = nn.Sequential(*layers)
         if init_scale1 != 1.0:
             with torch.no_grad():
@@ -87,7 +125,10 @@ class AllConvNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.config["in_channels"]:
             raise ValueError(f"{self.config['name']} expects (N, {self.config['in_channels']}, H, W) "
                              f"images, got shape {tuple(x.shape)}")
-        return self.classifier(self.body(x)).mean(dim=(2, 3))
+        h = self.body(x)
+        if self.head == "gap":
+            return self.classifier(h).mean(dim=(2, 3))
+        return self.classifier(h.flatten(1))
 
     @property
     def convs(self) -> list[nn.Conv2d]:

@@ -9,17 +9,21 @@ from __future__ import annotations
 import argparse
 
 from verify.argtypes import at_least
-from verify.configs import TABLE_CONFIGS, TABLE_REGENERATE, TABLE_RESULTS, TABLE_SEEDS
+from verify.configs import (TABLE_CONFIGS, TABLE_DEFAULT_DATA, TABLE_REGENERATE, TABLE_RESULTS,
+                            TABLE_SEEDS)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train every (data set, variant, seed), write the records, print the table."""
     from verify.table_exp import markdown_table, run_table
 
+    if "cifar10" in args.data and args.root is None:
+        raise ValueError("--data cifar10 needs --root: the unpacked cifar-10-batches-py folder")
     result = run_table(data=args.data, seeds=args.seeds, threads=args.threads, steps=args.steps,
-                       progress=not args.no_progress, out=args.out)
+                       progress=not args.no_progress, out=args.out, workers=args.workers,
+                       root=args.root)
     print(markdown_table(result))
-    print(f"wrote {args.out} ({result['total_seconds']} s)")
+    print(f"wrote {args.out} ({result['total_seconds']} s wall, {result['cpu_seconds']} s CPU)")
     return 0
 
 
@@ -31,12 +35,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "several seeds on each data set and write the per-run "
                                    "records (test and train error, parameters, seconds). "
                                    f"Regenerate the committed table with: {TABLE_REGENERATE}")
-    p.add_argument("--data", nargs="+", default=list(TABLE_CONFIGS), choices=list(TABLE_CONFIGS),
-                   help="data sets (default: all of them)")
+    p.add_argument("--data", nargs="+", default=list(TABLE_DEFAULT_DATA),
+                   choices=list(TABLE_CONFIGS),
+                   help=f"data sets (default: {' '.join(TABLE_DEFAULT_DATA)}; cifar10 needs "
+                        "--root)")
+    p.add_argument("--root", default=None, metavar="DIR",
+                   help="data folder (cifar10: the unpacked cifar-10-batches-py folder)")
     p.add_argument("--seeds", nargs="+", type=at_least(0), default=list(TABLE_SEEDS),
                    metavar="N", help="training seeds of every variant, integers >= 0 "
                                      "(default: %(default)s)")
-    p.add_argument("--threads", type=at_least(1), default=2, metavar="N",
+    p.add_argument("--workers", type=at_least(1), default=2, metavar="N",
+                   help="runs trained at the same time, one process each (default: %(default)s)")
+    p.add_argument("--threads", type=at_least(1), default=1, metavar="N",
                    help="torch CPU threads per run (default: %(default)s)")
     p.add_argument("--steps", type=at_least(1), default=None, metavar="N",
                    help="override the configured optimiser steps (smoke tests only)")

@@ -5,13 +5,25 @@ and ``<stem>.json``, the *card*: data set, steps, batch size, optimiser settings
 count, test accuracy, parameter count, wall time, the input normalisation, the model config
 and an early log of loss and accuracy. :func:`load_trained` rebuilds the model from the two.
 
-Reproducibility: the data order, initialisation and label shuffling all come from ``seed``;
-with the same torch version and thread count a run is repeatable bit-for-bit on the CPU
-(the card records both).
+Reproducibility: the data order, the augmentation draws, the initialisation and the label
+shuffling all come from ``seed``; with the same torch version and thread count a run writes
+byte-identical files in any fresh process on the same CPU (the card records both; tested in
+tests/test_train.py). The default is one thread: see docs/howto/train.md for why two
+single-threaded runs side by side beat one two-threaded run on a shared 2-core machine.
+
+Examples
+--------
+>>> from verify.train import TrainConfig, load_dataset, train
+>>> data = load_dataset("photos-grey", n_train=270, n_test=54)
+>>> res = train(TrainConfig(data="photos-grey", steps=2, batch_size=32, width=4),
+...             dataset=data, progress=False)
+>>> sorted(k for k in res.card if k.endswith("accuracy"))
+['test_accuracy', 'train_accuracy']
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -25,8 +37,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from verify.atomic import atomic_path, write_text
 from verify.configs import DATASETS as DATASETS
+from verify.configs import FASHION_MNIST_EPOCH as FASHION_MNIST_EPOCH
+from verify.configs import FASHION_MNIST_SCHEDULE as FASHION_MNIST_SCHEDULE
+from verify.configs import SUITE as SUITE
+from verify.configs import SUITE_CHECKPOINTS as SUITE_CHECKPOINTS
 from verify.configs import TrainConfig as TrainConfig
 from verify.models import AllConvNet, parameter_count
 
@@ -107,10 +122,14 @@ def load_dataset(name: str, seed: int = 0, root: str | os.PathLike | None = None
 
 @dataclasses.dataclass
 class TrainResult:
+    """The trained model (NCHW layout, eval mode), its card, the files written, and the
+    checkpoints (``{"step": s, "state": state_dict, "card": card}``, in step order)."""
+
     model: AllConvNet
     card: dict[str, Any]
     weights_path: Path | None
     card_path: Path | None
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def evaluate(model: AllConvNet, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
@@ -125,6 +144,28 @@ def evaluate(model: AllConvNet, x: np.ndarray, y: np.ndarray, batch: int = 1000)
     return correct / len(x)
 
 
+def shifted(x: np.ndarray, rng: np.random.Generator, shift: int, hflip: bool,
+            fill: float) -> np.ndarray:
+    """Random translations by up to ``shift`` pixels (each axis, uniform on ``-shift..shift``;
+    the uncovered border takes the value ``fill``) and, with ``hflip``, random left-right
+    flips (probability 1/2), one draw per image of the batch ``x`` (N, C, H, W)."""
+    n, _, h, w = x.shape
+    out = x
+    if shift > 0:
+        pad = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=fill)
+        dy = rng.integers(0, 2 * shift + 1, n)
+        dx = rng.integers(0, 2 * shift + 1, n)
+        rows = dy[:, None] + np.arange(h)[None, :]            # (N, H)
+        cols = dx[:, None] + np.arange(w)[None, :]            # (N, W)
+        out = pad[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+    if hflip:
+        flip = rng.random(n) < 0.5
+        out = out.copy() if out is x else out
+        out[flip] = out[flip, :, :, ::-1]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: str | None = None,
           root: str | os.PathLike | None = None, progress: bool = True,
           dataset: Dataset | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
@@ -133,7 +174,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
     Parameters
     ----------
     config : TrainConfig
-    out_dir : folder for ``<stem>.safetensors`` and ``<stem>.json`` (none saved if None)
+    out_dir : folder for ``<stem>.safetensors`` and ``<stem>.json`` (none saved if None); the
+        checkpoints of ``config.checkpoints`` go to ``out_dir/checkpoints/<stem>-step<N>.*``
     stem : file stem, default ``<model>-<data>-s<seed>``
     root : data folder for file-based data sets
     progress : tqdm bar
@@ -142,11 +184,18 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
 
     Notes
     -----
-    AdamW with a cosine learning-rate schedule; inputs standardised by the training set's
-    scalar mean and standard deviation (recorded in the card, applied again by
-    :func:`load_trained` users through ``card["normalisation"]``).
+    AdamW; the learning rate follows :meth:`TrainConfig.lr_factor` (linear warm-up, then a
+    cosine decay to 0). Inputs are standardised by the training set's scalar mean and standard
+    deviation (recorded in the card, applied again by :func:`load_trained` users through
+    ``card["normalisation"]``). Augmentation (``shift``, ``hflip``) acts on the standardised
+    batch; shifted-in borders take the standardised value of a raw 0 (Fashion-MNIST's
+    background). An epoch is ``n_train // batch_size`` steps (a fresh permutation each epoch;
+    the remainder is dropped). The data order, the augmentation draws and the initialisation
+    come from three seeded streams, so checkpoints (evaluated on an NCHW copy, exactly as
+    :func:`load_trained` rebuilds them) and augmentation settings do not move one another.
+    Train and test accuracy are measured after training, in eval mode, without augmentation.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     torch.set_num_threads(config.threads)
     if dataset is None:
         dataset = load_dataset(config.data, seed=config.seed, root=root, n_train=config.n_train,
@@ -159,17 +208,40 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
     xtr = ((dataset.x_train - mean) / std).astype(np.float32)
     xte = ((dataset.x_test - mean) / std).astype(np.float32)
     ytr = dataset.y_train.copy()
+    if config.batch_size > len(xtr):
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {len(xtr)} training images")
     rng = np.random.default_rng([config.seed, 2])
+    aug_rng = np.random.default_rng([config.seed, 3])
+    fill = float((0.0 - mean) / std)
     if config.shuffle_labels:
         ytr = rng.permutation(ytr)
     torch.manual_seed(config.seed)
     model = AllConvNet(config.model, in_channels=xtr.shape[1], n_classes=dataset.n_classes,
-                       width=config.width, kernel1=config.kernel1, init_scale1=config.init_scale1)
+                       width=config.width, kernel1=config.kernel1, init_scale1=config.init_scale1,
+                       head=config.head, depth_mult=config.depth_mult,
+                       image_size=xtr.shape[-1])
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, config.lr_factor)
     say = log or (tqdm.write if progress else (lambda _msg: None))
+    steps_per_epoch = len(xtr) // config.batch_size
     history: list[dict[str, float]] = []
+    checkpoints: list[dict[str, Any]] = []
+    base_card = {
+        "model": config.model, "data": config.data,
+        "n_train": int(len(xtr)), "n_test": int(len(xte)),
+        "batch_size": config.batch_size, "steps_per_epoch": steps_per_epoch,
+        "optimizer": "AdamW + linear warm-up + cosine schedule" if config.warmup_steps
+        else "AdamW + cosine schedule",
+        "lr": config.lr, "weight_decay": config.weight_decay, "warmup_steps": config.warmup_steps,
+        "augmentation": {"shift": config.shift, "hflip": config.hflip},
+        "channels_last": config.channels_last, "seed": config.seed,
+        "shuffle_labels": config.shuffle_labels, "threads": config.threads,
+        "torch": torch.__version__, "normalisation": {"mean": mean, "std": std},
+    }
+    folder = Path(out_dir) if out_dir is not None else None
+    stem = stem or f"{config.model}-{config.data}-s{config.seed}"
     order = rng.permutation(len(xtr))
     pos, running, n_run, correct = 0, 0.0, 0, 0
     bar = tqdm(range(config.steps), desc=f"train {config.model}", unit="step", disable=not progress)
@@ -178,7 +250,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
             order, pos = rng.permutation(len(xtr)), 0
         idx = order[pos:pos + config.batch_size]
         pos += config.batch_size
-        xb, yb = torch.from_numpy(xtr[idx]), torch.from_numpy(ytr[idx])
+        xb = xtr[idx]
+        if config.shift or config.hflip:
+            xb = shifted(xb, aug_rng, config.shift, config.hflip, fill)
+        xb, yb = torch.from_numpy(xb).contiguous(memory_format=fmt), torch.from_numpy(ytr[idx])
         out = model(xb)
         loss = torch.nn.functional.cross_entropy(out, yb)
         if not torch.isfinite(loss):
@@ -199,28 +274,68 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None, stem: s
                 say(f"step {entry['step']}: loss {entry['loss']:.4f}, "
                     f"train acc {entry['train_acc']:.4f}")
             running, n_run, correct = 0.0, 0, 0
+        if step + 1 in config.checkpoints and step + 1 < config.steps:
+            snap = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+            checkpoints.append(_checkpoint(snap, step + 1, base_card, xtr, ytr, xte, dataset,
+                                           steps_per_epoch, folder, stem))
+            say(f"checkpoint at step {step + 1}: test acc {checkpoints[-1]['test_accuracy']:.4f}")
+    model = model.to(memory_format=torch.contiguous_format)
     test_acc = evaluate(model, xte, dataset.y_test)
+    train_acc = evaluate(model, xtr, ytr)
     card = {
-        "model": config.model, "model_config": model.config, "data": config.data,
-        "n_train": int(len(xtr)), "n_test": int(len(xte)), "steps": config.steps,
-        "batch_size": config.batch_size, "optimizer": "AdamW + cosine schedule",
-        "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
-        "shuffle_labels": config.shuffle_labels, "threads": config.threads,
-        "test_accuracy": test_acc, "parameter_count": parameter_count(model),
-        "seconds": round(time.perf_counter() - t0, 2), "torch": torch.__version__,
-        "normalisation": {"mean": mean, "std": std}, "log": history,
+        **base_card, "model_config": model.config, "steps": config.steps,
+        "epochs": round(config.steps / steps_per_epoch, 4),
+        "test_accuracy": test_acc, "train_accuracy": train_acc,
+        "parameter_count": parameter_count(model),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2), "log": history,
     }
+    if config.steps in config.checkpoints:
+        checkpoints.append({"step": config.steps, "epoch": card["epochs"], "final": True,
+                            "test_accuracy": test_acc, "train_accuracy": train_acc,
+                            "state": {k: v.clone() for k, v in model.state_dict().items()},
+                            "file": f"{stem}.safetensors" if folder is not None else None})
+    card["checkpoints"] = [{k: c[k] for k in ("step", "epoch", "file", "test_accuracy",
+                                               "train_accuracy")} for c in checkpoints]
     wpath = cpath = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = stem or f"{config.model}-{config.data}-s{config.seed}"
-        wpath, cpath = out / f"{stem}.safetensors", out / f"{stem}.json"
-        with atomic_path(wpath) as tmp:  # the old weights, or the new ones; never half
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-                      metadata={"format": "pt", "card": f"{stem}.json"})
-        write_text(cpath, json.dumps(card, indent=1) + "\n")
-    return TrainResult(model, card, wpath, cpath)
+    if folder is not None:
+        wpath, cpath = _save(folder, stem, model.state_dict(), card)
+    return TrainResult(model.eval(), card, wpath, cpath, checkpoints)
+
+
+def _checkpoint(snap: AllConvNet, step: int, base_card: dict[str, Any], xtr: np.ndarray,
+                ytr: np.ndarray, xte: np.ndarray, dataset: Dataset, steps_per_epoch: int,
+                folder: Path | None, stem: str) -> dict[str, Any]:
+    """Evaluate (and save) the model after ``step`` steps."""
+    test_acc = evaluate(snap, xte, dataset.y_test)
+    train_acc = evaluate(snap, xtr, ytr)
+    state = {k: v.clone() for k, v in snap.state_dict().items()}
+    name = f"{stem}-step{step}"
+    entry = {"step": step, "epoch": round(step / steps_per_epoch, 4), "final": False,
+             "test_accuracy": test_acc, "train_accuracy": train_acc, "state": state,
+             "file": f"checkpoints/{name}.safetensors" if folder is not None else None}
+    if folder is not None:
+        card = {**base_card, "model_config": snap.config, "steps": step,
+                "epochs": entry["epoch"], "test_accuracy": test_acc, "train_accuracy": train_acc,
+                "parameter_count": parameter_count(snap), "checkpoint_of": stem}
+        _save(folder / "checkpoints", name, state, card)
+    return entry
+
+
+def _save(folder: Path, stem: str, state: dict[str, torch.Tensor], card: dict[str, Any]
+          ) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (temp file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wpath, cpath = folder / f"{stem}.safetensors", folder / f"{stem}.json"
+    tmp_w, tmp_c = wpath.with_name(wpath.name + ".tmp"), cpath.with_name(cpath.name + ".tmp")
+    # one metadata key only: safetensors writes the metadata map in a per-process random
+    # order, so two keys made the bytes of identical weights differ between processes
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_w),
+              metadata={"format": "pt"})
+    tmp_c.write_text(json.dumps(card, indent=1) + "\n")
+    os.replace(tmp_w, wpath)
+    os.replace(tmp_c, cpath)
+    return wpath, cpath
 
 
 def load_trained(weights: str | os.PathLike) -> tuple[AllConvNet, dict[str, Any]]:
@@ -260,13 +375,6 @@ def load_trained(weights: str | os.PathLike) -> tuple[AllConvNet, dict[str, Any]
 #: Folder of the weights the verification suite ships (package data).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-#: The models ``crelu verify`` uses: file stem -> training config. Regenerate all of them with
-#: ``crelu train suite`` (writes verify/weights/<stem>.safetensors and <stem>.json).
-SUITE: dict[str, TrainConfig] = {
-    "relu-fashion-mnist": TrainConfig(model="relu", data="fashion-mnist", steps=1000, kernel1=7),
-    "crelu-fashion-mnist": TrainConfig(model="crelu", data="fashion-mnist", steps=1000, kernel1=7),
-}
-
 _SUITE_CACHE: dict[tuple[str, str], tuple[AllConvNet, dict[str, Any]]] = {}
 
 
@@ -305,6 +413,7 @@ def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"name": cfg["name"], "in_channels": cfg["in_channels"],
                 "n_classes": cfg["n_classes"], "width": cfg["width"], "kernel1": cfg["kernel1"],
-                "init_scale1": cfg.get("init_scale1", 1.0)}
+                "init_scale1": cfg.get("init_scale1", 1.0), "head": cfg.get("head", "gap"),
+                "depth_mult": cfg.get("depth_mult", 2), "image_size": cfg.get("image_size", 28)}
     except (KeyError, TypeError) as exc:
         raise ValueError(f"model_config {cfg!r} lacks {exc}") from exc
