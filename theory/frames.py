@@ -102,8 +102,10 @@ class FrameBounds:
         within it of each reported bound); 0 for exact methods.
     certified : bool
         True only when `lower <= sigma_min(A)^2` and `upper >= sigma_max(A)^2` are
-        *proven*, rounding errors included (the certified methods of
-        docs/theory/frame-bounds.md); estimates and exact-to-rounding values are not.
+        *proven*, rounding errors included (every floating-point step bounded by
+        `theory.rigour`; docs/theory/frame-bounds.md, "What certified means"): the
+        `polyphase` and `tiles` methods, and `dense`/`fft` when their Cholesky proof
+        succeeds. Estimates (Lanczos) are never certified.
     margin : float
         For certified bounds: the largest outward shift applied to the computed values
         (`lower` is at most `margin` below the computed $a$, `upper` at most `margin` above
@@ -228,6 +230,8 @@ class FrameBounds:
                "residual": self.residual, "certified": self.certified}
         if self.note:
             out["note"] = self.note
+        if self.margin:
+            out["margin"] = self.margin
         if self.normalisation != 1.0:
             out["normalisation"] = self.normalisation
         return out
