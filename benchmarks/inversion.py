@@ -213,10 +213,12 @@ def part_d(rows: list, size: int = 224, repeat: int = 3):
             units.append(t / unit)
             secs.append(t)
         proved = fb.certified and fb.lower > 0
+        g_poly, g_one = gram_iteration_upper(layer, shape)
         rows.append(("d", f"{label} {shape}: {method} [{fb.lower:.4g}, {fb.upper:.4g}]",
                      float(np.median(secs)), float(np.median(units)), "",
                      f"units {min(units):.1f}-{max(units):.1f} over {repeat}; {fb.note}; "
-                     f"exact={fb.exact}", bool(proved)))
+                     f"exact={fb.exact}; Gram iteration upper {g_poly:.4g} (polyphase) / "
+                     f"{g_one:.4g} (stride 1)", bool(proved)))
 
 
 def gram_iteration_upper(layer, shape, iters: int = 6) -> tuple[float, float]:
