@@ -179,6 +179,19 @@ def test_non_injective_layers_get_a_proved_zero():
     assert fb.certified and fb.lower == 0.0
 
 
+def test_bad_method_and_option_requests_are_refused_by_name():
+    layer = ConvLayer(np.ones((4, 1, 3, 3)), stride=2, padding=1)
+    with pytest.raises(ValueError, match="'tiles' needs zero padding"):
+        frame_bounds(ConvLayer(np.ones((4, 1, 3, 3)), padding=1, padding_mode="circular"),
+                     (1, 8, 8), "tiles")
+    with pytest.raises(ValueError, match="'polyphase' needs circular padding"):
+        frame_bounds(layer, (1, 8, 8), "polyphase")
+    with pytest.raises(TypeError, match="apply only to the 'polyphase' and 'tiles'"):
+        frame_bounds(layer, (1, 8, 8), "dense", tiles=((2, 2), (2, 2)))
+    with pytest.raises(ValueError, match="power of two"):
+        frame_bounds(layer, (1, 16, 16), "tiles", tiles=((4, 4), (3, 3)))
+
+
 def test_auto_falls_back_to_the_labelled_estimate_when_no_tile_is_injective():
     rng = np.random.default_rng(3)
     # K = C s^2: every finite tile is underdetermined (docs: where the tiles fail)

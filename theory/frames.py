@@ -708,6 +708,11 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     auto = method == "auto"
     if auto:
         method = op.auto_bounds_method()
+    unknown = set(options) - {"tiles", "tile_limit", "single_tile_limit"}
+    if unknown or (options and method not in ("polyphase", "tiles")):
+        raise TypeError(f"frame_bounds: options {sorted(options)} apply only to the "
+                        f"'polyphase' and 'tiles' methods (tiles, tile_limit, "
+                        f"single_tile_limit), not to {method!r}")
     if method not in op.bounds_methods:
         raise ValueError(f"unknown method {method!r} for {type(op).__name__}; expected auto, "
                          + ", ".join(op.bounds_methods))
