@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from verify.claims import Claim, Context, Outcome, all_claims
-from verify.claims import identities, operators, reconstruction
+from verify.claims import certified, identities, operators, reconstruction
 from verify.claims.base import verdict
 
-FOUNDATION = identities.CLAIMS + operators.CLAIMS + reconstruction.CLAIMS
+FOUNDATION = identities.CLAIMS + operators.CLAIMS + certified.CLAIMS + reconstruction.CLAIMS
 
 
 @pytest.fixture(scope="module")

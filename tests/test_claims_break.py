@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from verify.claims import Context
-from verify.claims import identities, invariance, operators, pairing, pooling, rademacher
+from verify.claims import certified, identities, invariance, operators, pairing, pooling
+from verify.claims import rademacher
 from verify.claims import reconstruction, table
 
 
@@ -58,6 +59,34 @@ def test_identities_with_a_crelu_that_flushes_small_values(monkeypatch, ctx):
     monkeypatch.setattr(identities, "crelu", flushing)
     record = not_passing(identities, "crelu-identities", ctx, ("fail",))
     assert record["measured"]["max_error_difference"] > 0
+
+
+# ----------------------------------------------------------------------------- certified
+def test_certified_zeros_with_a_partition_of_unity_summing_to_two(monkeypatch, ctx):
+    """Theorem T's hypothesis broken: every tile weight doubled, so sum_b G_b = 2 A^T A."""
+    from theory import tiles
+
+    real = tiles.partition_1d
+    monkeypatch.setattr(tiles, "partition_1d",
+                        lambda n, P, R: [(s0, 2.0 * w) for s0, w in real(n, P, R)])
+    record = not_passing(certified, "certified-bounds-zeros", ctx, ("fail",))
+    assert not all(c["contains_truth"] for c in record["measured"]["cases"])
+
+
+def test_certified_circular_with_the_rounding_margin_dropped(monkeypatch, ctx):
+    """The symbol certificate reporting its eigenvalue estimates shrunk by 1e-12 relative,
+    with no rounding margin: the claimed interval no longer contains the truth."""
+    from theory import certified as cert
+
+    real = cert.symbol_bounds
+
+    def sloppy(*a, **k):
+        sb = real(*a, **k)
+        sb.upper, sb.lower = sb.est_upper * (1 - 1e-10), sb.est_lower * (1 + 1e-10)
+        return sb
+
+    monkeypatch.setattr(cert, "symbol_bounds", sloppy)
+    not_passing(certified, "certified-bounds-circular", ctx, ("fail",))
 
 
 # ----------------------------------------------------------------------------- operators

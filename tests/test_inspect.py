@@ -63,7 +63,8 @@ def _report(files, kind, **kw):
 def _bounds_agree(fb: dict, oracle: tuple[float, float], m: int, d: int) -> bool:
     """Both are SVDs of the same matrix in float64 (backward stable): squared singular values
     agree to a few max(M, D) * eps * b."""
-    tol = 8 * max(m, d) * EPS * oracle[1]
+    # certified values lie outside the computed ones by at most their proved margin
+    tol = 8 * max(m, d) * EPS * oracle[1] + fb.get("margin", 0.0)
     return abs(fb["lower"] - oracle[0]) <= tol and abs(fb["upper"] - oracle[1]) <= tol
 
 
@@ -78,7 +79,8 @@ def test_frame_bounds_match_dense_svd_of_the_torch_module(files, net, kind):
         assert _bounds_agree(layer["frame_bounds"], oracle, *a.shape), (kind, layer["name"])
         assert layer["crelu_injective"] == (oracle[0] > max(a.shape) * EPS * oracle[1])
         assert layer["frame_bounds"]["method"] == "dense"
-        assert layer["frame_bounds"]["certified"] is False   # no certified method yet
+        assert layer["frame_bounds"]["certified"] is True    # dense SVD + Cholesky proof
+        assert layer["frame_bounds"]["margin"] <= 1e-8 * oracle[1]
 
 
 def test_oracle_catches_a_misread_geometry(files, net, tmp_path):
@@ -104,7 +106,7 @@ def test_report_schema(files):
     assert report["skipped"] == [{"name": "7", "reason": report["skipped"][0]["reason"]}]
     for layer in report["layers"]:
         assert set(layer) == LAYER_KEYS
-        assert set(layer["frame_bounds"]) == {"lower", "upper", "certified", "method"}
+        assert set(layer["frame_bounds"]) == {"lower", "upper", "certified", "method", "margin"}
         assert set(layer["pairing"]) == {"mean_mu", "iid_baseline_mean", "sign_flip_p"}
         assert len(layer["weight_shape"]) == 4 and len(layer["input_shape"]) == 3
     first = report["layers"][0]
@@ -316,9 +318,10 @@ def test_optimisation_baseline_forward_keeps_the_layer_geometry():
 
 
 def test_iterative_bounds_and_the_time_budget():
-    """D = 1200 > 1024: Lanczos estimates, checked against the dense SVD of the torch module
-    within their residual; with a budget too small to finish, the lower bound is undecided
-    (null) and the upper bound is still the Lanczos estimate."""
+    """D = 1200 > 1024: auto gives certified bounds (tiles) containing the dense SVD of the
+    torch module; the Lanczos estimates agree within their residual; with a budget too small
+    to finish them, the lower bound is undecided (null) and the upper bound is still the
+    Lanczos estimate."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1))
     shape = (3, 20, 20)
@@ -329,15 +332,20 @@ def test_iterative_bounds_and_the_time_budget():
     from theory import ConvLayer
 
     op = ConvLayer(net[0].weight.detach().double(), padding=1).at(shape)
-    fb, up, why = layer_bounds(op, "auto", 1e-10, None)
+    fb, up, why = layer_bounds(op, "auto", 1e-10, 1e-9)      # auto: certified, no Lanczos
+    slack = 4 * max(a.shape) * EPS * hi
+    assert fb.method == "tiles" and fb.certified and why is None
+    assert fb.lower <= lo + slack and hi <= fb.upper + slack
+    fb, up, why = layer_bounds(op, "iterative", 1e-10, None)
     assert fb.method == "iterative" and up is None and why is None
     assert abs(fb.lower - lo) <= 10 * fb.residual + 1e-9 * hi
     assert abs(fb.upper - hi) <= 10 * fb.residual + 1e-9 * hi
-    fb, up, why = layer_bounds(op, "auto", 1e-10, 1e-9)
+    fb, up, why = layer_bounds(op, "iterative", 1e-10, 1e-9)
     assert fb is None and "did not finish within the budget" in why
     from verify.inspect import UPPER_ONLY_TOL
     assert abs(up - hi) <= UPPER_ONLY_TOL * hi / (1 - UPPER_ONLY_TOL)   # ARPACK: |r| <= tol |theta|
-    r = inspect_model(net, shape, images=None, bounds_budget=1e-9, **FAST)["layers"][0]
+    r = inspect_model(net, shape, images=None, bounds_budget=1e-9, bounds_method="iterative",
+                      **FAST)["layers"][0]
     assert r["frame_bounds"]["lower"] is None and r["crelu_injective"] is None
     assert abs(r["frame_bounds"]["upper"] - hi) <= UPPER_ONLY_TOL * hi / (1 - UPPER_ONLY_TOL)
     # the proxy hands everything else to the operator

@@ -71,6 +71,20 @@ def _fft_forward(case):
     return lin, reference_matrix(circ, shape)
 
 
+def _polyphase_forward(case):
+    """The polyphase form S C E (theory.polyphase, numpy, no conv routine) as a forward map;
+    the adjoint is the layer's (the dot test then checks the two are adjoint)."""
+    from theory.polyphase import coarse_form
+
+    shape = case.input_shape
+    op = case.layer.at(shape)
+    cf = coarse_form(op)
+    lin = LinearOperator(
+        op.shape, matvec=lambda v: cf.apply(cf.to_coarse(v.reshape(1, *shape))).ravel(),
+        rmatvec=lambda y: op.adjoint(y.reshape(op.output_shape)).ravel(), dtype=np.float64)
+    return lin, reference_matrix(case.layer, shape)
+
+
 def _odd_receptive(case):
     return all(r % 2 for r in case.layer.receptive_field) and all(
         (r - 1) // 2 <= n for r, n in zip(case.layer.receptive_field, case.input_shape[1:]))
@@ -80,6 +94,7 @@ REGISTRY = {
     "conv": (conv_layers(), _conv),
     "conv-gram": (conv_layers(), _conv_gram),
     "fft-forward": (conv_layers().filter(_odd_receptive), _fft_forward),
+    "polyphase-forward": (conv_layers(), _polyphase_forward),
     "maxpool-selection": (pooled_cases(), _pooled),
     "maxpool-sparse": (pooled_cases(), _pooled_sparse),
     "maxpool-gram": (pooled_cases(frame_rich=True), _pooled_gram),

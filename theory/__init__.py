@@ -26,8 +26,12 @@ from theory.features import conv_crelu_maxpool as conv_crelu_maxpool
 from theory.features import crelu_features as crelu_features
 from theory.features import crelu_maxpool as crelu_maxpool
 from theory.fft import CirculantPlan as CirculantPlan
+from theory.certified import Certificate as Certificate
+from theory.certified import certify_conv as certify_conv
 from theory.frames import FrameBounds as FrameBounds
 from theory.frames import frame_bounds as frame_bounds
+from theory.frames import polyphase_bounds as polyphase_bounds
+from theory.frames import tile_bounds as tile_bounds
 from theory.inversion import NonInjectiveError as NonInjectiveError
 from theory.inversion import NonInjectiveWarning as NonInjectiveWarning
 from theory.inversion import invert_crelu as invert_crelu
@@ -55,12 +59,12 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree, 
     __version__ = "0+unknown"
 
 __all__ = [
-    "AVR", "ActiveSpan", "CReLU", "CirculantPlan", "ConvLayer", "ConvOperator", "FrameBounds",
+    "AVR", "ActiveSpan", "CReLU", "Certificate", "CirculantPlan", "ConvLayer", "ConvOperator", "FrameBounds",
     "InversionBatch", "InversionResult", "MaxPoolSelection", "NonInjectiveError",
     "NonInjectiveWarning", "Pairing", "PairingBaseline", "PoolInversionResult", "Solution",
-    "Stage", "active_span", "avr", "conv_crelu_maxpool", "crelu", "crelu_features",
+    "Stage", "active_span", "avr", "certify_conv", "conv_crelu_maxpool", "crelu", "crelu_features",
     "crelu_maxpool", "crelu_preactivation", "deep_forward", "frame_bounds", "invariance",
-    "invert_crelu", "invert_crelu_maxpool", "invert_deep", "pairing", "rademacher",
+    "invert_crelu", "invert_crelu_maxpool", "invert_deep", "pairing", "polyphase_bounds", "rademacher",
     "random_pairing_baseline", "receptive_patches", "recovery_tolerance", "relu", "selection",
-    "sign_flip_baseline", "split_crelu",
+    "sign_flip_baseline", "split_crelu", "tile_bounds",
 ]

@@ -18,7 +18,8 @@ the methods; `frame_bounds` dispatches on the operator:
 `fft`
     exact: every frequency's $K \times C$ matrix (circulant conv layers).
 `dense`
-    exact: SVD of the dense matrix (small inputs).
+    exact: SVD of the dense matrix (small inputs), then certified by a Cholesky proof on
+    the Gram matrix (below).
 `dense-gram`
     exact to $\sqrt{\max(M, D)\varepsilon}$ relative in $\sigma$: eigenvalues of the
     dense Gram matrix $A^TA$ (cheaper than the SVD when $M \gg D$).
@@ -32,6 +33,25 @@ the methods; `frame_bounds` dispatches on the operator:
     estimate with a residual: Lanczos (`scipy.sparse.linalg.eigsh`) on the Gram operator.
     The largest Ritz value is a lower estimate of $b$, the smallest an *upper* estimate
     of $a$; an eigenvalue of $A^TA$ lies within the Ritz residual of each.
+`polyphase`
+    certified, circular padding with any stride and dilation: the polyphase form
+    (`theory.polyphase`) and the per-frequency symbol (`theory.symbol`); exact when the
+    outputs cover the coarse torus uniformly (`theory.certified`).
+`tiles`
+    certified, zero padding with any stride and dilation: the symbol maximum on a canvas
+    without wrap-around bounds $b$, local Cholesky certificates on overlapping tiles
+    bound $a$ (`theory.tiles`).
+
+**Certified bounds.** `FrameBounds.certified` is True only when `lower <= a` and
+`upper >= b` are *proved*, rounding errors included: every floating-point step is covered
+by a bound of `theory.rigour` (dot products $\gamma_n$, the Cholesky certificate of
+Demmel and Rump, the symbol's twiddle errors), under IEEE binary64 arithmetic and
+conventional BLAS/LAPACK (docs/theory/frame-bounds.md, "What certified means"). The exact
+methods `dense` and `fft` are certified: their SVD values are shifted outwards by a
+proved margin (`FrameBounds.margin`) when the Cholesky proof succeeds; when it cannot
+(a Gram matrix resolves $\sigma_{\min}/\sigma_{\max}$ only down to about
+$\sqrt{n u}$) the exact-to-rounding values are returned with `certified=False` and the
+reason in `note`. The Lanczos methods are estimates, never certified.
 
 An operator takes part by providing `shape` (rows, columns), `dense(force)`,
 `gram_operator()`, `max_abs`, `scaled(f)`, `bounds_methods` and
@@ -50,9 +70,10 @@ import scipy.linalg
 import scipy.sparse
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from theory.conv import ConvLayer, normalising_exponent
+from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, normalising_exponent
 
-Method = Literal["auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"]
+Method = Literal["auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative",
+                 "polyphase", "tiles"]
 _EPS = float(np.finfo(np.float64).eps)
 #: Lanczos needs a Krylov space: below this many unknowns the iterative methods use `dense`.
 LANCZOS_MIN_DIM = 8
@@ -81,8 +102,17 @@ class FrameBounds:
         within it of each reported bound); 0 for exact methods.
     certified : bool
         True only when `lower <= sigma_min(A)^2` and `upper >= sigma_max(A)^2` are
-        *proven*, rounding errors included (the certified methods of
-        docs/theory/frame-bounds.md); estimates and exact-to-rounding values are not.
+        *proven*, rounding errors included (every floating-point step bounded by
+        `theory.rigour`; docs/theory/frame-bounds.md, "What certified means"): the
+        `polyphase` and `tiles` methods, and `dense`/`fft` when their Cholesky proof
+        succeeds. Estimates (Lanczos) are never certified.
+    margin : float
+        For certified bounds: the largest outward shift applied to the computed values
+        (`lower` is at most `margin` below the computed $a$, `upper` at most `margin` above
+        the computed $b$), so a comparison with an oracle allows it; 0 otherwise.
+    note : str
+        Which sub-method produced the bounds and, when not certified or when `lower` is a
+        trivial 0, why.
     normalisation : float
         The power of two $f$ the operator was multiplied by before the bounds were
         computed (1 unless its entries are far from 1, see `frame_bounds`): `lower`
@@ -109,6 +139,9 @@ class FrameBounds:
     normalisation: float = 1.0
     unit_lower: float | None = None
     unit_upper: float | None = None
+    margin: float = 0.0
+    note: str = ""
+    details: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __iter__(self) -> Iterator:
         return iter((self.lower, self.upper, self.exact))
@@ -190,11 +223,15 @@ class FrameBounds:
         >>> d["injective"], d["cond"]
         (True, 1.5)
         >>> sorted(d)
-        ['cond', 'exact', 'injective', 'lower', 'method', 'residual', 'upper']
+        ['certified', 'cond', 'exact', 'injective', 'lower', 'method', 'residual', 'upper']
         """
         out = {"lower": self.lower, "upper": self.upper, "exact": self.exact,
                "method": self.method, "injective": self.injective, "cond": self.cond,
-               "residual": self.residual}
+               "residual": self.residual, "certified": self.certified}
+        if self.note:
+            out["note"] = self.note
+        if self.margin:
+            out["margin"] = self.margin
         if self.normalisation != 1.0:
             out["normalisation"] = self.normalisation
         return out
@@ -412,6 +449,171 @@ def banded_bounds(matrix: scipy.sparse.spmatrix, input_shape: Sequence[int],
     return FrameBounds(lower, float(hi[0]), True, "banded", float(np.sqrt(d * _EPS)))
 
 
+# ---------------------------------------------------------------------------- certified
+def certified_dense_bounds(matrix: np.ndarray) -> FrameBounds:
+    r"""The `dense` SVD bounds, certified by Cholesky proofs on the Gram matrix.
+
+    Notes
+    -----
+    With $G = fl(A^TA)$ and $\|G - A^TA\|_2 \le \varepsilon_G$
+    (`theory.rigour.gram_with_error`), a completed Cholesky of the shifted, rescaled
+    $G - tI$ proves $a \ge t - \varepsilon_G$ and one of $bI - G$ proves
+    $b \le b + \varepsilon_G$ (Lemma C, `theory.rigour`); the SVD values only choose
+    $t$ and $b$. A Gram certificate resolves $\sigma_{\min}/\sigma_{\max}$ down to about
+    $\sqrt{n u}$: below that (and the SVD calls the matrix injective) the SVD values are
+    returned with `certified=False`; a matrix the SVD calls rank deficient gets the
+    certified lower bound 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.frames import certified_dense_bounds
+    >>> fb = certified_dense_bounds(np.diag([3.0, 2.0, 0.5]))
+    >>> fb.certified, bool(fb.lower <= 0.25 <= fb.lower + fb.margin), bool(9.0 <= fb.upper)
+    (True, True, True)
+    >>> certified_dense_bounds(np.diag([1.0, 1e-9])).certified    # below the Gram resolution
+    False
+    """
+    from theory.rigour import certified_gram_interval, gram_with_error
+
+    a = np.asarray(matrix, dtype=np.float64)
+    est = svd_bounds(a)
+    m, d = a.shape
+    G, eps = gram_with_error(a)
+    lo, hi = certified_gram_interval(G, eps, est.lower, est.upper)
+    if hi is None:
+        return dataclasses.replace(est, note="svd (the Cholesky proof of the upper bound failed)")
+    if m < d:
+        lower, why = 0.0, "M < D: a = 0"
+    elif lo is not None:
+        lower, why = lo, "Cholesky proof on A^T A"
+    elif not est.injective:
+        lower, why = 0.0, "not injective at rtol: certified lower bound 0"
+    else:
+        return dataclasses.replace(
+            est, note="svd; not certified: sigma_min/sigma_max is below the resolution "
+                      "sqrt(n u) of a Gram certificate")
+    margin = max(est.lower - lower, hi - est.upper, 0.0)
+    return dataclasses.replace(est, lower=lower, upper=hi, certified=True, margin=margin,
+                               note=f"svd, certified ({why})")
+
+
+def _from_certificate(cert, name: str, n: int, d: int, estimate: FrameBounds | None = None
+                      ) -> FrameBounds:
+    """A `theory.certified.Certificate` as `FrameBounds` (or `estimate` when inconclusive)."""
+    rtol = max(n, d) * _EPS
+    reason = cert.details.get("lower_reason", "")
+    note = cert.method + (f"; {reason}" if reason else "")
+    if estimate is not None:
+        if not cert.certified or (cert.lower == 0 and estimate.injective):
+            return dataclasses.replace(
+                estimate, note=f"{estimate.method}; not certified ({note})")
+        margin = max(estimate.lower - cert.lower, cert.upper - estimate.upper, 0.0)
+        return dataclasses.replace(estimate, lower=cert.lower, upper=cert.upper, certified=True,
+                                   margin=margin, note=f"{estimate.method}, certified by {note}",
+                                   details=cert.details)
+    details = dict(cert.details, conclusive=bool(cert.conclusive))
+    return FrameBounds(cert.lower, cert.upper, bool(cert.exact), name, rtol, 0.0,
+                       bool(cert.certified), note=note, details=details)
+
+
+def polyphase_bounds(op, **options) -> FrameBounds:
+    r"""Certified bounds of a circular conv layer, any stride and dilation (`polyphase`).
+
+    Notes
+    -----
+    A stride-$s$, dilation-$d$ layer is a stride-1 conv on the coarse grid with
+    $C s_h s_w$ input channels (`theory.polyphase`); with circular padding on $H = N s$ its
+    matrix is $A = SCE$ with $C$ block circulant and $S$ selecting each coarse position
+    $m$ times. Then $m_{\min} C^TC \preceq A^TA \preceq m_{\max} C^TC$ and the bounds
+    are the certified extremes of the per-frequency symbol (Theorem E of
+    docs/theory/frame-bounds.md; exact when $m_{\min} = m_{\max}$).
+
+    Parameters
+    ----------
+    op : theory.ConvOperator (circular padding)
+    **options : passed to `theory.certified.certify_conv`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import polyphase_bounds
+    >>> from theory.testing import reference_matrix
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((12, 2, 3, 3)), stride=2,
+    ...                   padding=1, padding_mode="circular")
+    >>> fb = polyphase_bounds(layer.at((2, 8, 8)))
+    >>> s = np.linalg.svd(reference_matrix(layer, (2, 8, 8)), compute_uv=False)   # oracle
+    >>> fb.certified, fb.exact, bool(fb.lower <= s[-1] ** 2 <= fb.lower + 1e-9 * fb.upper)
+    (True, True, True)
+    """
+    from theory.certified import certify_conv
+
+    if op.layer.padding_mode != "circular":
+        raise ValueError("method 'polyphase' needs circular padding; use 'tiles' for zeros")
+    return _from_certificate(certify_conv(op, **options), "polyphase", *op.shape)
+
+
+def tile_bounds(op, **options) -> FrameBounds:
+    r"""Certified bounds of a zero-padded conv layer, any stride and dilation (`tiles`).
+
+    Notes
+    -----
+    Upper bound: $\|SC_NE\|^2 \le \|C_N\|^2$, the certified symbol maximum on a canvas
+    without wrap-around (Theorem U). Lower bound: with a partition of unity
+    $\sum_b \varphi_b = 1$ over the outputs, $A^TA = \sum_b G_b$; Cholesky proofs of
+    $G_b \succeq t D_b$ on every distinct tile and $\sum_b D_b \succeq sI$ give
+    $a \ge ts$ (Theorem T of docs/theory/frame-bounds.md). Small images are one tile:
+    the certified whole-image Gram. When no tile of at most `tile_limit` unknowns is
+    injective the lower bound is a trivial 0 (`note` says so; `frame_bounds` with
+    `method="auto"` then falls back to the Lanczos estimate).
+
+    Parameters
+    ----------
+    op : theory.ConvOperator (zero padding)
+    **options : passed to `theory.certified.certify_conv` (`tiles`, `tile_limit`,
+        `single_tile_limit`)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import tile_bounds
+    >>> from theory.testing import reference_matrix
+    >>> layer = ConvLayer(np.random.default_rng(1).standard_normal((16, 2, 3, 3)), stride=2,
+    ...                   padding=1)
+    >>> fb = tile_bounds(layer.at((2, 20, 20)), tiles=((4, 4), (2, 2)))   # 25 tiles, 9 kinds
+    >>> s = np.linalg.svd(reference_matrix(layer, (2, 20, 20)), compute_uv=False)  # oracle
+    >>> fb.certified, bool(0.5 * s[-1] ** 2 <= fb.lower <= s[-1] ** 2 <= s[0] ** 2 <= fb.upper)
+    (True, True)
+    """
+    from theory.certified import certify_conv
+
+    if op.layer.padding_mode != "zeros":
+        raise ValueError("method 'tiles' needs zero padding; use 'polyphase' for circular")
+    return _from_certificate(certify_conv(op, **options), "tiles", *op.shape)
+
+
+def certified_fft_bounds(op) -> FrameBounds:
+    """The `fft` bounds of a circulant layer, certified by the symbol (`theory.symbol`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.frames import certified_fft_bounds
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), padding=1,
+    ...                   padding_mode="circular")
+    >>> fb = certified_fft_bounds(layer.at((2, 6, 6)))
+    >>> fb.method, fb.certified, bool(0 <= fb.margin < 1e-9 * fb.upper)
+    ('fft', True, True)
+    """
+    from theory.certified import certify_conv
+
+    est = fft_bounds(op.plan)
+    return _from_certificate(certify_conv(op), "fft", *op.shape, estimate=est)
+
+
 # ---------------------------------------------------------------------------- dispatch
 def as_frame_operator(op, input_shape: Sequence[int] | None = None):
     """`op` as an operator `frame_bounds` understands (a layer is bound to a shape).
@@ -444,7 +646,7 @@ def as_frame_operator(op, input_shape: Sequence[int] | None = None):
 
 
 def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = "auto", *,
-                 tol: float = 1e-10, maxiter: int | None = None) -> FrameBounds:
+                 tol: float = 1e-10, maxiter: int | None = None, **options) -> FrameBounds:
     """Lower and upper frame bounds of the rows of an operator.
 
     Parameters
@@ -456,12 +658,20 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
         operator scaled by a power of two and scaled back (`FrameBounds.normalisation`):
         injectivity and the condition number do not depend on the scale.
     input_shape : (C, H, W), optional
-    method : {"auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative"}
-        `auto` asks the operator (conv layers: `fft` when circulant, else `dense` when
-        the input has at most `AUTO_DENSE_LIMIT` values, else `iterative`; pooled
-        selections: `dense`, `shift-invert` or `iterative` by size). The methods an
-        operator supports are in its `bounds_methods`.
+    method : {"auto", "fft", "dense", "dense-gram", "banded", "shift-invert", "iterative", \
+"polyphase", "tiles"}
+        `auto` asks the operator (conv layers: `fft` when circulant, `polyphase` for other
+        circular layers, `dense` for zero padding up to `AUTO_DENSE_LIMIT` input values,
+        else `tiles`; pooled selections: `dense`, `shift-invert` or `iterative` by size),
+        and returns certified bounds whenever a certified method proves them. When the
+        `polyphase`/`tiles` certificate proves no positive lower bound (e.g. no injective
+        tile fits `tile_limit`), `auto` returns the Lanczos estimate instead
+        (`certified=False`, `note` saying why). The methods an operator supports are in its
+        `bounds_methods`.
     tol, maxiter : passed to `eigsh` for the Lanczos methods.
+    **options
+        For `polyphase` and `tiles`: `tiles=((Ph, Pw), (Rh, Rw))`, `tile_limit`,
+        `single_tile_limit` (`theory.certified.certify_conv`).
 
     Returns
     -------
@@ -473,9 +683,12 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     >>> import numpy as np
     >>> from theory import ConvLayer, frame_bounds
     >>> layer = ConvLayer(np.eye(2).reshape(2, 2, 1, 1), padding_mode="circular")
-    >>> lower, upper, exact = frame_bounds(layer, (2, 4, 4))
-    >>> round(lower, 12), round(upper, 12), exact
-    (1.0, 1.0, True)
+    >>> fb = frame_bounds(layer, (2, 4, 4))
+    >>> lower, upper, exact = fb
+    >>> round(lower, 9), round(upper, 9), exact, fb.certified   # proved: lower <= 1 <= upper
+    (1.0, 1.0, True, True)
+    >>> bool(lower <= 1.0 <= upper)
+    True
     """
     op = as_frame_operator(op, input_shape)
     peak = op.max_abs
@@ -485,13 +698,21 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
     if exponent:
         # far from 1: compute on 2^e A (exact scaling, no rounding) and scale back
         f = float(np.ldexp(1.0, exponent))
-        fb = frame_bounds(op.scaled(f), method=method, tol=tol, maxiter=maxiter)
+        fb = frame_bounds(op.scaled(f), method=method, tol=tol, maxiter=maxiter, **options)
         with np.errstate(over="ignore", under="ignore"):   # 0 or inf here is the truth
-            back = [float(np.ldexp(v, -2 * exponent)) for v in (fb.lower, fb.upper, fb.residual)]
+            back = [float(np.ldexp(v, -2 * exponent))
+                    for v in (fb.lower, fb.upper, fb.residual, fb.margin)]
         return dataclasses.replace(fb, lower=back[0], upper=back[1], residual=back[2],
+                                   margin=back[3],
                                    normalisation=f, unit_lower=fb.lower, unit_upper=fb.upper)
-    if method == "auto":
+    auto = method == "auto"
+    if auto:
         method = op.auto_bounds_method()
+    unknown = set(options) - {"tiles", "tile_limit", "single_tile_limit"}
+    if unknown or (options and method not in ("polyphase", "tiles")):
+        raise TypeError(f"frame_bounds: options {sorted(options)} apply only to the "
+                        f"'polyphase' and 'tiles' methods (tiles, tile_limit, "
+                        f"single_tile_limit), not to {method!r}")
     if method not in op.bounds_methods:
         raise ValueError(f"unknown method {method!r} for {type(op).__name__}; expected auto, "
                          + ", ".join(op.bounds_methods))
@@ -500,10 +721,28 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
         return FrameBounds(0.0, 0.0, True, "empty", 0.0)
     if method in ("iterative", "shift-invert") and d < LANCZOS_MIN_DIM:
         method = "dense"  # ARPACK needs k < d - 1 and a Krylov space: solve exactly
+    conv = "tiles" in op.bounds_methods    # conv operators (or proxies): certified methods
     if method == "fft":
-        return fft_bounds(op.plan)
+        return certified_fft_bounds(op) if conv else fft_bounds(op.plan)
     if method == "dense":
-        return svd_bounds(op.dense(force=True))
+        return (certified_dense_bounds if conv else svd_bounds)(op.dense(force=True))
+    if method in ("polyphase", "tiles"):
+        fb = (polyphase_bounds if method == "polyphase" else tile_bounds)(op, **options)
+        if auto and not fb.details.get("conclusive", True):
+            # the certificate could not prove a positive lower bound: fall back to the
+            # certified dense bounds on small inputs, else to the Lanczos estimate, saying
+            # so (its upper value is an estimate too)
+            if d <= AUTO_DENSE_LIMIT:
+                dense = certified_dense_bounds(op.dense(force=True))
+                return dataclasses.replace(
+                    dense, note=f"{dense.note}; the {method} certificate was inconclusive "
+                                f"({fb.note})")
+            est = lanczos_bounds(op.gram_operator(), n, tol=tol, maxiter=maxiter,
+                                 what=op.gram_name)
+            return dataclasses.replace(
+                est, note=f"iterative estimate: the {method} certificate proved only "
+                          f"[0, {fb.upper:.6g}] ({fb.note})")
+        return fb
     if method == "dense-gram":
         return gram_eigen_bounds(op.dense(force=True))
     if method == "banded":
@@ -531,6 +770,7 @@ def gram_operator(layer: ConvLayer, input_shape: Sequence[int]) -> LinearOperato
     return layer.at(input_shape).gram_operator()
 
 
-__all__ = ["FrameBounds", "Method", "as_frame_operator", "banded_bounds", "fft_bounds",
-           "frame_bounds", "gram_eigen_bounds", "gram_operator", "lanczos_bounds",
-           "shift_invert_bounds", "svd_bounds"]
+__all__ = ["FrameBounds", "Method", "as_frame_operator", "banded_bounds",
+           "certified_dense_bounds", "certified_fft_bounds", "fft_bounds", "frame_bounds",
+           "gram_eigen_bounds", "gram_operator", "lanczos_bounds", "polyphase_bounds",
+           "shift_invert_bounds", "svd_bounds", "tile_bounds"]

@@ -336,7 +336,7 @@ class ConvOperator:
 
     # ------------------------------------------------------------------ frame bounds
     #: The `theory.frame_bounds` methods that apply to conv operators.
-    bounds_methods = ("fft", "dense", "dense-gram", "iterative")
+    bounds_methods = ("fft", "dense", "dense-gram", "iterative", "polyphase", "tiles")
     gram_name = "A^T A"
 
     @property
@@ -388,8 +388,8 @@ class ConvOperator:
         return (e, self.scaled(float(np.ldexp(1.0, e)))) if e else (0, self)
 
     def auto_bounds_method(self) -> str:
-        """`fft` when circulant, else `dense` up to `AUTO_DENSE_LIMIT` inputs, else
-        `iterative`.
+        """`fft` when circulant, `polyphase` for other circular layers; zero padding:
+        `dense` up to `AUTO_DENSE_LIMIT` inputs, else `tiles` (all certified methods).
 
         Examples
         --------
@@ -401,11 +401,16 @@ class ConvOperator:
         >>> ConvLayer(w, padding=1).at((1, 8, 8)).auto_bounds_method()
         'dense'
         >>> ConvLayer(w, padding=1).at((1, 64, 64)).auto_bounds_method()
-        'iterative'
+        'tiles'
+        >>> ConvLayer(w, stride=2, padding=1, padding_mode="circular").at((1, 8, 8)
+        ...           ).auto_bounds_method()
+        'polyphase'
         """
         if self.is_circulant:
             return "fft"
-        return "dense" if self.d <= AUTO_DENSE_LIMIT else "iterative"
+        if self.layer.padding_mode == "circular":
+            return "polyphase"
+        return "dense" if self.d <= AUTO_DENSE_LIMIT else "tiles"
 
     def frame_bounds(self, method: str = "auto", **kwargs) -> "FrameBounds":
         """`theory.frame_bounds` of this operator (cached per method and options).

@@ -57,7 +57,8 @@ class LayerCase:
     >>> case = LayerCase(ConvLayer(np.eye(2).reshape(2, 2, 1, 1)), (2, 4, 4), certified_lower=1.0,
     ...                  certified_upper=1.0)
     >>> fb = case.layer.at(case.input_shape).frame_bounds()
-    >>> bool(case.certified_lower <= fb.lower + 1e-12 and fb.upper <= case.certified_upper + 1e-12)
+    >>> bool(case.certified_lower <= fb.lower + fb.margin + 1e-12
+    ...      and fb.upper - fb.margin <= case.certified_upper + 1e-12)
     True
     >>> print(case.projector)                               # no projector: injective by design
     None

@@ -496,9 +496,10 @@ def _inspect_layer(conv: ConvSpec, index: int, run: _Run) -> tuple[dict, dict, d
         "input_shape": list(conv.input_shape),
         "frame_bounds": (
             {"lower": _finite(fb.lower), "upper": _finite(fb.upper),
-             "certified": bool(fb.certified), "method": fb.method} if fb is not None
+             "certified": bool(fb.certified), "method": fb.method,
+             "margin": _finite(fb.margin)} if fb is not None
             else {"lower": None, "upper": _finite(upper_only), "certified": False,
-                  "method": "iterative (lower: budget exceeded)"}),
+                  "method": "iterative (lower: budget exceeded)", "margin": 0.0}),
         "crelu_injective": None if fb is None else bool(fb.injective),
         "relu_injective_fraction": fraction,
         "pairing": pairing_out,

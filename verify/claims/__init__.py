@@ -13,6 +13,7 @@ from verify.claims.base import Claim, Context, Control, Outcome, status_from
 MODULES = [
     "identities",
     "operators",
+    "certified",
     "reconstruction",
     "rademacher",
     "pairing",
