@@ -20,8 +20,9 @@ adjoint maps the padded array back (a crop for zeros; for circular padding every
 row and column is added onto the pixel it copies).
 
 This is what `torch.nn.functional.unfold`/`fold` compute, without their per-entry index
-arithmetic: on CPU in float64 they cost 10-20 times the matrix product, the slices about
-as much as the product (`python benchmarks/pooling.py --part primitives`). All buffers are
+arithmetic and without allocating: `python benchmarks/pooling.py --parts primitives`
+times both against the bare matrix product (3x224x224, 16 filters, one thread: unfold +
+product 2.3 products, slices + product 1.6; fold 1.9, slices 1.7). All buffers are
 allocated once per precision and reused (workspaces), so a solve that applies the layer
 hundreds of times allocates nothing large after its first iteration.
 """

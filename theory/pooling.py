@@ -202,6 +202,7 @@ def invert_crelu_maxpool(
     precondition: Literal["auto", "jacobi", "none"] = "auto",
     precision: Literal["float64", "mixed"] = "float64",
     bias=None,
+    x0=None,
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
     on_inconsistent: Literal["warn", "raise", "ignore"] = "warn",
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
@@ -263,6 +264,11 @@ def invert_crelu_maxpool(
         CGLS only: `mixed` runs its two products per iteration in float32 with float64
         residual replacement (`theory.solvers.solve_cgls`); the stopping rule and every
         check stay in float64.
+    x0 : array, optional
+        A start for CGLS (warm start, e.g. the last iterate of a solve that hit its cap),
+        of `input_shape` (or `(N, *input_shape)` for a batch). From a start the iterates
+        stay in $x_0 + $ the row space: for a frame the solution is the same. Ignored by
+        the direct solvers (`dense`, `frame-step`); LSMR refuses it.
     bias : array (K,), optional
         A known bias of the conv ($z = Ax + \\beta$; the features come from
         `conv_crelu_maxpool(..., bias=bias)`): it only shifts the measured values
@@ -335,13 +341,25 @@ def invert_crelu_maxpool(
     f, s, shape, pool = validate_pooled(features, switches, layer, input_shape, pool, activation)
     if inverse == "linear" and bounds is None and certify is False:
         raise ValueError("inverse='linear' needs frame bounds; certify=False was given")
+    starts = [None] * int(np.prod(f.shape[:-3], dtype=np.int64))
+    if x0 is not None:
+        if solver == "lsmr":
+            raise ValueError("x0 (a warm start) needs solver='cgls' or 'auto'; LSMR starts at 0")
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != (*f.shape[:-3], *shape):
+            raise ValueError(f"x0 has shape {x0.shape}; expected {(*f.shape[:-3], *shape)}")
+        if not np.isfinite(x0).all():
+            raise ValueError("x0 contains NaN/Inf")
+        starts = list(x0.reshape(-1, int(np.prod(shape))))
     results = []
-    for fi, si in zip(f.reshape(-1, *f.shape[-3:]), s.reshape(-1, *s.shape[-3:])):
+    for fi, si, start in zip(f.reshape(-1, *f.shape[-3:]), s.reshape(-1, *s.shape[-3:]),
+                             starts):
         sel = selection(fi, si, layer, shape, pool, activation, zero_tol=zero_tol,
                         zero_windows=zero_windows, bias=bias)
         results.append(_invert_one(sel, inverse, solver, certify, bounds, atol, btol, maxiter,
                                    precondition, on_non_injective, on_inconsistent,
-                                   on_not_converged, iteration_callback, t0, precision))
+                                   on_not_converged, iteration_callback, t0, precision,
+                                   start))
     if f.ndim == 3:
         return results[0]
     return InversionBatch(results, time.perf_counter() - t0)
@@ -350,7 +368,7 @@ def invert_crelu_maxpool(
 def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bounds,
                 atol: float, btol: float, maxiter: int | None, precondition: str,
                 on_non_injective: str, on_inconsistent: str, on_not_converged: str,
-                iteration_callback, t0: float, precision: str = "float64"
+                iteration_callback, t0: float, precision: str = "float64", x0=None
                 ) -> PoolInversionResult:
     """Certify, solve and check one selection (see `invert_crelu_maxpool`)."""
     g, d, n = sel.rhs, sel.dim, sel.n_selected
@@ -411,7 +429,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
                 used = "cgls"
                 sol = solve_cgls(sel.rows_operator.linear_operator, g, atol=atol, btol=btol,
                                  maxiter=cap, column_scale=scale, precision=precision,
-                                 a_norm=sel.abs_norm_bound(),
+                                 a_norm=sel.abs_norm_bound(), x0=x0,
                                  label=f"cgls ({precision}, im2col operator)",
                                  callback=iteration_callback)
             else:
