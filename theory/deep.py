@@ -261,7 +261,7 @@ def invert_deep(
     zero_tol_rel: float = 1e-9, zero_tol_factor: float = 10.0,
     atol: float = 1e-14, btol: float = 1e-14, precondition: str = "jacobi",
     zero_windows: bool = True,
-    maxiter: int | None = None,
+    maxiter: int | Sequence[int | None] | None = None,
     solver: Literal["auto", "dense", "lsmr", "cgls"] = "auto",
     precision: Literal["float64", "mixed"] = "float64",
     adaptive_tol: bool = True, retries: int = 1,
@@ -289,7 +289,8 @@ def invert_deep(
     zero_tol_rel, zero_tol_factor : float
         Thresholds below which a recovered intermediate feature counts as zero (module
         notes).
-    atol, btol, maxiter : the stopping rule of every stage (`invert_crelu_maxpool`).
+    atol, btol, maxiter : the stopping rule of every stage (`invert_crelu_maxpool`);
+        `maxiter` may be a list, one cap per stage (first stage first).
     solver, precision : passed to every stage (`invert_crelu_maxpool`; `auto`: CGLS
         above `theory.pooling.AUTO_DENSE_POOLED` unknowns).
     adaptive_tol : bool
@@ -342,6 +343,9 @@ def invert_deep(
     check_policy(on_not_converged, "on_not_converged")
     if int(retries) < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    caps = list(maxiter) if isinstance(maxiter, (list, tuple)) else [maxiter] * len(stages)
+    if len(caps) != len(stages):
+        raise ValueError(f"maxiter has {len(caps)} entries for {len(stages)} stages")
     if len(switches) != len(stages):
         raise ValueError(f"got {len(switches)} switch arrays for {len(stages)} stages")
     shapes = stack_shapes(stages, input_shape, activation)
@@ -369,7 +373,7 @@ def invert_deep(
         stage_btol = btol
         if results and adaptive_tol:
             stage_btol = max(btol, zero_tol_factor * kappa * results[-1].relative_residual)
-        kw = dict(certify=certify, atol=atol, btol=stage_btol, maxiter=maxiter, zero_tol=tol,
+        kw = dict(certify=certify, atol=atol, btol=stage_btol, maxiter=caps[i], zero_tol=tol,
                   on_non_injective="ignore",
                   # intermediate features are reconstructions: their small inconsistency
                   # is expected; the whole stack is checked end to end below
