@@ -65,7 +65,9 @@ def test_cgls_matches_dense_least_squares(geo, precision):
     rel = np.linalg.norm(a @ sol.x - sel.rhs) / np.linalg.norm(sel.rhs)
     # the stopping guarantee, evaluated independently (the oracle's matrix product)
     bound = cgls_residual_tolerance(tol, tol, sol.a_norm_estimate, sol.x_norm_estimate,
-                                    np.linalg.norm(sel.rhs), sel._taps)
+                                    np.linalg.norm(sel.rhs), sel._taps,
+                                    abs_norm=sel.abs_norm_bound(),
+                                    solution_norm=np.linalg.norm(sol.x))
     assert rel <= bound
     # theorem (a): error <= cond * residual, plus the oracle's own rounding cond * sqrt(D) u
     err = np.linalg.norm(sol.x - oracle) / np.linalg.norm(oracle)
@@ -84,7 +86,9 @@ def test_the_stopping_guarantee_is_tight_somewhere():
                          a_norm=sel.abs_norm_bound())
         rel = np.linalg.norm(a @ sol.x - b) / np.linalg.norm(b)
         bound = cgls_residual_tolerance(0.0, tol, sol.a_norm_estimate, sol.x_norm_estimate,
-                                        np.linalg.norm(b), sel._taps)
+                                        np.linalg.norm(b), sel._taps,
+                                        abs_norm=sel.abs_norm_bound(),
+                                        solution_norm=np.linalg.norm(sol.x))
         assert sol.converged and rel <= bound
         ratios.append(rel / bound)
     assert max(ratios) > 0.01

@@ -66,25 +66,23 @@ def test_bias_of_the_wrong_length_is_refused():
         Stage(stages[0].layer, bias=np.zeros(5))
 
 
-def test_adaptive_tolerance_stops_stage_one_on_its_reachable_rule():
-    """Stage 1's data carry stage 2's error: with the default atol = btol = 1e-14 its rule
-    is out of reach and the solve stagnates, not converged (control); with the adaptive
-    btol = 10 kappa rho it converges by rule 1 in fewer iterations, and the error stays
-    within the bound of the two stages."""
-    x, ws, betas, stages = _stack(seed=1)
+def test_adaptive_tolerance_trades_accuracy_for_iterations():
+    """adaptive_tol: stage 1 stops by rule 1 at btol = 10 kappa rho of stage 2 (above the
+    given 1e-10) in fewer iterations than with the fixed btol, and its error stays within
+    the bound that tolerance implies; the fixed tolerance (the default) is more accurate:
+    the bound kappa rho is pessimistic, the data of stage 1 are better than it says."""
+    x, ws, betas, stages = _stack(seed=2)
     fwd = deep_forward(x, stages)
-    ada = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls")
-    with pytest.warns(NotConvergedWarning, match="stage 1"):
-        fixed = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls",
-                            adaptive_tol=False)
-    top, one = ada.stages
-    assert one.converged and one.stopping["istop"] == 1
-    assert one.stopping["btol"] > 1e-14
-    assert fixed.stages[1].stopping["istop"] == 9
-    assert one.iterations < fixed.stages[1].iterations
-    kappa = (one.cond_estimate * one.stopping["scale_spread"])
-    assert _rel(ada.x, x) < 1e-8
+    kw = dict(solver="cgls", atol=1e-10, btol=1e-10)
+    ada = invert_deep(fwd.last, fwd.switches, stages, x.shape, adaptive_tol=True, **kw)
+    fixed = invert_deep(fwd.last, fwd.switches, stages, x.shape, **kw)
+    one, one_fixed = ada.stages[1], fixed.stages[1]
+    assert one.converged and one.stopping["istop"] == 1 and one.stopping["btol"] > 1e-10
+    assert one_fixed.converged and one_fixed.stopping["btol"] == 1e-10
+    assert one.iterations < one_fixed.iterations
+    kappa = one.cond_estimate * one.stopping["scale_spread"]
     assert _rel(ada.x, x) <= 10 * kappa * (one.relative_residual + one.stopping["btol"])
+    assert _rel(fixed.x, x) < _rel(ada.x, x)
 
 
 def test_warm_start_retries_continue_a_capped_stage():

@@ -198,7 +198,7 @@ def test_unwritable_output_is_refused_before_any_work(photo, tmp_path, monkeypat
 
 def test_budget_caps_relu_at_crelus_iterations_and_times_the_baseline():
     """--budget crelu (the default): each ReLU stage is capped at the CReLU column's
-    iterations of that stage and the baseline stops on the CReLU column's wall time (not
+    iterations of that stage (times the ratio of the input channels) and the baseline stops on the CReLU column's wall time (not
     on its step cap); control, budget off: ReLU runs past those caps and the baseline runs
     exactly its steps."""
     from verify.data import load_photo
@@ -208,7 +208,8 @@ def test_budget_caps_relu_at_crelus_iterations_and_times_the_baseline():
     on = {r.name: r for r in vdeep.reconstruct_all(image, weights, 2, 3000, budget=True)}
     crelu_its = [s["iterations"] for s in reversed(on["crelu"].info["stages"])]
     relu = on["relu"].info
-    assert relu["capped_at"] == [max(1, k) for k in crelu_its]
+    # stage 1: the same channels (RGB); stage 2: half (16 ReLU vs 32 CReLU channels)
+    assert relu["capped_at"] == [max(1, crelu_its[0]), max(1, 2 * crelu_its[1])]
     assert all(s["iterations"] <= c for s, c in
                zip(reversed(relu["stages"]), relu["capped_at"]))
     opt = on["optimisation"].info

@@ -235,22 +235,25 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
 
 
 def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: float,
-                            b_norm: float, taps: int = 1) -> float:
+                            b_norm: float, taps: int = 1, abs_norm: float | None = None,
+                            solution_norm: float | None = None) -> float:
     r"""What CGLS's stopping rule guarantees for the relative residual, as evaluated
     independently (by another conv routine than the solver's).
 
     `solve_cgls` stops when the float64 residual it recomputes from $x'$ satisfies
-    $\|b - \mathrm{fl}_1(Ax')\| \le \mathrm{btol}\|b\| + \mathrm{atol}\,\|A\|\,\|x'\|$
-    (rule 1; `a_norm` an upper bound on $\||A|\|_2$,
-    `theory.selection.MaxPoolSelection.abs_norm_bound`). Each entry of an evaluation of
-    $Ax'$ is a dot product of $n$ = `taps` terms, with error about
+    $\|b - \mathrm{fl}_1(Ax')\| \le \mathrm{btol}\|b\| + \mathrm{atol}\,\alpha\,\xi$
+    (rule 1; $\alpha\xi$ = `a_norm * x_norm`, the product its rule used:
+    `Solution.a_norm_estimate * Solution.x_norm_estimate`). Each entry of an evaluation
+    of $Ax'$ is a dot product of $n$ = `taps` terms, with error about
     $\sqrt n\,u\,(|A||x'|)_i$ (the probabilistic bound of `rounding_residual_tolerance`,
-    with its constant 4), and $\||A||x'|\| \le \||A|\|_2\|x'\|$. Two evaluations differ by
-    at most the sum of their errors, so the independently evaluated relative residual is
-    at most
+    with its constant 4), and $\||A||x'|\| \le \||A|\|_2\|x'\|$ (`abs_norm`, an upper
+    bound on $\||A|\|_2$ such as `MaxPoolSelection.abs_norm_bound`, and `solution_norm`
+    $= \|x'\|$; default `a_norm` and `x_norm`). Two evaluations differ by at most the sum of
+    their errors, so the independently evaluated relative residual is at most
 
     $$
-    \mathrm{btol} + (\mathrm{atol} + 8\sqrt n\,u)\,\frac{\|A\|\,\|x'\|}{\|b\|}.
+    \mathrm{btol} + \mathrm{atol}\,\frac{\alpha\,\xi}{\|b\|}
+    + 8\sqrt n\,u\,\frac{\||A|\|\,\|x'\|}{\|b\|}.
     $$
 
     Unlike LSMR's (`lsmr_residual_tolerance`) there is no term growing with the
@@ -268,7 +271,10 @@ def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
     """
     if b_norm == 0 or not np.isfinite(a_norm):
         return float("inf")
-    return btol + (atol + 8.0 * np.sqrt(taps) * _EPS) * a_norm * x_norm / b_norm
+    abs_norm = a_norm if abs_norm is None or not np.isfinite(abs_norm) else abs_norm
+    solution_norm = x_norm if solution_norm is None else solution_norm
+    return (btol + atol * a_norm * x_norm / b_norm
+            + 8.0 * np.sqrt(taps) * _EPS * abs_norm * solution_norm / b_norm)
 
 
 def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:

@@ -491,7 +491,9 @@ def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float
                                              sol.x_norm_estimate, gnorm, sol.iterations, taps)
     elif used == "cgls":
         solver_tol = cgls_residual_tolerance(atol, btol, sol.a_norm_estimate,
-                                             float(np.linalg.norm(x)), gnorm, taps)
+                                             sol.x_norm_estimate, gnorm, taps,
+                                             abs_norm=sel.abs_norm_bound(),
+                                             solution_norm=float(np.linalg.norm(x)))
     else:
         solver_tol = float("nan")
     # the solver's guarantee widens the rounding tolerance; without a certificate (no

@@ -78,8 +78,7 @@ class Solution:
     a_norm_estimate, x_norm_estimate : float
         LSMR's estimates of $\|A\|$ and of the norm of the solution of the system it
         solved (with Jacobi scaling: of $AM$ and $y$), the ones its stopping
-        rule uses. CGLS: the bound on $\|A\|$ its rule used (`a_norm` of
-        `solve_cgls`) and $\|x\|$.
+        rule uses; the same for CGLS (its $\|AM\|$ from the largest Ritz value).
     singular_values : numpy.ndarray or None
         The singular values the dense solver computed on the way (LAPACK `gelsd`).
 
@@ -224,8 +223,9 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
         any stop (van der Vorst and Ye, SIAM J. Sci. Comput. 22, 2000). If a replacement
         finds the recurrence more than 10 times off, the solve finishes in float64.
     a_norm : float, optional
-        An upper bound on $\|A\|_2$ for the rules (`MaxPoolSelection.abs_norm_bound`);
-        default: the estimate from the Ritz values, a lower estimate (as LSMR's).
+        An upper bound on $\||A|\|_2$ (`MaxPoolSelection.abs_norm_bound`), reported in
+        `stopping["a_norm_bound"]` for the rounding term of
+        `theory.checks.cgls_residual_tolerance`; the rules do not use it.
     x0 : array (D,), optional
         Start (default 0; from 0 the iterates stay in the row space, so a consistent
         system converges to the minimum-norm solution, with Jacobi to the minimum
@@ -271,10 +271,13 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     Solving Linear Systems*, Thm 3.1.1), i.e. $k \le \tfrac{\hat\kappa}{2}\ln\tfrac{2}{\epsilon}$
     iterations for $\|r_k\| \le \epsilon\|r_0\|$.
 
-    *Stopping rule* (LSMR's, Fong and Saunders 2011): rule 1,
-    $\|r\| \le \mathrm{btol}\,\|b\| + \mathrm{atol}\,\|A\|\,\|x\|$; rule 2,
-    $\|A^Tr\| \le \mathrm{atol}\,\|A\|\,\|r\|$ (inconsistent data: the least-squares
-    solution). A rule met by the recurrence is confirmed on the true residual, computed
+    *Stopping rule* (LSMR's, Fong and Saunders 2011, on the scaled system $AS\,y = b$,
+    $x = Sy$, as `solve_lsmr` applies it): rule 1,
+    $\|r\| \le \mathrm{btol}\,\|b\| + \mathrm{atol}\,\|AS\|\,\|y\|$; rule 2,
+    $\|(AS)^Tr\| \le \mathrm{atol}\,\|AS\|\,\|r\|$ (inconsistent data: the
+    least-squares solution); $\|AS\|$ is estimated by $\sqrt{\theta_{\max}}$, the
+    largest Ritz value below, from below like LSMR's estimate (a smaller norm only makes
+    the rule stricter). A rule met by the recurrence is confirmed on the true residual, computed
     afresh in float64 (one more product); if it fails there, $r$ is replaced by the true
     residual and the iteration continues. Hence, at exit with rule 1, the float64
     evaluation of $b - Ax$ by `op` satisfies rule 1: no drift term, unlike LSMR's
@@ -360,20 +363,28 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     segment: tuple[list, list] = ([], [])   # the longest run of one Lanczos process
     it = replacements = 0
     float64_from = None
-    anorm = float("nan") if a_norm is None else float(a_norm)
+    scale = None if msq is None else np.sqrt(msq)
+    hi_cache = [0, 0.0]   # (iterations, theta_max) of the last Ritz computation
 
     def a_norm_now() -> float:
-        if a_norm is not None:
-            return anorm
-        _, hi = _ritz(*_longest(alphas, betas, segment))
-        spread = 1.0 if msq is None else float(1.0 / msq.min(initial=np.inf))
-        return float(np.sqrt(hi * spread)) if np.isfinite(hi) else 0.0
+        """||A S|| estimated by the largest Ritz value (from below, as LSMR's estimate)."""
+        if hi_cache[0] != len(alphas) + len(segment[0]):
+            _, hi = _ritz(*_longest(alphas, betas, segment))
+            hi_cache[:] = [len(alphas) + len(segment[0]), float(hi) if np.isfinite(hi) else 0.0]
+        return float(np.sqrt(hi_cache[1]))
+
+    def y_norm() -> float:   # ||S^{-1} x||: the solution of the scaled system
+        if scale is None:
+            return float(np.linalg.norm(x))
+        return float(np.linalg.norm(np.divide(x, scale, out=np.zeros_like(x),
+                                              where=scale > 0)))
 
     def rule1(rn: float) -> bool:
-        return rn <= btol * bnorm + atol * a_norm_now() * float(np.linalg.norm(x))
+        return rn <= btol * bnorm + atol * a_norm_now() * y_norm()
 
     def rule2(rn: float, svec) -> bool:
-        return float(np.linalg.norm(svec)) <= atol * a_norm_now() * rn
+        sg = svec if scale is None else scale * svec     # (A S)^T r
+        return float(np.linalg.norm(sg)) <= atol * a_norm_now() * rn
 
     code = 7
     r_is_true = True
@@ -471,18 +482,19 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     true_rn = float(np.linalg.norm(r_true))
     lo, hi = _ritz(*_longest(alphas, betas, segment))
     cond_est = float(np.sqrt(hi / lo)) if (np.isfinite(lo) and lo > 0) else float("nan")
-    used_norm = a_norm_now()
+    used_norm, used_y = a_norm_now(), y_norm()
     stopping = {"solver": label, "atol": atol, "btol": btol, "maxiter": maxiter,
                 "istop": code, "reason": CGLS_REASONS[code], "precision": precision,
                 "relative_residual": true_rn / bnorm if bnorm > 0 else true_rn,
                 "recursive_relative_residual": rec_rn / bnorm if bnorm > 0 else rec_rn,
                 "replacements": replacements, "ritz": (lo, hi),
-                "a_norm": used_norm, "a_norm_is_bound": a_norm is not None}
+                "a_norm": used_norm,
+                "a_norm_bound": float("nan") if a_norm is None else float(a_norm)}
     if float64_from is not None:
         stopping["float64_from_iteration"] = float64_from
     return Solution(x=x, solver="cgls", iterations=it, converged=code in (0, 1, 2),
                     stopping=stopping, cond_estimate=cond_est, a_norm_estimate=used_norm,
-                    x_norm_estimate=float(np.linalg.norm(x)))
+                    x_norm_estimate=used_y)
 
 
 def _longest(alphas, betas, segment):

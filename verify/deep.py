@@ -256,8 +256,9 @@ def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int 
 
     ``budget=True`` (the CLI's default): the other columns cost no more than the CReLU
     column (which runs first). The ReLU projection's iterations are capped per stage at
-    the CReLU column's iterations of that stage (the ReLU stage has at most as many
-    channels, so an iteration costs at most as much), without retries; the optimisation
+    the CReLU column's iterations of that stage times the ratio of the two stages' input
+    channels (an iteration costs about ``K C k^2`` per position: a ReLU stage above the
+    first has half the channels), without retries; the optimisation
     baseline runs until the CReLU column's wall time has passed (at most
     ``baseline_steps`` steps). Every result's ``info["forward_units"]`` is its time in
     units of one forward pass of the CReLU stack (``deep_forward``, timed in the same
@@ -348,7 +349,11 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
             stages = crelu_stages if name == "crelu" else relu_stages
             cap, retries = maxiter, 1
             if name == "relu" and budget and crelu_iters is not None:
-                cap, retries = [max(1, k) for k in crelu_iters], 0
+                # an iteration costs about K * C * k^2 per position: the ReLU stage's is
+                # cheaper by C_crelu / C_relu (2 above the first stage)
+                cap = [max(1, int(k * (c.layer.in_channels / r.layer.in_channels)))
+                       for k, c, r in zip(crelu_iters, crelu_stages, relu_stages)]
+                retries = 0
                 extra = {"capped_at": cap}
             fwd = deep_forward(image, stages, name)
             with warnings.catch_warnings():   # reported per stage in info, not as warnings

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         units = by["crelu"].info["forward_units"]
         if "relu" in by and "capped_at" in by["relu"].info:
             caps = ", ".join(f"s{i + 1} {c}" for i, c in enumerate(by["relu"].info["capped_at"]))
-            labels["relu"] = f"ReLU, same algorithm\n(capped at CReLU's iterations: {caps})"
+            labels["relu"] = f"ReLU, same algorithm\n(CReLU's budget: at most {caps} it.)"
         if "optimisation" in by:
             labels["optimisation"] = (f"optimisation + TV, {by['optimisation'].info['steps']} "
                                       f"steps\n(CReLU's budget, {units:.0f} forward units)")
@@ -256,8 +256,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"units: forward passes of the CReLU stack ({unit:.2f} s each, timed in this run)")
     if budget and "relu" in by and "capped_at" in by["relu"].info:
         print("budget: the ReLU projection was capped at the CReLU column's iterations per "
-              f"stage ({by['relu'].info['capped_at']}, first stage first; --budget none "
-              "lifts it)")
+              "stage, scaled by the cost of an iteration "
+              f"({by['relu'].info['capped_at']}, first stage first; --budget none lifts it)")
     if budget and "optimisation" in by:
         o = by["optimisation"].info
         print(f"budget: the optimisation baseline ran {o['steps']} Adam steps in the CReLU "
