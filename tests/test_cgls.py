@@ -334,3 +334,24 @@ def test_planted_bug_singular_preconditioner_is_reported_not_converged(monkeypat
     ok = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="cgls", certify="dense",
                               precondition="jacobi", atol=1e-12, btol=1e-12)
     assert ok.converged and np.linalg.norm(ok.x - x) / np.linalg.norm(x) <= ok.error_bound()
+
+
+def test_rule_two_with_its_rounding_floor_on_almost_consistent_data():
+    """Data 1e-7 off the range (as a lower stage of a deep inverse sees): the plain rule 2
+    (atol = 1e-10) asks for a gradient below float64's rounding, and the solve ends on
+    stagnation, not converged (control); with the floor (taps given) it converges by rule 2
+    to the least-squares solution of the dense oracle."""
+    x, layer, f, s, sel, a = _case(seed=11, h=16, w=16)
+    op = sel.rows_operator.linear_operator
+    noise = np.random.default_rng(1).standard_normal(sel.rhs.size)
+    b = sel.rhs + 1e-7 * np.linalg.norm(sel.rhs) * noise / np.linalg.norm(noise)
+    ls = np.linalg.lstsq(a, b, rcond=None)[0]
+    kw = dict(atol=1e-10, btol=1e-12, maxiter=3000, column_scale=_scale(sel),
+              a_norm=sel.abs_norm_bound())
+    plain = solve_cgls(op, b, **kw)
+    assert not plain.converged and plain.stopping["istop"] == 9
+    floor = solve_cgls(op, b, taps=sel._taps, **kw)
+    assert floor.converged and floor.stopping["istop"] == 2
+    assert floor.iterations < plain.iterations
+    sv = np.linalg.svd(a, compute_uv=False)
+    assert np.linalg.norm(floor.x - ls) / np.linalg.norm(ls) < 1e3 * sv[0] / sv[-1] * EPS

@@ -429,7 +429,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
                 used = "cgls"
                 sol = solve_cgls(sel.rows_operator.linear_operator, g, atol=atol, btol=btol,
                                  maxiter=cap, column_scale=scale, precision=precision,
-                                 a_norm=sel.abs_norm_bound(), x0=x0,
+                                 a_norm=sel.abs_norm_bound(), taps=sel._taps, x0=x0,
                                  label=f"cgls ({precision}, im2col operator)",
                                  callback=iteration_callback)
             else:

@@ -182,6 +182,8 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
                     x_norm_estimate=xnorm)
 
 
+_EPS = float(np.finfo(np.float64).eps)
+
 #: Why `solve_cgls` stopped (reported in `stopping["reason"]`); 0-7 are LSMR's codes, 8 and
 #: 9 CGLS's own (not converged).
 CGLS_REASONS = {
@@ -200,7 +202,7 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                column_scale: np.ndarray | None = None, precision: str = "float64",
                a_norm: float | None = None, x0: np.ndarray | None = None,
                replace_factor: float = 1e-3, stall_window: int = 25,
-               stall_drop: float = 1e-3, label: str = "cgls",
+               stall_drop: float = 1e-3, taps: int | None = None, label: str = "cgls",
                callback: Callable[[int], None] | None = None) -> Solution:
     r"""Preconditioned CGLS on $\min\|Ax - b\|$, stopped by LSMR's rules on the true residual.
 
@@ -240,6 +242,8 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
         gradient keeps falling at that rate until rule 2 holds. Both stalling for 25
         iterations means rounding: a rule below the floor of float64 (e.g. rule 2 with a
         tiny atol on almost consistent data). `stall_window=0` disables it.
+    taps : int, optional
+        Terms per row of $A$ (with `a_norm`): gives rule 2 its rounding floor (Notes).
     label : str
         The `stopping["solver"]` entry.
     callback : callable(int), optional
@@ -277,7 +281,14 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     $\|(AS)^Tr\| \le \mathrm{atol}\,\|AS\|\,\|r\|$ (inconsistent data: the
     least-squares solution); $\|AS\|$ is estimated by $\sqrt{\theta_{\max}}$, the
     largest Ritz value below, from below like LSMR's estimate (a smaller norm only makes
-    the rule stricter). A rule met by the recurrence is confirmed on the true residual, computed
+    the rule stricter). Rule 2 is tested on a gradient computed from a float64 residual,
+    whose rounding error is up to $\delta = 8\sqrt n\,u\,\||A|\|\,\|x\|$
+    (`theory.checks.cgls_residual_tolerance`); with `taps` $= n$ and `a_norm`
+    $\ge\||A|\|$ given, rule 2 is
+    $\|(AS)^Tr\| \le \|AS\|(\mathrm{atol}\,\|r\| + \delta)$: on almost consistent
+    data ($\|r\| \approx 10^{-7}\|b\|$, the lower stages of a deep inverse) the plain
+    rule asks for a gradient below what float64 can compute, and only the stagnation stop
+    would end the solve. A rule met by the recurrence is confirmed on the true residual, computed
     afresh in float64 (one more product); if it fails there, $r$ is replaced by the true
     residual and the iteration continues. Hence, at exit with rule 1, the float64
     evaluation of $b - Ax$ by `op` satisfies rule 1: no drift term, unlike LSMR's
@@ -382,9 +393,13 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     def rule1(rn: float) -> bool:
         return rn <= btol * bnorm + atol * a_norm_now() * y_norm()
 
+    floor_per_x = (8.0 * np.sqrt(taps) * _EPS * float(a_norm)
+                   if taps is not None and a_norm is not None else 0.0)
+
     def rule2(rn: float, svec) -> bool:
         sg = svec if scale is None else scale * svec     # (A S)^T r
-        return float(np.linalg.norm(sg)) <= atol * a_norm_now() * rn
+        delta = floor_per_x * float(np.linalg.norm(x))   # rounding of a float64 residual
+        return float(np.linalg.norm(sg)) <= a_norm_now() * (atol * rn + delta)
 
     code = 7
     r_is_true = True
