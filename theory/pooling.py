@@ -62,7 +62,7 @@ from theory.solvers import solve_cgls, solve_dense, solve_lsmr
 Inverse = Literal["exact", "linear"]
 _EPS = float(np.finfo(np.float64).eps)
 #: Largest `D` for which `solver="auto"` uses the dense least squares instead of CGLS
-#: (measured crossover, docs/theory/maxpool.md, "Cost of one pooled inverse").
+#: (the threshold of the earlier dense/LSMR choice, kept; not re-measured for CGLS).
 AUTO_DENSE_POOLED = 1024
 
 
@@ -231,7 +231,7 @@ def invert_crelu_maxpool(
         stopped on the true residual. `lsmr`: scipy LSMR from 0 on the sparse matrix when
         it is small enough, else on the matrix-free operator. `auto`: dense for
         `D <= AUTO_DENSE_POOLED` (`theory.pooling`), else cgls, the faster where measured
-        (docs/theory/maxpool.md, "Cost of one pooled inverse").
+        (docs/theory/maxpool.md, "Cost of one pooled inverse, and why CGLS is fast").
     certify : bool or str
         Compute the frame bounds of the selected set: `True` (`auto`) or a method of
         `MaxPoolSelection.frame_bounds` (`dense`, `shift-invert`, `banded`,
