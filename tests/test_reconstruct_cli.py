@@ -198,9 +198,9 @@ def test_unwritable_output_is_refused_before_any_work(photo, tmp_path, monkeypat
 
 def test_budget_caps_relu_at_crelus_iterations_and_times_the_baseline():
     """--budget crelu (the default): each ReLU stage is capped at the CReLU column's
-    iterations of that stage (times the ratio of the input channels) and the baseline stops on the CReLU column's wall time (not
-    on its step cap); control, budget off: ReLU runs past those caps and the baseline runs
-    exactly its steps."""
+    iterations of that stage (times the ratio of the input channels) and the baseline stops
+    on the CReLU column's wall time (not on its step cap); control, budget off: ReLU runs
+    past those caps and the baseline runs exactly its steps."""
     from verify.data import load_photo
 
     image = load_photo("astronaut", size=32)

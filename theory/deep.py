@@ -37,9 +37,10 @@ $\pm((A_lu)_{k,j} + \beta_{l,k})$, so the bias only shifts the right-hand side
 *Per-stage tolerance and warm starts.* The data of stage $l-1$ carry stage $l$'s error,
 about $\kappa_l\rho_l$ relative at most; with `adaptive_tol` its solve stops at
 $\max(\mathrm{btol}, c\,\kappa_l\rho_l)$ instead of running into CGLS's stagnation stop
-when that error is larger than `btol` (off by default: the bound is pessimistic). A
-stage stopped by its iteration cap goes on from its last iterate (`retries`). Within one top-down pass nothing else carries over: each stage's unknowns
-are new, and its Jacobi scaling depends on the image through the selection.
+when that error is larger than `btol` (off by default: the bound is pessimistic). A stage
+stopped by its iteration cap goes on from its last iterate (`retries`). Within one
+top-down pass nothing else carries over: each stage's unknowns are new, and its Jacobi
+scaling depends on the image through the selection.
 """
 
 from __future__ import annotations

@@ -312,8 +312,8 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     >>> sol = solve_cgls(a, a @ x, atol=1e-12, btol=1e-12, maxiter=100)
     >>> sol.solver, sol.converged, sol.stopping["reason"], bool(np.allclose(sol.x, x))
     ('cgls', True, 'Ax - b is small enough, given atol, btol', True)
-    >>> bool(sol.stopping["relative_residual"] <= 1e-12 * (1 + sol.a_norm_estimate
-    ...                                                   * sol.x_norm_estimate / np.linalg.norm(a @ x)))
+    >>> rule = 1e-12 * (1 + sol.a_norm_estimate * sol.x_norm_estimate / np.linalg.norm(a @ x))
+    >>> bool(sol.stopping["relative_residual"] <= rule)
     True
     >>> capped = solve_cgls(a, a @ x, atol=1e-12, btol=1e-12, maxiter=2)
     >>> capped.converged, capped.iterations, capped.stopping["reason"]

@@ -197,8 +197,8 @@ def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_sh
     forward pass (conv, activation, max-pool) and :math:`R_{TV}` the smoothed total
     variation. Start: mid-grey plus small seeded noise. ``lam_tv``, ``lr`` and ``steps`` are
     fixed in advance, not tuned on the test image. ``max_seconds``: stop after the step
-    that passes this wall time (a budget; at least one step), at most ``steps`` steps; ``stats`` (a dict)
-    receives ``steps`` (taken) and ``seconds``.
+    that passes this wall time (a budget; at least one step), at most ``steps`` steps;
+    ``stats`` (a dict) receives ``steps`` (taken) and ``seconds``.
     """
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)

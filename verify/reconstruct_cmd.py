@@ -310,7 +310,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "for the CReLU column's wall time, so that neither costs more; none: "
                         "ReLU runs to --maxiter, the baseline --baseline-steps steps")
     p.add_argument("--tol", type=open_interval(0, 1), default=1e-10,
-                   help="atol = btol of every stage's solve, in (0, 1) (default: %(default)s; looser "
+                   help="atol = btol of every stage's solve, in (0, 1) (default: "
+                        "%(default)s; looser "
                         "tolerances are faster but break two-stage inversion: the recovered "
                         "stage-1 features lose their zero pattern)")
     p.add_argument("--maxiter", type=at_least(1), default=3000, metavar="N",
