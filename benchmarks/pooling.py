@@ -1,67 +1,150 @@
 """Benchmark: exact reconstruction through CReLU + 2x2 max-pooling, in forward-pass units.
 
-One stage (3x224x224 natural image crop, zero padding 1, 3x3 filters, float64): the forward
-pass ``crelu_maxpool`` (conv + CReLU + 2x2 max-pool with switches) is the unit. Measured in
-one run: the exact inverse (LSMR on the matrix-free operator W_x^T, atol = btol = 1e-10),
-its iterations and the time of one operator application pair, the relative error, without
-and with Jacobi (column-norm) preconditioning; and the same for ReLU + max-pooling (not a
-frame: the projection). Run inside ``verify.deep.solver_environment`` as the CLI and the
-claims do. Printed as a table.
+One stage (3xNxN central crop of the astronaut photo, zero padding 1, random orthonormal
+3x3 filters from ``verify.deep.random_bank`` with seed 0, float64): the forward pass
+``crelu_maxpool`` (conv + CReLU + 2x2 max-pool with switches) is the unit. Every inverse is
+timed from the features and switches (the selection included), without frame bounds, and
+the unit is timed right before and after each method (``unit_spread`` in the rows is their
+relative difference: the noise of a shared machine). Methods, in one run:
 
-Usage: python benchmarks/pooling.py [--filters K] [--size N] [--threads N]
+* ``lsmr+jacobi`` (before): scipy LSMR on the matrix-free operator W_x^T with Jacobi
+  column scaling, atol = btol = 1e-10 (the solver of ``invert_crelu_maxpool`` before CGLS);
+* ``cgls+jacobi``: the default now, CGLS on the im2col operator, float64, same tolerances;
+* ``cgls+jacobi/mixed``: the same with float32 products and float64 residual replacement;
+* with ``--parts ...,extra``: LSMR and CGLS without preconditioning, and the ReLU column
+  (not a frame: LSMR's projection, capped at ``--relu-maxiter``).
+
+``--parts primitives`` times one application of the conv by torch's float64
+``unfold``/``fold`` against ``theory.im2col.Im2colConv`` and the bare GEMM it contains.
+
+Usage: python benchmarks/pooling.py [--filters 16,64] [--size 224] [--threads N]
+       [--parts crelu,extra,primitives] [--repeat R] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from _timing import timeit
+from _timing import timeit, write_rows
 from theory import ConvLayer
-from theory.pooling import crelu_maxpool, invert_crelu_maxpool, selection
+from theory.im2col import Im2colConv
+from theory.pooling import crelu_maxpool, invert_crelu_maxpool
 from verify.data import load_photo
 from verify.deep import random_bank, solver_environment
+
+TOL = 1e-10
+
+
+def _methods(extra: bool, relu_maxiter: int):
+    """(name, activation, keyword arguments of invert_crelu_maxpool)."""
+    base = dict(certify=False, atol=TOL, btol=TOL, on_non_injective="ignore")
+    out = [("lsmr+jacobi", "crelu", dict(base, solver="lsmr", precondition="jacobi")),
+           ("cgls+jacobi", "crelu", dict(base, solver="cgls", precondition="jacobi")),
+           ("cgls+jacobi/mixed", "crelu", dict(base, solver="cgls", precondition="jacobi",
+                                               precision="mixed"))]
+    if extra:
+        out += [("lsmr", "crelu", dict(base, solver="lsmr", precondition="none")),
+                ("cgls", "crelu", dict(base, solver="cgls", precondition="none")),
+                ("relu: lsmr projection", "relu",
+                 dict(base, solver="lsmr", precondition="none", maxiter=relu_maxiter,
+                      on_not_converged="ignore"))]
+    return out
+
+
+def _crelu_rows(x: np.ndarray, filters: int, extra: bool, repeat: int, relu_maxiter: int
+                ) -> list[dict]:
+    layer = ConvLayer(random_bank(np.random.default_rng(0), filters, 3, 3), padding=1)
+    unit = lambda: crelu_maxpool(x, layer, 2)  # noqa: E731
+    rows = []
+    for name, act, kw in _methods(extra, relu_maxiter):
+        f, s = crelu_maxpool(x, layer, 2, act)
+        for rep in range(repeat):
+            before = timeit(unit, repeat=7)
+            t0 = time.perf_counter()
+            res = invert_crelu_maxpool(f, s, layer, x.shape, 2, activation=act, **kw)
+            sec = time.perf_counter() - t0
+            after = timeit(unit, repeat=7)
+            fwd = 0.5 * (before + after)
+            rows.append(dict(
+                part=f"crelu-pooled K={filters}" if act == "crelu" else f"relu-pooled K={filters}",
+                method=name, forward_units=sec / fwd,
+                relative_error=float(np.linalg.norm(res.x - x) / np.linalg.norm(x)),
+                relative_residual=res.relative_residual, iterations=res.iterations,
+                converged=res.converged, solver=res.solver, seconds=sec, unit_ms=fwd * 1e3,
+                unit_spread=abs(after - before) / fwd, repeat=rep, filters=filters,
+                size=x.shape[-1], n_selected=res.n_selected, unknowns=x.size,
+                threads=torch.get_num_threads(), load_average=os.getloadavg()[0]))
+    return rows
+
+
+def _primitive_rows(x: np.ndarray, filters: int) -> list[dict]:
+    """One conv application (forward and adjoint) three ways, in units of the GEMM."""
+    layer = ConvLayer(random_bank(np.random.default_rng(0), filters, 3, 3), padding=1)
+    conv = Im2colConv(layer, x.shape)
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    w = layer._weight.to(torch.float64).reshape(filters, -1)
+    cols = F.unfold(t[None], 3, padding=1)[0]
+    z = w @ cols
+    gemm = timeit(lambda: w @ cols, repeat=9)
+    times = {
+        "unfold + GEMM (forward)": timeit(lambda: w @ F.unfold(t[None], 3, padding=1)[0], 9),
+        "GEMM + fold (adjoint)": timeit(lambda: F.fold((w.t() @ z)[None], x.shape[1:], 3,
+                                                       padding=1), 9),
+        "im2col slices + GEMM (forward)": timeit(lambda: conv.forward(t), 9),
+        "GEMM + slices (adjoint)": timeit(lambda: conv.adjoint(z), 9),
+    }
+    return [dict(part=f"primitives K={filters}", method=k, forward_units=float("nan"),
+                 relative_error=float("nan"), gemm_units=v / gemm, seconds=v,
+                 threads=torch.get_num_threads()) for k, v in times.items()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--filters", type=int, default=16)
+    ap.add_argument("--filters", default="16,64", help="comma-separated filter counts")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--parts", default="crelu", help="crelu, extra, primitives")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--relu-maxiter", type=int, default=2000)
+    ap.add_argument("--json", default=None, help="write the rows here (atomically)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"crelu", "extra", "primitives"}:
+        ap.error(f"unknown part(s) {sorted(parts - {'crelu', 'extra', 'primitives'})}")
     if args.threads:
         torch.set_num_threads(args.threads)
     x = load_photo("astronaut", size=args.size)
-    layer = ConvLayer(random_bank(np.random.default_rng(0), args.filters, 3, 3), padding=1)
-    fwd = timeit(lambda: crelu_maxpool(x, layer, 2), repeat=7)
     rows = []
     with solver_environment():
-        for act, pre in (("crelu", "none"), ("crelu", "jacobi"), ("relu", "none")):
-            f, s = crelu_maxpool(x, layer, 2, act)
-            sel = selection(f, s, layer, x.shape, 2, act)
-            op = sel.operator()
-            v = np.random.default_rng(1).standard_normal(op.shape[1])
-            pair = timeit(lambda: op.rmatvec(op.matvec(v)), repeat=3)
-            t0 = time.perf_counter()
-            res = invert_crelu_maxpool(f, s, layer, x.shape, 2, activation=act, solver="lsmr",
-                                       certify=False, atol=1e-10, btol=1e-10,
-                                       precondition=pre, on_non_injective="ignore")
-            sec = time.perf_counter() - t0
-            err = float(np.linalg.norm(res.x - x) / np.linalg.norm(x))
-            rows.append((f"{act}/{pre}", sel.n_selected, x.size, res.solver, res.iterations, pair / fwd,
-                         sec, sec / fwd, err))
-    print(f"3x{args.size}x{args.size} astronaut crop, {args.filters} random orthonormal 3x3 "
-          f"filters, padding 1, 2x2 max-pool, float64, torch threads {torch.get_num_threads()}")
-    print(f"forward pass (conv + activation + max-pool with switches): {fwd * 1e3:.1f} ms "
-          "= 1 unit")
-    print(f"{'act./prec.':<14}{'n sel.':>9}{'D':>9}  {'solver':<14}{'iters':>7}"
-          f"{'W^T+W [u]':>11}{'exact [s]':>11}{'exact [u]':>11}{'rel. error':>12}")
-    for act, n, d, solver, it, pair_u, sec, units, err in rows:
-        print(f"{act:<14}{n:>9}{d:>9}  {solver:<14}{it:>7}{pair_u:>11.2f}{sec:>11.2f}"
-              f"{units:>11.0f}{err:>12.2e}")
+        for k in (int(v) for v in args.filters.split(",")):
+            if "primitives" in parts:
+                rows += _primitive_rows(x, k)
+            if parts & {"crelu", "extra"}:
+                rows += _crelu_rows(x, k, "extra" in parts, args.repeat, args.relu_maxiter)
+    print(f"3x{args.size}x{args.size} astronaut crop, random orthonormal 3x3 filters (seed 0), "
+          f"padding 1, 2x2 max-pool, float64, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f}; 1 unit = crelu_maxpool, timed around each "
+          "method")
+    print(f"{'part':<22}{'method':<24}{'units':>8}{'iters':>7}{'rel. error':>11}"
+          f"{'rel. resid.':>12}{'unit ms':>9}{'spread':>8}")
+    for r in rows:
+        if r["part"].startswith("primitives"):
+            print(f"{r['part']:<22}{r['method']:<34}{r['gemm_units']:>8.2f} GEMMs "
+                  f"({r['seconds'] * 1e3:.1f} ms)")
+            continue
+        print(f"{r['part']:<22}{r['method']:<24}{r['forward_units']:>8.1f}{r['iterations']:>7}"
+              f"{r['relative_error']:>11.2e}{r['relative_residual']:>12.2e}"
+              f"{r['unit_ms']:>9.1f}{r['unit_spread']:>8.2f}"
+              + ("" if r["converged"] else "  (not converged)"))
+    if args.json:
+        write_rows(args.json, rows)
+        print(f"rows written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from theory import ConvLayer, conv_crelu_maxpool, selection
+from theory.im2col import Im2colConv
 from theory.testing import conv_layers, dot_test, pooled_cases, reference_matrix
 
 EPS = float(np.finfo(np.float64).eps)
@@ -53,6 +55,28 @@ def _pooled_sparse(case):
 def _pooled_gram(case):
     sel, w = _selection_parts(case)
     return sel.gram_operator(), w.T @ w
+
+
+def _pooled_rows(case):
+    """The im2col operator the CGLS solver iterates with (theory.selection.SelectedRows)."""
+    sel, w = _selection_parts(case)
+    return sel.rows_operator.linear_operator, w
+
+
+def _pooled_normal(case):
+    """The masked Gram A^T diag(m) A: one conv, a mask, one adjoint conv."""
+    sel, w = _selection_parts(case)
+    return sel.normal_operator(), w.T @ w
+
+
+def _conv_im2col(case):
+    conv = Im2colConv(case.layer, case.input_shape)
+    m, d = int(np.prod(conv.output_shape)), int(np.prod(case.input_shape))
+    lin = LinearOperator(
+        (m, d), dtype=np.float64,
+        matvec=lambda v: conv.forward(torch.from_numpy(np.ravel(v))).reshape(-1).clone().numpy(),
+        rmatvec=lambda y: conv.adjoint(torch.from_numpy(np.ravel(y))).numpy())
+    return lin, reference_matrix(case.layer, case.input_shape)
 
 
 def _fft_forward(case):
@@ -98,6 +122,9 @@ REGISTRY = {
     "maxpool-selection": (pooled_cases(), _pooled),
     "maxpool-sparse": (pooled_cases(), _pooled_sparse),
     "maxpool-gram": (pooled_cases(frame_rich=True), _pooled_gram),
+    "maxpool-rows": (pooled_cases(), _pooled_rows),
+    "maxpool-normal": (pooled_cases(frame_rich=True), _pooled_normal),
+    "conv-im2col": (conv_layers(), _conv_im2col),
 }
 
 
@@ -151,3 +178,32 @@ def test_dot_test_catches_a_wrong_adjoint():
     lin = op.linear_operator
     err, tol = dot_test(lin, rng, rmatvec=lambda y: 1.01 * lin.rmatvec(y))
     assert err > tol
+
+
+@given(pooled_cases(), st.integers(0, 2 ** 32 - 1))
+def test_float32_products_agree_to_single_precision(case, seed):
+    """The mixed-precision products of SelectedRows: within the float32 rounding bound
+    (the tolerance of `_agree` with u = 2^-24), and *not* float64-accurate (negative
+    control: the check sees the precision)."""
+    sel, w = _selection_parts(case)
+    op = sel.rows_operator.linear_operator
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(w.shape[1]), rng.standard_normal(w.shape[0])
+    u32 = 2.0 ** -24
+    fwd_scale = (max(w.shape) + 1) * u32 * max(np.abs(w).sum(axis=1).max(initial=0.0), 1e-300)
+    adj_scale = (max(w.shape) + 1) * u32 * max(np.abs(w).sum(axis=0).max(initial=0.0), 1e-300)
+    assert np.abs(op.matvec32(x) - w @ x).max(initial=0.0) <= 8 * fwd_scale * np.abs(x).max()
+    assert np.abs(op.rmatvec32(y) - w.T @ y).max(initial=0.0) <= 8 * adj_scale * np.abs(y).max()
+
+
+def test_float32_products_are_not_float64_products():
+    rng = np.random.default_rng(3)
+    layer = ConvLayer(rng.standard_normal((8, 2, 3, 3)), padding=1)
+    x = rng.standard_normal((2, 9, 9))
+    f, s = conv_crelu_maxpool(x, layer)
+    sel = selection(f, s, layer, x.shape)
+    op = sel.rows_operator.linear_operator
+    w = sel.dense()
+    v = rng.standard_normal(w.shape[1])
+    assert np.abs(op.matvec32(v) - w @ v).max() > 1e3 * EPS * np.abs(w @ v).max()
+    assert np.abs(op.matvec(v) - w @ v).max() < 1e2 * EPS * np.abs(w @ v).max()

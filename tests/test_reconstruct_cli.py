@@ -175,7 +175,7 @@ def test_maxiter_1_is_reported_and_exits_1(tmp_path, capsys):
     from verify.data import load_photo
 
     img = (load_photo("astronaut", size=32).transpose(1, 2, 0) * 255).round().astype(np.uint8)
-    path = tmp_path / "crop32.png"      # 3x32x32 = 3072 unknowns: LSMR, not the dense solve
+    path = tmp_path / "crop32.png"      # 3x32x32 = 3072 unknowns: CGLS, not the dense solve
     Image.fromarray(img).save(path)
     assert _run(path, "--out", tmp_path / "p.png", "--stages", "1", "--maxiter", "1") == 1
     assert "did not converge" in capsys.readouterr().err
@@ -194,3 +194,47 @@ def test_unwritable_output_is_refused_before_any_work(photo, tmp_path, monkeypat
     monkeypatch.setattr(os, "access", lambda *a, **k: False)
     assert _run(photo, "--out", tmp_path / "p.png") == 2
     assert "cannot write" in capsys.readouterr().err and not called
+
+
+def test_budget_caps_relu_at_crelus_iterations_and_times_the_baseline():
+    """--budget crelu (the default): each ReLU stage is capped at the CReLU column's
+    iterations of that stage (times the ratio of the input channels) and the baseline stops
+    on the CReLU column's wall time (not on its step cap); control, budget off: ReLU runs
+    past those caps and the baseline runs exactly its steps."""
+    from verify.data import load_photo
+
+    image = load_photo("astronaut", size=32)
+    weights = vdeep.random_weights(np.random.default_rng(0), 3)
+    on = {r.name: r for r in vdeep.reconstruct_all(image, weights, 2, 3000, budget=True)}
+    crelu_its = [s["iterations"] for s in reversed(on["crelu"].info["stages"])]
+    relu = on["relu"].info
+    # stage 1: the same channels (RGB); stage 2: half (16 ReLU vs 32 CReLU channels)
+    assert relu["capped_at"] == [max(1, crelu_its[0]), max(1, 2 * crelu_its[1])]
+    assert all(s["iterations"] <= c for s, c in
+               zip(reversed(relu["stages"]), relu["capped_at"]))
+    opt = on["optimisation"].info
+    assert opt["budget_seconds"] == on["crelu"].seconds and 0 < opt["steps"] < 3000
+    per_step = on["optimisation"].seconds / max(opt["steps"], 1)
+    assert on["optimisation"].seconds <= on["crelu"].seconds + 3 * per_step + 0.5
+    assert all(np.isfinite(r.info["forward_units"]) for r in on.values())
+
+    off = {r.name: r for r in vdeep.reconstruct_all(image, weights, 2, 7, budget=False)}
+    assert "capped_at" not in off["relu"].info and off["optimisation"].info["steps"] == 7
+    assert any(s["iterations"] > c for s, c in
+               zip(reversed(off["relu"].info["stages"]), relu["capped_at"]))
+
+
+def test_budget_is_said_in_the_output(tmp_path, capsys):
+    from verify.data import load_photo
+
+    img = (load_photo("astronaut", size=32).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    path = tmp_path / "crop32.png"
+    Image.fromarray(img).save(path)
+    assert cli.main(["reconstruct", str(path), "--out", str(tmp_path / "p.png"),
+                     "--no-progress", "--baseline-steps", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "the ReLU projection was capped at the CReLU column's iterations" in text
+    assert "the optimisation baseline ran" in text and "units" in text
+    assert cli.main(["reconstruct", str(path), "--out", str(tmp_path / "q.png"),
+                     "--no-progress", "--baseline-steps", "3", "--budget", "none"]) == 0
+    assert "budget:" not in capsys.readouterr().out

@@ -30,6 +30,12 @@ residual's size; violations are counted.
 $\|Av\|^2/\|v\|^2$ of the reconstruction (up to rounding); bounds of another layer
 usually do not.
 
+For CGLS (`theory.solvers.solve_cgls`) the stopping rule is tested on the true residual,
+recomputed in float64, so its guarantee has no recurrence term: the residual it computed
+satisfies $\|r\| \le \mathrm{btol}\|b\| + \mathrm{atol}\|A\|\|x'\|$, and an independent
+evaluation (the layer's own conv) differs from it by the rounding of two evaluations
+(`cgls_residual_tolerance`).
+
 *Convergence.* An iterative solve that stopped on its iteration cap (or on a condition-number
 limit) is not converged, whatever its residual.
 """
@@ -228,6 +234,49 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
     return btol + (atol + drift) * a_norm * x_norm / b_norm
 
 
+def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: float,
+                            b_norm: float, taps: int = 1, abs_norm: float | None = None,
+                            solution_norm: float | None = None) -> float:
+    r"""What CGLS's stopping rule guarantees for the relative residual, as evaluated
+    independently (by another conv routine than the solver's).
+
+    `solve_cgls` stops when the float64 residual it recomputes from $x'$ satisfies
+    $\|b - \mathrm{fl}_1(Ax')\| \le \mathrm{btol}\|b\| + \mathrm{atol}\,\alpha\,\xi$
+    (rule 1; $\alpha\xi$ = `a_norm * x_norm`, the product its rule used:
+    `Solution.a_norm_estimate * Solution.x_norm_estimate`). Each entry of an evaluation
+    of $Ax'$ is a dot product of $n$ = `taps` terms, with error about
+    $\sqrt n\,u\,(|A||x'|)_i$ (the probabilistic bound of `rounding_residual_tolerance`,
+    with its constant 4), and $\||A||x'|\| \le \||A|\|_2\|x'\|$ (`abs_norm`, an upper
+    bound on $\||A|\|_2$ such as `MaxPoolSelection.abs_norm_bound`, and `solution_norm`
+    $= \|x'\|$; default `a_norm` and `x_norm`). Two evaluations differ by at most the sum of
+    their errors, so the independently evaluated relative residual is at most
+
+    $$
+    \mathrm{btol} + \mathrm{atol}\,\frac{\alpha\,\xi}{\|b\|}
+    + 8\sqrt n\,u\,\frac{\||A|\|\,\|x'\|}{\|b\|}.
+    $$
+
+    Unlike LSMR's (`lsmr_residual_tolerance`) there is no term growing with the
+    iteration count: the rule was tested on a fresh residual, not on the recurrence.
+
+    Examples
+    --------
+    >>> from theory.checks import cgls_residual_tolerance
+    >>> tol = cgls_residual_tolerance(atol=1e-10, btol=1e-10, a_norm=3.0, x_norm=2.0,
+    ...                               b_norm=6.0, taps=27)
+    >>> f"{tol:.4e}"                                      # btol + atol * 3 * 2 / 6, plus rounding
+    '2.0001e-10'
+    >>> cgls_residual_tolerance(1e-10, 1e-10, 3.0, 2.0, b_norm=0.0)
+    inf
+    """
+    if b_norm == 0 or not np.isfinite(a_norm):
+        return float("inf")
+    abs_norm = a_norm if abs_norm is None or not np.isfinite(abs_norm) else abs_norm
+    solution_norm = x_norm if solution_norm is None else solution_norm
+    return (btol + atol * a_norm * x_norm / b_norm
+            + 8.0 * np.sqrt(taps) * _EPS * abs_norm * solution_norm / b_norm)
+
+
 def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:
     """Positions where both CReLU halves are positive, and the largest `min(h+, h-)`
     relative to `max |h|` (both 0 for a CReLU output).
@@ -273,5 +322,5 @@ def rayleigh_outside(quotient: float, lower: float, upper: float, dim: int) -> b
 
 
 __all__ = ["InconsistentFeaturesError", "InconsistentFeaturesWarning", "NotConvergedError",
-           "NotConvergedWarning", "check_policy", "crelu_overlap", "lsmr_residual_tolerance",
-           "rayleigh_outside", "report", "rounding_residual_tolerance"]
+           "NotConvergedWarning", "cgls_residual_tolerance", "check_policy", "crelu_overlap",
+           "lsmr_residual_tolerance", "rayleigh_outside", "report", "rounding_residual_tolerance"]

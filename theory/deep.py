@@ -28,6 +28,19 @@ swallows most features. Negative entries are clipped to 0 (pooled rectified feat
 non-negative).
 `pool = 1` gives a stack without
 pooling (Proposition 2.1 stage by stage).
+
+*Known biases.* A stage $u_l = \operatorname{pool}(\sigma(A_lu_{l-1} + \beta_l))$ with
+a known $\beta_l$ (`Stage.bias`) has the same selected rows: a selected unit's value is
+$\pm((A_lu)_{k,j} + \beta_{l,k})$, so the bias only shifts the right-hand side
+(`theory.selection.MaxPoolSelection.rhs`) and every step above holds unchanged.
+
+*Per-stage tolerance and warm starts.* The data of stage $l-1$ carry stage $l$'s error,
+about $\kappa_l\rho_l$ relative at most; with `adaptive_tol` its solve stops at
+$\max(\mathrm{btol}, c\,\kappa_l\rho_l)$ instead of running into CGLS's stagnation stop
+when that error is larger than `btol` (off by default: the bound is pessimistic). A stage
+stopped by its iteration cap goes on from its last iterate (`retries`). Within one
+top-down pass nothing else carries over: each stage's unknowns are new, and its Jacobi
+scaling depends on the image through the selection.
 """
 
 from __future__ import annotations
@@ -38,8 +51,9 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from theory.checks import NotConvergedError, NotConvergedWarning, check_policy, report
 from theory.conv import ConvLayer, as_tensor
-from theory.features import Activation, conv_crelu_maxpool
+from theory.features import Activation, check_bias, conv_crelu_maxpool
 from theory.pooling import PoolInversionResult, invert_crelu_maxpool
 from theory.selection import pooled_shape
 
@@ -57,10 +71,17 @@ class Stage:
     (2, 4)
     >>> Stage(st.layer, pool=1).pool                        # no pooling: Proposition 2.1
     1
+    >>> Stage(st.layer, bias=[0.1, 0, 0, -0.2]).bias         # a known bias (trained layers)
+    array([ 0.1,  0. ,  0. , -0.2])
     """
 
     layer: ConvLayer
     pool: int = 2
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        # a known conv bias, z = A u + beta: checked once here (length K, finite)
+        object.__setattr__(self, "bias", check_bias(self.bias, self.layer))
 
 
 @dataclasses.dataclass
@@ -169,7 +190,7 @@ def deep_forward(x: np.ndarray, stages: Sequence[Stage],
     shapes = stack_shapes(stages, u.shape, activation)
     feats, sws = [], []
     for st in stages:
-        u, s = conv_crelu_maxpool(u, st.layer, st.pool, activation)
+        u, s = conv_crelu_maxpool(u, st.layer, st.pool, activation, bias=st.bias)
         feats.append(u)
         sws.append(s)
     return DeepFeatures(feats, sws, shapes[:-1], activation)
@@ -241,7 +262,11 @@ def invert_deep(
     zero_tol_rel: float = 1e-9, zero_tol_factor: float = 10.0,
     atol: float = 1e-14, btol: float = 1e-14, precondition: str = "jacobi",
     zero_windows: bool = True,
-    maxiter: int | None = None,
+    maxiter: int | Sequence[int | None] | None = None,
+    solver: Literal["auto", "dense", "lsmr", "cgls"] = "auto",
+    precision: Literal["float64", "mixed"] = "float64",
+    adaptive_tol: bool = False, retries: int = 1,
+    on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     callback: Callable[[int, PoolInversionResult], None] | None = None,
     iteration_callback: Callable[[int, int], None] | None = None,
 ) -> DeepInversionResult:
@@ -265,7 +290,26 @@ def invert_deep(
     zero_tol_rel, zero_tol_factor : float
         Thresholds below which a recovered intermediate feature counts as zero (module
         notes).
-    atol, btol, maxiter : LSMR stopping rule for every stage.
+    atol, btol, maxiter : the stopping rule of every stage (`invert_crelu_maxpool`);
+        `maxiter` may be a list, one cap per stage (first stage first).
+    solver, precision : passed to every stage (`invert_crelu_maxpool`; `auto`: CGLS
+        above `theory.pooling.AUTO_DENSE_POOLED` unknowns).
+    adaptive_tol : bool
+        Below the last stage, stop each solve at
+        $\\mathrm{btol}_{l-1} = \\max(\\mathrm{btol},\\ c\\,\\kappa_l\\rho_l)$ (`c` =
+        `zero_tol_factor`; module notes): its data carry the error of the stage above,
+        about $\\kappa_l\\rho_l$ relative at most, and no $x$ fits them better than
+        their error. Off by default: the bound is pessimistic (the Ritz estimate of
+        $\\kappa$ times the spread of the Jacobi scaling), and on the two-stage tests the
+        fixed `btol` reached a 10-100 times smaller error for 1.2-2.5 times the stage-1
+        iterations (`tests/test_deep.py`); CGLS's stagnation stop ends a solve whose rule
+        is out of reach. Reported per stage in `stopping["btol"]`.
+    retries : int
+        A stage stopped by its iteration cap is solved again from its last iterate (a warm
+        start, `x0` of `invert_crelu_maxpool`), up to `retries` times; the iterations add
+        up in `iterations`.
+    on_not_converged : {"warn", "raise", "ignore"}
+        For a stage whose solve did not converge (after its retries).
     precondition : {"jacobi", "none", "auto"}
         LSMR's column scaling at every stage (see `invert_crelu_maxpool`). Jacobi by
         default: it leaves the solution of a frame unchanged, still returns 0 on every
@@ -300,6 +344,12 @@ def invert_deep(
     """
     t0 = time.perf_counter()
     stages = _check_stages(stages)
+    check_policy(on_not_converged, "on_not_converged")
+    if int(retries) < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    caps = list(maxiter) if isinstance(maxiter, (list, tuple)) else [maxiter] * len(stages)
+    if len(caps) != len(stages):
+        raise ValueError(f"maxiter has {len(caps)} entries for {len(stages)} stages")
     if len(switches) != len(stages):
         raise ValueError(f"got {len(switches)} switch arrays for {len(stages)} stages")
     shapes = stack_shapes(stages, input_shape, activation)
@@ -324,16 +374,35 @@ def invert_deep(
             tol = max(zero_tol_rel * float(u.max(initial=0.0)),
                       zero_tol_factor * kappa * prev.relative_residual * float(np.linalg.norm(u)))
             u = np.where(u > tol, u, 0.0)
+        stage_btol = btol
+        if results and adaptive_tol:
+            stage_btol = max(btol, zero_tol_factor * kappa * results[-1].relative_residual)
+        kw = dict(certify=certify, atol=atol, btol=stage_btol, maxiter=caps[i], zero_tol=tol,
+                  on_non_injective="ignore",
+                  # intermediate features are reconstructions: their small inconsistency
+                  # is expected; the whole stack is checked end to end below
+                  on_inconsistent="ignore", on_not_converged="ignore",
+                  precondition=precondition, zero_windows=zero_windows, solver=solver,
+                  precision=precision, bias=st.bias,
+                  iteration_callback=None if iteration_callback is None else
+                  (lambda k, n=i + 1: iteration_callback(n, k)))
         res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, inverse,
-                                   activation, certify=certify, atol=atol, btol=btol,
-                                   maxiter=maxiter, zero_tol=tol, on_non_injective="ignore",
-                                   # intermediate features are reconstructions: their small
-                                   # inconsistency is expected; the whole stack is checked
-                                   # end to end below
-                                   on_inconsistent="ignore",
-                                   precondition=precondition, zero_windows=zero_windows,
-                                   iteration_callback=None if iteration_callback is None else
-                                   (lambda k, n=i + 1: iteration_callback(n, k)))
+                                   activation, **kw)
+        tries, spent = 0, res.iterations
+        while (tries < retries and res.solver == "cgls"
+               and res.stopping.get("istop") == 7):   # the cap: go on from the last iterate
+            tries += 1
+            res = invert_crelu_maxpool(u, switches[i], st.layer, shapes[i], st.pool, inverse,
+                                       activation, **kw, x0=res.x)
+            spent += res.iterations
+        if tries:
+            res.iterations = spent
+            res.stopping["retries"] = tries
+        if not res.converged:
+            report(f"stage {i + 1}: the pooled solve did not converge: "
+                   f"{res.stopping.get('reason', '?')} after {res.iterations} iterations "
+                   f"(relative residual {res.relative_residual:.3e}, btol {stage_btol:.1e})",
+                   on_not_converged, NotConvergedWarning, NotConvergedError)
         results.append(res)
         if callback is not None:
             callback(i + 1, res)

@@ -87,8 +87,36 @@ def crelu_features(x: np.ndarray | torch.Tensor, layer: ConvLayer,
     return crelu(z, axis=z.ndim - 3)
 
 
+def check_bias(bias, layer: ConvLayer) -> np.ndarray | None:
+    """A known conv bias as a float64 array `(K,)`, or `None`; a clear error otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.features import check_bias
+    >>> layer = ConvLayer(np.ones((3, 1, 2, 2)))
+    >>> check_bias([0.5, 0, -1], layer)
+    array([ 0.5,  0. , -1. ])
+    >>> try:
+    ...     check_bias(np.zeros(4), layer)
+    ... except ValueError as err:
+    ...     print(err)
+    bias must have one entry per filter (3), got shape (4,)
+    """
+    if bias is None:
+        return None
+    if not isinstance(bias, (np.ndarray, torch.Tensor)):
+        bias = np.asarray(bias, dtype=np.float64)
+    b = as_tensor(bias, "bias", dtype=torch.float64).detach().numpy().copy()  # finite or error
+    if b.shape != (layer.out_channels,):
+        raise ValueError(f"bias must have one entry per filter ({layer.out_channels}), got "
+                         f"shape {b.shape}")
+    return b
+
+
 def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int = 2,
-                       activation: Activation = "crelu"):
+                       activation: Activation = "crelu", bias=None):
     """Conv, then CReLU (or ReLU), then non-overlapping `pool x pool` max-pooling.
 
     Parameters
@@ -99,6 +127,10 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
         Window and stride of the max-pooling (floor mode: trailing rows/columns that do not
         fill a window are dropped, as in `torch.nn.functional.max_pool2d`).
     activation : {"crelu", "relu"}
+    bias : array (K,), optional
+        A bias added to every response of filter $k$, $z = Ax + \beta$, before the
+        activation (trained layers). The inverses take the same `bias`
+        (`theory.selection.selection`).
 
     Returns
     -------
@@ -128,7 +160,10 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
     if t.ndim not in (3, 4):
         raise ValueError(f"x must be (C, H, W) or (N, C, H, W), got shape {tuple(t.shape)}")
     pooled_shape(layer, t.shape[-3:], pool, activation)
+    b = check_bias(bias, layer)
     z = layer.forward(t.reshape(-1, *t.shape[-3:]))
+    if b is not None:
+        z = z + torch.from_numpy(b).to(z.dtype)[None, :, None, None]
     vp, ip = F.max_pool2d(z, pool, stride=pool, return_indices=True)
     if activation == "crelu":
         vn, inn = F.max_pool2d(-z, pool, stride=pool, return_indices=True)
@@ -146,4 +181,5 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
 #: The earlier name of `conv_crelu_maxpool` (kept: it is the same function).
 crelu_maxpool = conv_crelu_maxpool
 
-__all__ = ["Activation", "check_pool", "conv_crelu_maxpool", "crelu_features", "crelu_maxpool"]
+__all__ = ["Activation", "check_bias", "check_pool", "conv_crelu_maxpool", "crelu_features",
+           "crelu_maxpool"]

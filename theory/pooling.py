@@ -39,6 +39,7 @@ from theory.checks import (
     InconsistentFeaturesWarning,
     NotConvergedError,
     NotConvergedWarning,
+    cgls_residual_tolerance,
     check_policy,
     lsmr_residual_tolerance,
     report,
@@ -56,10 +57,13 @@ from theory.selection import (
     selection,
     validate_pooled,
 )
-from theory.solvers import solve_dense, solve_lsmr
+from theory.solvers import solve_cgls, solve_dense, solve_lsmr
 
 Inverse = Literal["exact", "linear"]
 _EPS = float(np.finfo(np.float64).eps)
+#: Largest `D` for which `solver="auto"` uses the dense least squares instead of CGLS
+#: (the threshold of the earlier dense/LSMR choice, kept; not re-measured for CGLS).
+AUTO_DENSE_POOLED = 1024
 
 
 @dataclasses.dataclass
@@ -73,15 +77,18 @@ class PoolInversionResult(InversionResult):
     ----------
     inverse : {"exact", "linear"}
     solver : str
-        `dense` (numpy lstsq), `lsmr-sparse`, `lsmr-operator`, `frame-step` or
-        `none` (nothing selected).
+        `dense` (numpy lstsq), `cgls` (on the im2col operator
+        `MaxPoolSelection.rows_operator`), `lsmr-sparse`, `lsmr-operator`, `frame-step`
+        or `none` (nothing selected).
     n_selected : int
         Number of selected filters (`D` unknowns), zero-window rows included.
     n_zero_window : int
         How many of them come from zero windows (`selection`).
     cond_estimate : float
-        LSMR's own estimate of $\\operatorname{cond}(W_x)$, of the column-scaled matrix
-        when Jacobi-preconditioned (`nan` for other solvers); a lower estimate.
+        LSMR's or CGLS's own estimate of $\\operatorname{cond}(W_x)$, of the column-scaled
+        matrix when Jacobi-preconditioned (`nan` for other solvers); a lower estimate.
+        `stopping["scale_spread"]` is the spread of the column scaling (module notes of
+        `theory.deep`).
 
     Examples
     --------
@@ -186,13 +193,16 @@ class PoolInversionResult(InversionResult):
 def invert_crelu_maxpool(
     features, switches, layer: ConvLayer, input_shape: Sequence[int], pool: int = 2,
     inverse: Inverse = "exact", activation: Activation = "crelu", *,
-    solver: Literal["auto", "dense", "lsmr"] = "auto",
+    solver: Literal["auto", "dense", "lsmr", "cgls"] = "auto",
     certify: bool | str = True,
     bounds: FrameBounds | None = None,
     atol: float = 1e-14, btol: float = 1e-14, maxiter: int | None = None,
     zero_tol: float = 0.0,
     zero_windows: bool = True,
     precondition: Literal["auto", "jacobi", "none"] = "auto",
+    precision: Literal["float64", "mixed"] = "float64",
+    bias=None,
+    x0=None,
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
     on_inconsistent: Literal["warn", "raise", "ignore"] = "warn",
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
@@ -214,11 +224,14 @@ def invert_crelu_maxpool(
         (needs frame bounds).
     activation : {"crelu", "relu"}
         The same code handles ReLU + max-pooling: only positive channels exist to select.
-    solver : {"auto", "dense", "lsmr"}
+    solver : {"auto", "dense", "lsmr", "cgls"}
         For `exact`. `dense`: `numpy.linalg.lstsq` on the dense matrix (tiny inputs).
-        `lsmr`: scipy LSMR from 0 (converges to the minimum-norm solution) on the sparse
-        matrix when it is small enough, else on the matrix-free operator. `auto`: dense for
-        `D <= 1024`, else lsmr.
+        `cgls`: preconditioned CGLS from 0 (`theory.solvers.solve_cgls`; converges to the
+        minimum-norm solution) on the im2col operator `MaxPoolSelection.rows_operator`,
+        stopped on the true residual. `lsmr`: scipy LSMR from 0 on the sparse matrix when
+        it is small enough, else on the matrix-free operator. `auto`: dense for
+        `D <= AUTO_DENSE_POOLED` (`theory.pooling`), else cgls, the faster where measured
+        (docs/theory/maxpool.md, "Cost of one pooled inverse, and why CGLS is fast").
     certify : bool or str
         Compute the frame bounds of the selected set: `True` (`auto`) or a method of
         `MaxPoolSelection.frame_bounds` (`dense`, `shift-invert`, `banded`,
@@ -226,8 +239,11 @@ def invert_crelu_maxpool(
         whether the set is a frame, except when fewer values than unknowns are selected).
     bounds : FrameBounds, optional
         Precomputed frame bounds, used as given.
-    atol, btol, maxiter : LSMR stopping rule (reported in `stopping`); `maxiter=None`
-        means `10 * min(n, D)`.
+    atol, btol, maxiter : the stopping rule of LSMR and CGLS (reported in `stopping`):
+        $\\|r\\| \\le \\mathrm{btol}\\|g\\| + \\mathrm{atol}\\|W_x^T\\|\\|x'\\|$, or the
+        least-squares test $\\|W_xr\\| \\le \\mathrm{atol}\\|W_x^T\\|\\|r\\|$; CGLS tests it
+        on the true residual with a bound on the norm (`MaxPoolSelection.abs_norm_bound`),
+        LSMR on its recurrence with its estimate. `maxiter=None` means `10 * min(n, D)`.
     zero_tol : float
         Pooled values `<= zero_tol` are treated as zero (see `selection`).
     zero_windows : bool
@@ -242,7 +258,21 @@ def invert_crelu_maxpool(
         unevenly (next to regions of exactly zero input, e.g. black pixels, about 2x on the
         astronaut photo). For a non-frame it is the minimum-$\\|M^{-1}x\\|$ solution,
         not the projection; every coordinate no selected filter touches still comes back 0.
-        `auto`: `jacobi` when the set is certified a frame, else `none`.
+        `auto`: `jacobi` when the set is certified a frame, else `none`. For CGLS the same
+        scaling is the preconditioner $M^2$ of its normal equations.
+    precision : {"float64", "mixed"}
+        CGLS only: `mixed` runs its two products per iteration in float32 with float64
+        residual replacement (`theory.solvers.solve_cgls`); the stopping rule and every
+        check stay in float64.
+    x0 : array, optional
+        A start for CGLS (warm start, e.g. the last iterate of a solve that hit its cap),
+        of `input_shape` (or `(N, *input_shape)` for a batch). From a start the iterates
+        stay in $x_0 + $ the row space: for a frame the solution is the same. Ignored by
+        the direct solvers (`dense`, `frame-step`); LSMR refuses it.
+    bias : array (K,), optional
+        A known bias of the conv ($z = Ax + \\beta$; the features come from
+        `conv_crelu_maxpool(..., bias=bias)`): it only shifts the measured values
+        (`MaxPoolSelection.rhs`), the operator is unchanged.
     on_non_injective : {"warn", "raise", "ignore"}
         What to do when the selected set is certified *not* to be a frame: the exact method
         then returns the projection of `x` onto the span of the selected filters.
@@ -251,9 +281,9 @@ def invert_crelu_maxpool(
         above the solver's rounding/stopping bound, or (for a frame) a switch that is not
         the extreme response of its window for the reconstruction (`theory.checks`).
     on_not_converged : {"warn", "raise", "ignore"}
-        When LSMR stopped on its iteration cap or condition limit.
+        When LSMR or CGLS stopped on its iteration cap (or LSMR on its condition limit).
     iteration_callback : callable(int), optional
-        Called with the iteration count after every LSMR iteration (progress display).
+        Called with the iteration count after every LSMR or CGLS iteration (progress).
     method, on_non_frame : deprecated names of `inverse` and `on_non_injective`; a
         string `bounds` is the deprecated form of `certify` (`"none"`: `False`).
 
@@ -297,7 +327,8 @@ def invert_crelu_maxpool(
                       "certify=False for 'none')", DeprecationWarning, stacklevel=2)
         certify, bounds = (False if bounds == "none" else bounds), None
     check_choice(inverse, "inverse", ("exact", "linear"))
-    check_choice(solver, "solver", ("auto", "dense", "lsmr"))
+    check_choice(solver, "solver", ("auto", "dense", "lsmr", "cgls"))
+    check_choice(precision, "precision", ("float64", "mixed"))
     check_choice(precondition, "precondition", ("auto", "jacobi", "none"))
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
     check_policy(on_inconsistent, "on_inconsistent")
@@ -310,13 +341,25 @@ def invert_crelu_maxpool(
     f, s, shape, pool = validate_pooled(features, switches, layer, input_shape, pool, activation)
     if inverse == "linear" and bounds is None and certify is False:
         raise ValueError("inverse='linear' needs frame bounds; certify=False was given")
+    starts = [None] * int(np.prod(f.shape[:-3], dtype=np.int64))
+    if x0 is not None:
+        if solver == "lsmr":
+            raise ValueError("x0 (a warm start) needs solver='cgls' or 'auto'; LSMR starts at 0")
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != (*f.shape[:-3], *shape):
+            raise ValueError(f"x0 has shape {x0.shape}; expected {(*f.shape[:-3], *shape)}")
+        if not np.isfinite(x0).all():
+            raise ValueError("x0 contains NaN/Inf")
+        starts = list(x0.reshape(-1, int(np.prod(shape))))
     results = []
-    for fi, si in zip(f.reshape(-1, *f.shape[-3:]), s.reshape(-1, *s.shape[-3:])):
+    for fi, si, start in zip(f.reshape(-1, *f.shape[-3:]), s.reshape(-1, *s.shape[-3:]),
+                             starts):
         sel = selection(fi, si, layer, shape, pool, activation, zero_tol=zero_tol,
-                        zero_windows=zero_windows)
+                        zero_windows=zero_windows, bias=bias)
         results.append(_invert_one(sel, inverse, solver, certify, bounds, atol, btol, maxiter,
                                    precondition, on_non_injective, on_inconsistent,
-                                   on_not_converged, iteration_callback, t0))
+                                   on_not_converged, iteration_callback, t0, precision,
+                                   start))
     if f.ndim == 3:
         return results[0]
     return InversionBatch(results, time.perf_counter() - t0)
@@ -325,10 +368,11 @@ def invert_crelu_maxpool(
 def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bounds,
                 atol: float, btol: float, maxiter: int | None, precondition: str,
                 on_non_injective: str, on_inconsistent: str, on_not_converged: str,
-                iteration_callback, t0: float) -> PoolInversionResult:
+                iteration_callback, t0: float, precision: str = "float64", x0=None
+                ) -> PoolInversionResult:
     """Certify, solve and check one selection (see `invert_crelu_maxpool`)."""
-    g, d, n = sel.values, sel.dim, sel.n_selected
-    g_given, sel_given = g, sel
+    g, d, n = sel.rhs, sel.dim, sel.n_selected
+    g_given, sel_given = sel.values, sel
     fb = bounds
     if fb is None and certify is not False:
         fb = sel.frame_bounds("auto" if certify is True else certify)
@@ -357,7 +401,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
     e = normalising_exponent(sel.max_abs)
     if e:
         sel = sel.scaled(float(np.ldexp(1.0, e)))
-        g = sel.values
+        g = sel.rhs
     if n == 0:
         x, used = np.zeros(d), "none"
         stop = {"solver": "none", "reason": "no non-zero pooled value: x' = 0"}
@@ -369,25 +413,33 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
         x, used = (2.0 / (a + b)) * sel.linear_operator.rmatvec(g), "frame-step"
         stop = {"solver": "one frame-algorithm step", "a": fb.lower, "b": fb.upper}
     else:
-        use = solver if solver != "auto" else ("dense" if d <= 1024 else "lsmr")
+        use = solver if solver != "auto" else ("dense" if d <= AUTO_DENSE_POOLED else "cgls")
         if use == "dense":
             if d > DENSE_LIMIT:
-                raise ValueError(f"solver='dense' refuses D = {d} > {DENSE_LIMIT}; use lsmr")
+                raise ValueError(f"solver='dense' refuses D = {d} > {DENSE_LIMIT}; use cgls")
             sol, used = solve_dense(sel.dense(force=True), g), "dense"
         else:
-            if n * sel._taps <= SPARSE_LIMIT:
-                op, used = sel.sparse(), "lsmr-sparse"
-            else:
-                op, used = sel.linear_operator, "lsmr-operator"
             cap = maxiter if maxiter is not None else 10 * min(n, d)
             jacobi = precondition == "jacobi" or (precondition == "auto" and is_frame is True)
             scale = cn = None
             if jacobi:
                 cn = sel.column_norms()
                 scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 1.0)
-            sol = solve_lsmr(op, g, atol=atol, btol=btol, maxiter=cap, column_scale=scale,
-                             label=f"scipy.sparse.linalg.lsmr ({used})",
-                             callback=iteration_callback)
+            if use == "cgls":
+                used = "cgls"
+                sol = solve_cgls(sel.rows_operator.linear_operator, g, atol=atol, btol=btol,
+                                 maxiter=cap, column_scale=scale, precision=precision,
+                                 a_norm=sel.abs_norm_bound(), taps=sel._taps, x0=x0,
+                                 label=f"cgls ({precision}, im2col operator)",
+                                 callback=iteration_callback)
+            else:
+                if n * sel._taps <= SPARSE_LIMIT:
+                    op, used = sel.sparse(), "lsmr-sparse"
+                else:
+                    op, used = sel.linear_operator, "lsmr-operator"
+                sol = solve_lsmr(op, g, atol=atol, btol=btol, maxiter=cap, column_scale=scale,
+                                 label=f"scipy.sparse.linalg.lsmr ({used})",
+                                 callback=iteration_callback)
             sol.stopping["preconditioner"] = "jacobi (column norms)" if jacobi else "none"
             if cn is not None:  # cond(M): error bounds of x = My pick it up
                 touched = cn > 0
@@ -395,17 +447,20 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
                                                 if touched.any() else 1.0)
         x, iters, converged, stop, cond_est = (sol.x, sol.iterations, sol.converged,
                                                sol.stopping, sol.cond_estimate)
-    r = sel.linear_operator.matvec(x) - g if n else np.zeros(0)
+    # the a-posteriori check: a fresh forward pass by the layer's own conv (torch conv2d),
+    # independent of the operator the solver iterated with
+    r, z = sel.residual(x) if n else (np.zeros(0), None)
     gn = float(np.linalg.norm(g))
     rel = float(np.linalg.norm(r) / gn) if gn > 0 else 0.0
     checks = {"relative_residual": rel, "converged": converged}
     if inverse == "exact" and n:
         _check_exact(sel, x, g, rel, fb, is_frame, used, sol, atol, btol, checks,
-                     on_inconsistent)
+                     on_inconsistent, z)
     if not converged:
-        report(f"LSMR did not converge on the pooled system: {stop.get('reason', '?')} after "
-               f"{iters} iterations (relative residual {rel:.3e}); raise maxiter or loosen "
-               "atol/btol", on_not_converged, NotConvergedWarning, NotConvergedError,
+        name = "CGLS" if used == "cgls" else "LSMR"
+        report(f"{name} did not converge on the pooled system: {stop.get('reason', '?')} "
+               f"after {iters} iterations (relative residual {rel:.3e}); raise maxiter or "
+               "loosen atol/btol", on_not_converged, NotConvergedWarning, NotConvergedError,
                stacklevel=4)
     return PoolInversionResult(
         x=x.reshape(sel.input_shape), z=g_given, solver=used, iterations=iters,
@@ -417,7 +472,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
 
 def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float, fb,
                  is_frame, used: str, sol, atol: float, btol: float, checks: dict,
-                 on_inconsistent: str) -> None:
+                 on_inconsistent: str, z: np.ndarray | None = None) -> None:
     """Residual and switch checks of an exact pooled inverse (`theory.checks`)."""
     layer = sel.layer
     kh, kw = layer.kernel_size
@@ -430,20 +485,31 @@ def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float
     else:
         cond = float("inf")
     tol = rounding_residual_tolerance(taps, layer.out_channels, cond)
+    gnorm = float(np.linalg.norm(g))
     if used.startswith("lsmr"):
-        lsmr_tol = lsmr_residual_tolerance(atol, btol, sol.a_norm_estimate,
-                                           sol.x_norm_estimate, float(np.linalg.norm(g)),
-                                           sol.iterations, taps)
-        tol = max(tol, lsmr_tol) if np.isfinite(lsmr_tol) else tol
+        solver_tol = lsmr_residual_tolerance(atol, btol, sol.a_norm_estimate,
+                                             sol.x_norm_estimate, gnorm, sol.iterations, taps)
+    elif used == "cgls":
+        solver_tol = cgls_residual_tolerance(atol, btol, sol.a_norm_estimate,
+                                             sol.x_norm_estimate, gnorm, taps,
+                                             abs_norm=sel.abs_norm_bound(),
+                                             solution_norm=float(np.linalg.norm(x)))
+    else:
+        solver_tol = float("nan")
+    # the solver's guarantee widens the rounding tolerance; without a certificate (no
+    # finite cond) it is the only tolerance, and it holds only for a converged solve
+    if np.isfinite(solver_tol) and (np.isfinite(tol) or checks.get("converged", False)):
+        tol = max(tol, solver_tol) if np.isfinite(tol) else solver_tol
     checks["residual_tolerance"] = tol
     if rel > tol:
         report(f"the pooled features and switches are not consistent with this layer: "
                f"relative residual ||W_x^T x' - g|| / ||g|| = {rel:.3e} > {tol:.3e} (the "
-               f"{used} solver's rounding/stopping bound); wrong switches, altered values, or "
-               f"features of another layer than {layer!r}", on_inconsistent,
-               InconsistentFeaturesWarning, InconsistentFeaturesError, stacklevel=5)
+               f"{used} solver's rounding/stopping bound); wrong switches, altered values, a "
+               f"missing or wrong bias, or features of another layer than {layer!r}",
+               on_inconsistent, InconsistentFeaturesWarning, InconsistentFeaturesError,
+               stacklevel=5)
     if is_frame is True and np.isfinite(cond):
-        bad = switch_violations(sel, x, slack=2.0 * cond * max(rel, tol))
+        bad = switch_violations(sel, x, slack=2.0 * cond * max(rel, tol), z=z)
         checks["switch_violations"] = bad
         if bad:
             report(f"{bad} pooling switch(es) do not point at the largest (positive channel) "
@@ -452,7 +518,8 @@ def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float
                    on_inconsistent, InconsistentFeaturesWarning, InconsistentFeaturesError, stacklevel=5)
 
 
-def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float) -> int:
+def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float,
+                      z: np.ndarray | None = None) -> int:
     """Pooled units whose switch is not the window's extreme response of `A x` beyond
     `slack * ||A x||_inf` (plus rounding).
 
@@ -479,8 +546,9 @@ def switch_violations(sel: MaxPoolSelection, x: np.ndarray, slack: float) -> int
     True
     """
     p = sel.pool
-    z = torch.from_numpy(np.asarray(sel.layer.forward(x.reshape(sel.input_shape)),
-                                    dtype=np.float64))[None]
+    if z is None:   # the responses of x (bias-free: a per-filter constant moves no switch)
+        z = np.asarray(sel.layer.forward(x.reshape(sel.input_shape)), dtype=np.float64)
+    z = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float64))[None]
     k, ho, wo = z.shape[1:]
     zmax = F.max_pool2d(z, p, stride=p)[0].reshape(k, -1)
     zmin = -F.max_pool2d(-z, p, stride=p)[0].reshape(k, -1)

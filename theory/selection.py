@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from scipy.sparse.linalg import LinearOperator
 
 from theory.conv import ConvLayer, as_tensor
-from theory.features import Activation, _check_activation, check_pool
+from theory.features import Activation, _check_activation, check_bias, check_pool
 from theory.frames import FrameBounds
 
 #: Largest `n_selected * taps` for which the sparse matrix of the selected filters is built
@@ -95,6 +95,9 @@ class MaxPoolSelection:
         `True` for the rows added by a *zero window* (CReLU only, see `selection`):
         filter $k$ at every position of a pooling window whose positive and negative
         pooled values are both 0, with value 0.
+    bias : float array (K,) or None
+        A known bias $\beta$ of the conv, $z = Ax + \beta$ (`selection`): the
+        measurements are then $W_x^T x = $ `rhs`, the values shifted by the bias.
 
     Examples
     --------
@@ -123,6 +126,34 @@ class MaxPoolSelection:
     values: np.ndarray
     unit_index: np.ndarray
     zero_window: np.ndarray
+    bias: np.ndarray | None = None
+
+    @property
+    def rhs(self) -> np.ndarray:
+        r"""The right-hand side of $W_x^T x = $ `rhs`: `values - sign * bias[filter_index]`.
+
+        A selected positive unit has value $z_k(j^+) = (Ax)_{k,j^+} + \beta_k$, a negative
+        one $-z_k(j^-) = -(Ax)_{k,j^-} - \beta_k$, a zero-window row $z_k(j) = 0$, i.e.
+        $(Ax)_{k,j} = -\beta_k$ (sign `+1`): in every case the row
+        $s\,(Ax)_{k,j}$ equals the value minus $s\beta_k$. Without a bias, `values`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> rng = np.random.default_rng(0)
+        >>> layer = ConvLayer(rng.standard_normal((6, 1, 3, 3)), padding=1)
+        >>> x, beta = rng.random((1, 6, 6)), rng.normal(0, 0.3, 6)
+        >>> g, s = conv_crelu_maxpool(x, layer, bias=beta)        # features of the biased conv
+        >>> sel = selection(g, s, layer, x.shape, bias=beta)
+        >>> bool(np.allclose(sel.linear_operator.matvec(x.ravel()), sel.rhs))   # W_x^T x = rhs
+        True
+        >>> bool(np.allclose(sel.linear_operator.matvec(x.ravel()), sel.values))
+        False
+        """
+        if self.bias is None:
+            return self.values
+        return self.values - self.sign * self.bias[self.filter_index]
 
     @property
     def n_zero_window(self) -> int:
@@ -460,7 +491,8 @@ class MaxPoolSelection:
         True
         """
         return dataclasses.replace(self, layer=self.layer.scaled(factor),
-                                   values=self.values * factor)
+                                   values=self.values * factor,
+                                   bias=None if self.bias is None else self.bias * factor)
 
     def auto_bounds_method(self) -> str:
         """`dense` for `D <= 1024`, `shift-invert` while the sparse matrix is small
@@ -569,6 +601,328 @@ class MaxPoolSelection:
 
         return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
 
+    # ---------------------------------------------------------------- the fast operator
+    @functools.cached_property
+    def rows_operator(self) -> "SelectedRows":
+        r"""$W_x^T$ by im2col slices and one matrix product per application (`SelectedRows`).
+
+        The operator the CGLS solver iterates with (float64, and float32 for its
+        mixed-precision products): one conv by `theory.im2col.Im2colConv` (zero or
+        circular padding, any stride and dilation), then a gather of the selected responses
+        times their signs; the adjoint scatters and runs the conv's adjoint. Its buffers
+        are allocated once and reused. `linear_operator` stays the independent reference
+        (torch's `unfold`/`fold`, or the layer's own conv for circular padding).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> B = sel.rows_operator.linear_operator
+        >>> B.shape, bool(np.allclose(B.matvec(x.ravel()), sel.values))
+        ((122, 36), True)
+        """
+        return SelectedRows(self)
+
+    def normal_operator(self) -> LinearOperator:
+        r"""$W_xW_x^T = A^T\operatorname{diag}(m)A$ by one conv, a mask, one adjoint conv.
+
+        $m$ counts how often each conv response is selected (0 or 1 here: a response is
+        the switch of at most one pooled unit or one zero-window row; the signs square
+        away). The same map as `gram_operator`, without the gather and the scatter.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> a = sel.dense()
+        >>> v = np.random.default_rng(2).standard_normal(36)
+        >>> bool(np.allclose(sel.normal_operator().matvec(v), a.T @ (a @ v)))
+        True
+        """
+        return self.rows_operator.normal_operator
+
+    def abs_norm_bound(self) -> float:
+        r"""$\sqrt{\|W_x^T\|_1\|W_x^T\|_\infty}$, an upper bound on $\||W_x^T|\|_2$ and
+        hence on $\|W_x^T\|_2$ (cached).
+
+        $\|M\|_2^2 \le \|M\|_1\|M\|_\infty$ for every matrix (Higham, *Accuracy and
+        Stability of Numerical Algorithms*, 6.3), and $|M|$ has the same 1- and
+        $\infty$-norms as $M$. The largest row sum of $|W_x^T|$ is at most the largest
+        $\|w_k\|_1$ of a selected filter; the column sums are $|A|^Tm$, one adjoint conv
+        with the absolute weights applied to the selection counts $m$ (wrapped taps of a
+        circular layer are counted separately: still an upper bound). The CGLS stopping
+        rule and `theory.checks.cgls_residual_tolerance` use it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> a = sel.dense()
+        >>> two = np.linalg.norm(a, 2)
+        >>> bound = sel.abs_norm_bound()
+        >>> bool(two <= np.linalg.norm(np.abs(a), 2) <= bound)
+        True
+        >>> one_inf = np.sqrt(np.abs(a).sum(0).max() * np.abs(a).sum(1).max())
+        >>> bool(one_inf <= bound * (1 + 1e-12))        # (rows: the filters' full 1-norms)
+        True
+        """
+        return self._abs_norm_bound
+
+    @functools.cached_property
+    def _abs_norm_bound(self) -> float:
+        from theory.im2col import Im2colConv
+
+        if self.n_selected == 0:
+            return 0.0
+        layer = self.layer
+        absw = layer._weight.to(torch.float64).abs()
+        row_max = float(absw.reshape(layer.out_channels, -1).sum(1)[
+            torch.from_numpy(np.unique(self.filter_index))].max())
+        conv = Im2colConv(ConvLayer(absw, stride=layer.stride, padding=layer.padding,
+                                    padding_mode=layer.padding_mode, dilation=layer.dilation),
+                          self.input_shape)
+        col_max = float(conv.adjoint(self.rows_operator.multiplicity).max())
+        return float(np.sqrt(row_max * col_max))
+
+    def residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(W_x^T x - rhs, z)` from the layer's own conv (`ConvLayer.forward`, torch's
+        `conv2d`): the a-posteriori check, independent of the solvers' operators; `z`
+        (the bias-free responses, `(K, H', W')`) is returned for the switch check.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+        >>> layer = ConvLayer(w.reshape(9, 1, 3, 3), padding=1)        # 9 orthonormal filters
+        >>> x = np.random.default_rng(1).random((1, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)                         # 18 x 3 x 3 pooled
+        >>> r, z = selection(g, s, layer, x.shape).residual(x)
+        >>> bool(np.abs(r).max() < 1e-14), z.shape
+        (True, (9, 6, 6))
+        """
+        z = np.asarray(self.layer.forward(np.asarray(x, dtype=np.float64).reshape(
+            1, *self.input_shape)), dtype=np.float64)[0]
+        return z.reshape(-1)[self._rows] * self.sign - self.rhs, z
+
+
+class SelectedRows:
+    r"""$W_x^T$ of a `MaxPoolSelection` as im2col slices, one matrix product and a gather.
+
+    Built by `MaxPoolSelection.rows_operator`. `matvec`/`rmatvec` act on flat float64
+    torch tensors; `dtype=torch.float32` computes the products in single precision (the
+    vectors are converted on the way in and the results back to float64) for the
+    mixed-precision CGLS. `linear_operator` and `normal_operator` wrap them as scipy
+    LinearOperators (float64), with `matvec32`/`rmatvec32` attributes on the former.
+
+    Notes
+    -----
+    Rows are $s_i\,(Ax)_{r_i}$ with $r_i$ the flat index `k H'W' + j` of the selected
+    response and $s_i = \pm 1$. The adjoint scatters $s_i y_i$ into a `K H'W'` buffer and
+    applies $A^T$; when no response is selected twice (the CReLU and ReLU selections:
+    `multiplicity <= 1`) the buffer is written at the selected entries only, so its other
+    entries stay 0 and it is never cleared.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((8, 2, 3, 3)), stride=2, padding=1)
+    >>> x = rng.random((2, 8, 8))
+    >>> g, s = conv_crelu_maxpool(x, layer)
+    >>> sel = selection(g, s, layer, x.shape)
+    >>> rows = sel.rows_operator
+    >>> y = torch.from_numpy(rng.standard_normal(sel.n_selected))
+    >>> bool(np.allclose(rows.rmatvec(y).numpy(), sel.dense().T @ y.numpy()))
+    True
+    >>> int(rows.multiplicity.max())
+    1
+    """
+
+    def __init__(self, sel: "MaxPoolSelection"):
+        from theory.im2col import Im2colConv
+
+        self.shape = sel.shape
+        self.conv = Im2colConv(sel.layer, sel.input_shape, (torch.float64, torch.float32))
+        k, ho, wo = sel.conv_shape
+        self._size = k * ho * wo
+        self.rows = torch.from_numpy(np.ascontiguousarray(sel._rows, dtype=np.int64))
+        self.sign = torch.from_numpy(np.ascontiguousarray(sel.sign, dtype=np.float64))
+        self._sign32 = self.sign.to(torch.float32)
+        self.multiplicity = torch.bincount(self.rows, minlength=self._size).to(torch.float64)
+        self._unique = bool(self.rows.numel() == 0 or self.multiplicity.max() <= 1)
+        self._buf: dict[torch.dtype, torch.Tensor] = {}
+
+    @property
+    def taps(self) -> int:
+        """Terms per row, $C k_h k_w$ (the length of the dot products).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> selection(g, s, layer, x.shape).rows_operator.taps
+        18
+        """
+        return self.conv.taps
+
+    def matvec(self, x: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """$W_x^T x$ (length `n`, float64; products in `dtype`).
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> y64 = sel.rows_operator.matvec(torch.from_numpy(x.ravel()))
+        >>> y32 = sel.rows_operator.matvec(torch.from_numpy(x.ravel()), torch.float32)
+        >>> bool(np.allclose(y64.numpy(), sel.values)), y32.dtype
+        (True, torch.float64)
+        >>> bool(torch.allclose(y32, y64, atol=1e-5))
+        True
+        """
+        z = self.conv.forward(x, dtype).view(-1)
+        out = torch.index_select(z, 0, self.rows)
+        if dtype == torch.float64:
+            return out.mul_(self.sign)
+        return out.mul_(self._sign32).to(torch.float64)
+
+    def rmatvec(self, y: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """$W_x y$ (length `D`, float64; products in `dtype`).
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> sel = selection(g, s, layer, x.shape)
+        >>> y = torch.from_numpy(sel.values)
+        >>> bool(np.allclose(sel.rows_operator.rmatvec(y).numpy(), sel.dense().T @ sel.values))
+        True
+        """
+        if dtype not in self._buf:
+            self._buf[dtype] = torch.zeros(self._size, dtype=dtype)
+        buf = self._buf[dtype]
+        sign = self.sign if dtype == torch.float64 else self._sign32
+        vals = y.to(dtype) * sign
+        if self._unique:   # only the selected entries are ever written: the rest stay 0
+            buf.index_copy_(0, self.rows, vals)
+        else:
+            buf.zero_()
+            buf.index_add_(0, self.rows, vals)
+        return self.conv.adjoint(buf, dtype).to(torch.float64)
+
+    def normal(self, v: torch.Tensor) -> torch.Tensor:
+        r"""$A^T\operatorname{diag}(m)Av = W_xW_x^Tv$ (float64): conv, mask, adjoint conv.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> rows = selection(g, s, layer, x.shape).rows_operator
+        >>> v = torch.from_numpy(x.ravel())
+        >>> bool(torch.allclose(rows.normal(v), rows.rmatvec(rows.matvec(v))))
+        True
+        """
+        z = self.conv.forward(v).view(-1)
+        z.mul_(self.multiplicity)
+        return self.conv.adjoint(z)
+
+    @functools.cached_property
+    def linear_operator(self) -> LinearOperator:
+        """$W_x^T$ as a float64 scipy LinearOperator (plus `matvec32`, `rmatvec32`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> B = selection(g, s, layer, x.shape).rows_operator.linear_operator
+        >>> B.shape, B.matvec32(x.ravel()).dtype
+        ((81, 72), dtype('float64'))
+        """
+        return _RowsLinearOperator(self)
+
+    @functools.cached_property
+    def normal_operator(self) -> LinearOperator:
+        """$W_xW_x^T$ (`D x D`) as a float64 scipy LinearOperator (`normal`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer, conv_crelu_maxpool, selection
+        >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 2, 3, 3)), padding=1)
+        >>> x = np.random.default_rng(1).random((2, 6, 6))
+        >>> g, s = conv_crelu_maxpool(x, layer)
+        >>> selection(g, s, layer, x.shape).rows_operator.normal_operator.shape
+        (72, 72)
+        """
+        d = self.shape[1]
+
+        def mv(v):
+            t = torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+            return self.normal(t).numpy()
+
+        return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
+
+
+class _RowsLinearOperator(LinearOperator):
+    """scipy's face of `SelectedRows` (float64 in and out), with the float32 products."""
+
+    def __init__(self, rows: SelectedRows):
+        super().__init__(np.float64, rows.shape)
+        self.rows = rows
+
+    @staticmethod
+    def _t(v) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+
+    def _matvec(self, x):
+        return self.rows.matvec(self._t(x)).numpy()
+
+    def _rmatvec(self, y):
+        return self.rows.rmatvec(self._t(y)).numpy()
+
+    def _adjoint(self):
+        return LinearOperator((self.shape[1], self.shape[0]), matvec=self._rmatvec,
+                              rmatvec=self._matvec, dtype=np.float64)
+
+    def matvec32(self, x) -> np.ndarray:
+        """$W_x^Tx$ with float32 products (float64 in and out)."""
+        return self.rows.matvec(self._t(x), torch.float32).numpy()
+
+    def rmatvec32(self, y) -> np.ndarray:
+        """$W_xy$ with float32 products (float64 in and out)."""
+        return self.rows.rmatvec(self._t(y), torch.float32).numpy()
+
 
 def validate_pooled(features, switches, layer, input_shape, pool, activation):
     """Check and convert `(features, switches)` of one or many inputs; return numpy arrays.
@@ -627,7 +981,7 @@ def validate_pooled(features, switches, layer, input_shape, pool, activation):
 
 def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], pool: int = 2,
               activation: Activation = "crelu", zero_tol: float = 0.0,
-              zero_windows: bool = True) -> MaxPoolSelection:
+              zero_windows: bool = True, bias=None) -> MaxPoolSelection:
     """The selected signed shifted filters of one input, from its pooled features and switches.
 
     Parameters
@@ -648,6 +1002,10 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
         leave unmeasured. With `zero_tol > 0` a window counts when both values are
         `<= zero_tol`; the equation is then off by at most the values' error. `False`
         gives the paper's measurements only (the non-zero values).
+    bias : array (K,), optional
+        A known bias of the conv, $z = Ax + \beta$: the features are those of the biased
+        layer (`conv_crelu_maxpool(..., bias=bias)`), and the selection's right-hand side
+        is shifted (`MaxPoolSelection.rhs`); the operator $W_x^T$ is unchanged.
 
     Returns
     -------
@@ -670,6 +1028,7 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
     66
     """
     f, s, shape, pool = validate_pooled(features, switches, layer, input_shape, pool, activation)
+    bias = check_bias(bias, layer)
     if f.ndim != 3:
         raise ValueError(f"selection() takes the features of one input, got shape {f.shape}")
     k = layer.out_channels
@@ -697,11 +1056,12 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
     return MaxPoolSelection(
         layer=layer, input_shape=shape, pool=pool, activation=activation,
         filter_index=filt, position=pos, sign=sign, values=values, unit_index=unit,
-        zero_window=zero,
+        zero_window=zero, bias=bias,
     )
 
 
 # ---------------------------------------------------------------------------- inversion
 
 
-__all__ = ["MaxPoolSelection", "SPARSE_LIMIT", "pooled_shape", "selection", "validate_pooled"]
+__all__ = ["MaxPoolSelection", "SPARSE_LIMIT", "SelectedRows", "pooled_shape", "selection",
+           "validate_pooled"]

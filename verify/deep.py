@@ -186,15 +186,20 @@ def tv(x: torch.Tensor, delta: float = 1e-3) -> torch.Tensor:
 def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_shape,
                            activation: str = "crelu", steps: int = 300, lr: float = 0.02,
                            lam_tv: float = 0.01, seed: int = 0,
-                           callback: Callable[[int], None] | None = None) -> np.ndarray:
+                           callback: Callable[[int], None] | None = None,
+                           max_seconds: float | None = None,
+                           stats: dict | None = None) -> np.ndarray:
     """Mahendran & Vedaldi (CVPR 2015) style inversion by optimisation, no switches.
 
     Minimises :math:`\\|\\Phi(x) - \\Phi_0\\|^2 / \\|\\Phi_0\\|^2 + \\lambda_{TV} R_{TV}(x)`
     over :math:`x \\in [0, 1]^D` (projected Adam, float32), where :math:`\\Phi` is the stack's
     forward pass (conv, activation, max-pool) and :math:`R_{TV}` the smoothed total
     variation. Start: mid-grey plus small seeded noise. ``lam_tv``, ``lr`` and ``steps`` are
-    fixed in advance, not tuned on the test image.
+    fixed in advance, not tuned on the test image. ``max_seconds``: stop after the step
+    that passes this wall time (a budget; at least one step), at most ``steps`` steps;
+    ``stats`` (a dict) receives ``steps`` (taken) and ``seconds``.
     """
+    t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     x = (0.5 + 0.01 * torch.randn(1, *input_shape, generator=gen)).requires_grad_(True)
     phi0 = torch.from_numpy(np.asarray(target, dtype=np.float32))[None]
@@ -205,15 +210,21 @@ def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_sh
                            padding=st.layer.padding, padding_mode=st.layer.padding_mode,
                            dilation=st.layer.dilation), st.pool) for st in stages]
     opt = torch.optim.Adam([x], lr=lr)
+    taken = 0
     for it in range(steps):
+        if taken and max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+            break   # (at least one step: a baseline of no step shows nothing)
         opt.zero_grad()
         loss = (_torch_forward(x, f32, activation) - phi0).pow(2).sum() / norm0 + lam_tv * tv(x)
         loss.backward()
         opt.step()
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
+        taken += 1
         if callback is not None:
             callback(it)
+    if stats is not None:
+        stats.update(steps=taken, seconds=time.perf_counter() - t0)
     return x.detach()[0].double().numpy()
 
 
@@ -233,7 +244,8 @@ def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int 
                     baseline_steps: int = 300, methods: Sequence[str] = ("crelu", "relu",
                                                                          "optimisation"),
                     progress: Callable[..., None] | None = None, tol: float = 1e-10,
-                    maxiter: int | None = 3000, certify: bool = False) -> list[MethodResult]:
+                    maxiter: int | None = 3000, certify: bool = False,
+                    budget: bool = False) -> list[MethodResult]:
     """Reconstruct ``image`` (3, H, W) in [0, 1] from its deep features by each method.
 
     ``crelu``: stage-by-stage exact inverse of the CReLU stack with switches. ``relu``: the
@@ -241,11 +253,21 @@ def reconstruct_all(image: np.ndarray, weights: Sequence[np.ndarray], pool: int 
     features (no switches). ``tol`` is LSMR's ``atol = btol`` and ``maxiter`` its cap per
     stage; ``certify`` computes every stage's frame bounds (slow at image size). Each
     stage's ``is_frame`` (certified, or ``None``), ``converged`` and reason are in ``info``.
+
+    ``budget=True`` (the CLI's default): the other columns cost no more than the CReLU
+    column (which runs first). The ReLU projection's iterations are capped per stage at
+    the CReLU column's iterations of that stage times the ratio of the two stages' input
+    channels (an iteration costs about ``K C k^2`` per position: a ReLU stage above the
+    first has half the channels), without retries; the optimisation
+    baseline runs until the CReLU column's wall time has passed (at most
+    ``baseline_steps`` steps). Every result's ``info["forward_units"]`` is its time in
+    units of one forward pass of the CReLU stack (``deep_forward``, timed in the same
+    run, ``info["unit_seconds"]``).
     """
     crelu_stages, relu_stages = build_stacks(weights, pool)
     with solver_environment():
         return _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods,
-                                progress, tol, maxiter, certify)
+                                progress, tol, maxiter, certify, budget)
 
 
 class solver_environment:  # noqa: N801 - used as a context manager, like a function
@@ -313,18 +335,32 @@ def _frame_reason(r) -> str:
 
 
 def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, progress, tol,
-                     maxiter, certify=False):
+                     maxiter, certify=False, budget=False):
     out = []
+    t0 = time.perf_counter()
+    deep_forward(image, crelu_stages, "crelu")
+    unit = time.perf_counter() - t0           # one forward pass of the CReLU stack
+    spent: dict[str, float] = {}
+    crelu_iters = None
     for name in methods:
         t0 = time.perf_counter()
+        extra: dict = {}
         if name in ("crelu", "relu"):
             stages = crelu_stages if name == "crelu" else relu_stages
+            cap, retries = maxiter, 1
+            if name == "relu" and budget and crelu_iters is not None:
+                # an iteration costs about K * C * k^2 per position: the ReLU stage's is
+                # cheaper by C_crelu / C_relu (2 above the first stage)
+                cap = [max(1, int(k * (c.layer.in_channels / r.layer.in_channels)))
+                       for k, c, r in zip(crelu_iters, crelu_stages, relu_stages)]
+                retries = 0
+                extra = {"capped_at": cap}
             fwd = deep_forward(image, stages, name)
             with warnings.catch_warnings():   # reported per stage in info, not as warnings
                 warnings.simplefilter("ignore", NotConvergedWarning)
                 res = invert_deep(
                     fwd.last, fwd.switches, stages, image.shape, name, atol=tol, btol=tol,
-                    maxiter=maxiter, certify=certify,
+                    maxiter=cap, retries=retries, certify=certify,
                     callback=((lambda i, r, n=name: progress(f"{n} stage {i}"))
                               if progress else None),
                     iteration_callback=((lambda i, k, n=name: progress(f"{n} s{i} it {k}", 0))
@@ -333,7 +369,7 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
             info = {"stages": [{"stage": len(stages) - j, "n_selected": r.n_selected,
                                 "zero_window_rows": r.n_zero_window,
                                 "unknowns": int(np.prod(r.x.shape)),
-                                "lsmr_iterations": r.iterations,
+                                "iterations": r.iterations,
                                 "cond_estimate": r.cond_estimate,
                                 "relative_residual": r.relative_residual,
                                 "stop": r.stopping.get("reason", ""),
@@ -341,16 +377,26 @@ def _reconstruct_all(image, crelu_stages, relu_stages, baseline_steps, methods, 
                                 "solver": r.solver,
                                 "why": _frame_reason(r)}
                                for j, r in enumerate(res.stages)],
-                    "end_to_end": res.checks}
+                    "end_to_end": res.checks, **extra}
+            if name == "crelu":   # first stage first
+                crelu_iters = [r.iterations for r in reversed(res.stages)]
         elif name == "optimisation":
             fwd = deep_forward(image, crelu_stages, "crelu")
+            limit = None
+            if budget and "crelu" in spent:
+                limit = max(spent["crelu"] - (time.perf_counter() - t0), 0.0)
+            stats: dict = {}
             x = optimisation_inversion(fwd.last, crelu_stages, image.shape, "crelu",
-                                       steps=baseline_steps,
+                                       steps=baseline_steps, max_seconds=limit, stats=stats,
                                        callback=(lambda it: progress("optimisation step"))
                                        if progress else None)
-            info = {"steps": baseline_steps, "lam_tv": 0.01, "lr": 0.02}
+            info = {"steps": stats["steps"], "max_steps": baseline_steps,
+                    "budget_seconds": None if limit is None else spent["crelu"],
+                    "lam_tv": 0.01, "lr": 0.02}
         else:
             raise ValueError(f"unknown method {name!r}")
-        out.append(MethodResult(name, x, psnr(x, image), relative_error(x, image),
-                                time.perf_counter() - t0, info))
+        sec = time.perf_counter() - t0
+        spent[name] = sec
+        info.update(forward_units=sec / unit, unit_seconds=unit)
+        out.append(MethodResult(name, x, psnr(x, image), relative_error(x, image), sec, info))
     return out

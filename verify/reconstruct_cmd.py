@@ -162,15 +162,16 @@ def crelu_verdict(result) -> tuple[str, str | None]:
     """The CReLU column's label and, when the inverse did not do what was asked, why.
 
     ``exact`` only when every stage's selected filters were *certified* a frame
-    (``--certify``); a stage certified not to be a frame, or an LSMR solve that did not
-    converge, is a failure (the command then exits with status 1).
+    (``--certify``); a stage certified not to be a frame, or a solve (CGLS or LSMR) that
+    did not converge, is a failure (the command then exits with status 1).
     """
     stages = result.info.get("stages", [])
     bad = [s for s in stages if s["is_frame"] is False]
     unconverged = [s for s in stages if not s["converged"]]
     if bad or unconverged:
         why = "; ".join([f"stage {s['stage']}: not a frame ({s['why']})" for s in bad]
-                        + [f"stage {s['stage']}: LSMR did not converge ({s['stop']})"
+                        + [f"stage {s['stage']}: the {s['solver']} solve did not converge "
+                           f"({s['stop']})"
                            for s in unconverged])
         return "CReLU with switches: NOT exact", why
     if stages and all(s["is_frame"] is True for s in stages):
@@ -200,7 +201,10 @@ def run(args: argparse.Namespace) -> int:
         notes.append("greyscale repeated on 3 channels: the filters have three input channels")
     for note in notes:
         print(f"note: {note}")
-    total = 4 * args.stages + args.baseline_steps
+    budget = args.budget == "crelu"
+    steps = args.baseline_steps if args.baseline_steps is not None else (
+        10000 if budget else 300)
+    total = None if budget and steps else 4 * args.stages + steps
     bar = tqdm(total=total, desc="reconstruct", unit="step", disable=args.no_progress,
                file=sys.stderr)
 
@@ -213,35 +217,60 @@ def run(args: argparse.Namespace) -> int:
         bar.update(2 if "stage" in msg else 1)
 
     try:
-        methods = ("crelu", "relu") + (("optimisation",) if args.baseline_steps > 0 else ())
-        results = deep.reconstruct_all(image, weights, pool, args.baseline_steps,
+        methods = ("crelu", "relu") + (("optimisation",) if steps > 0 else ())
+        results = deep.reconstruct_all(image, weights, pool, steps,
                                        methods=methods, progress=progress, tol=args.tol,
-                                       maxiter=args.maxiter, certify=args.certify)
+                                       maxiter=args.maxiter, certify=args.certify,
+                                       budget=budget)
     finally:
         bar.close()
     label, failure = crelu_verdict(results[0])
     widths = ",".join(str(w.shape[0]) for w in weights)
     title = (f"{Path(args.image).name} {image.shape[2]}x{image.shape[1]}, {args.stages} stage(s) "
              f"conv{'' if args.no_pool else ' + 2x2 max-pool'}, filters {widths} ({source})")
-    figures.reconstruction_panel(out, image, results, title, labels={"crelu": label})
+    labels = {"crelu": label}
+    by = {r.name: r for r in results}
+    if budget:
+        units = by["crelu"].info["forward_units"]
+        if "relu" in by and "capped_at" in by["relu"].info:
+            caps = ", ".join(f"s{i + 1} {c}" for i, c in enumerate(by["relu"].info["capped_at"]))
+            labels["relu"] = f"ReLU, same algorithm\n(CReLU's budget: at most {caps} it.)"
+        if "optimisation" in by:
+            labels["optimisation"] = (f"optimisation + TV, {by['optimisation'].info['steps']} "
+                                      f"steps\n(CReLU's budget, {units:.0f} forward units)")
+    figures.reconstruction_panel(out, image, results, title, labels=labels)
     print(title)
     zero = not image.any()
     err_head = "abs. error" if zero else "rel. error"
-    print(f"{'method':<14}{'PSNR dB':>10}{err_head:>13}{'seconds':>10}  "
+    print(f"{'method':<14}{'PSNR dB':>10}{err_head:>13}{'seconds':>10}{'units':>8}  "
           "measurements/unknowns per stage")
     for r in results:
         frames = ""
         if "stages" in r.info:
             frames = " ".join(f"s{s['stage']}:{s['n_selected']}/{s['unknowns']}"
                               for s in r.info["stages"])
-        print(f"{r.name:<14}{r.psnr:>10.2f}{r.relative_error:>13.3g}{r.seconds:>10.1f}  {frames}")
+        print(f"{r.name:<14}{r.psnr:>10.2f}{r.relative_error:>13.3g}{r.seconds:>10.1f}"
+              f"{r.info.get('forward_units', float('nan')):>8.1f}  {frames}")
+    unit = results[0].info.get("unit_seconds") if results else None
+    if unit:
+        print(f"units: forward passes of the CReLU stack ({unit:.2f} s each, timed in this run)")
+    if budget and "relu" in by and "capped_at" in by["relu"].info:
+        print("budget: the ReLU projection was capped at the CReLU column's iterations per "
+              "stage, scaled by the cost of an iteration "
+              f"({by['relu'].info['capped_at']}, first stage first; --budget none lifts it)")
+    if budget and "optimisation" in by:
+        o = by["optimisation"].info
+        print(f"budget: the optimisation baseline ran {o['steps']} Adam steps in the CReLU "
+              f"column's {o['budget_seconds']:.1f} s (at most {o['max_steps']}; --budget none "
+              "runs --baseline-steps)")
     if zero:
         print("note: the image is all zero: errors are absolute (no relative error exists)")
     for r in results:
         for s in r.info.get("stages", []):
             frame = {True: "certified frame", False: "NOT a frame", None: "frame not certified"}
-            solve = (f"LSMR {s['lsmr_iterations']} it., cond est. {s['cond_estimate']:.3g}"
-                     f" ({s['stop']})" if s["solver"].startswith("lsmr") else
+            iterative = s["solver"].startswith("lsmr") or s["solver"] == "cgls"
+            solve = (f"{s['solver'].split('-')[0].upper()} {s['iterations']} it., cond est. "
+                     f"{s['cond_estimate']:.3g} ({s['stop']})" if iterative else
                      f"{s['solver']} solve" + (f" ({s['stop']})" if s["stop"] else ""))
             print(f"  {r.name} stage {s['stage']}: {s['n_selected']} measurements "
                   f"({s['zero_window_rows']} from zero windows) for {s['unknowns']} "
@@ -271,15 +300,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pool", action="store_true", help="no max-pooling (conv + CReLU only)")
     p.add_argument("--seed", type=at_least(0), default=0, metavar="N",
                    help="seed of the random banks, >= 0 (default: %(default)s)")
-    p.add_argument("--baseline-steps", type=at_least(0), default=300, metavar="N",
-                   help="Adam steps of the optimisation baseline; 0 skips it "
-                        "(default: %(default)s)")
+    p.add_argument("--baseline-steps", type=at_least(0), default=None, metavar="N",
+                   help="Adam steps of the optimisation baseline, at most (with --budget "
+                        "crelu; default 10000) or exactly (--budget none; default 300); 0 "
+                        "skips it")
+    p.add_argument("--budget", choices=("crelu", "none"), default="crelu",
+                   help="crelu (default): the ReLU projection is capped at the CReLU "
+                        "column's iterations per stage and the optimisation baseline runs "
+                        "for the CReLU column's wall time, so that neither costs more; none: "
+                        "ReLU runs to --maxiter, the baseline --baseline-steps steps")
     p.add_argument("--tol", type=open_interval(0, 1), default=1e-10,
-                   help="LSMR atol = btol per stage, in (0, 1) (default: %(default)s; looser "
+                   help="atol = btol of every stage's solve, in (0, 1) (default: "
+                        "%(default)s; looser "
                         "tolerances are faster but break two-stage inversion: the recovered "
                         "stage-1 features lose their zero pattern)")
     p.add_argument("--maxiter", type=at_least(1), default=3000, metavar="N",
-                   help="LSMR iterations per stage, at most (default: %(default)s)")
+                   help="iterations per stage, at most (default: %(default)s)")
     p.add_argument("--certify", action="store_true",
                    help="compute the frame bounds of every stage's selected filters (slow on "
                         "large images), so that the CReLU column can be labelled exact")

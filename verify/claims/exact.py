@@ -14,13 +14,13 @@ inverse must leave a relative residual $\|Ax' - z\|/\|z\|$ at rounding level, no
   relative error must be at most :func:`theory.recovery_tolerance` (the same number:
   a backward-stable solve turns that backward error into a forward error cond times
   larger, which $\tau$ already includes);
-* LSMR: $\tau$ or LSMR's own stopping guarantee $\mathrm{btol} + (\mathrm{atol} +
+* LSMR and CGLS: $\tau$ or the solver's own stopping guarantee $\mathrm{btol} + (\mathrm{atol} +
   4(k + \sqrt{n})u)\,\|A\|\|x'\|/\|z\|$ with its recurrence drift
   (:func:`theory.checks.lsmr_residual_tolerance`, reported by the inverse as
   ``checks["residual_tolerance"]``), whichever is larger; the error must be at most
   $\operatorname{cond}(A)$ times that bound (for an injective $A$,
-  $\|x'-x\|/\|x\| \le \operatorname{cond}(A)\,\|Ax'-z\|/\|z\|$), and an LSMR run that stopped
-  on its iteration cap fails whatever its residual.
+  $\|x'-x\|/\|x\| \le \operatorname{cond}(A)\,\|Ax'-z\|/\|z\|$), and a run that stopped
+  on its iteration cap (or stagnated) fails whatever its residual.
 
 The tolerance never grows with the *measured* residual: a wrong answer cannot widen its own
 allowance. Data that are not consistent (ReLU features, wrong switches) leave a residual far
@@ -37,15 +37,20 @@ from theory import recovery_tolerance
 from theory.checks import rounding_residual_tolerance
 
 
+#: Solver names (prefixes) whose answer is checked against their stopping guarantee.
+ITERATIVE = ("lsmr", "cgls")
+
+
 def residual_bound(layer, cond: float, res) -> tuple[float, str]:
     """The relative-residual bound of consistent data for the solver ``res`` used, and its name."""
     c, (kh, kw), k = layer.in_channels, layer.kernel_size, layer.out_channels
     rounding = rounding_residual_tolerance(c * kh * kw, k, cond)
-    if not str(res.solver).startswith("lsmr"):
+    if not str(res.solver).startswith(ITERATIVE):
         return rounding, "rounding 4 sqrt(C kh kw K) cond u"
     stopping = float(res.checks.get("residual_tolerance", 0.0))
     if stopping > rounding:
-        return stopping, "LSMR stopping guarantee (btol + (atol + drift) ||A|| ||x'|| / ||z||)"
+        return stopping, (f"{str(res.solver).split('+')[0].upper()} stopping guarantee "
+                          "(btol + (atol + drift) ||A|| ||x'|| / ||z||)")
     return rounding, "rounding 4 sqrt(C kh kw K) cond u"
 
 
@@ -58,7 +63,7 @@ def exact_verdict(layer, fb, res, x: np.ndarray, relative_residual: float) -> di
     err = float(np.linalg.norm(np.asarray(res.x) - x) / np.linalg.norm(x))
     injective = bool(fb.injective)
     cond = float(fb.cond) if injective else float("inf")
-    iterative = str(res.solver).startswith("lsmr")
+    iterative = str(res.solver).startswith(ITERATIVE)
     res_tol, which = residual_bound(layer, cond, res)
     err_tol = cond * res_tol if iterative else recovery_tolerance(layer, fb)
     converged = bool(res.converged)

@@ -55,6 +55,9 @@ def _exact_cases(ctx: Context):
         ("random 24 filters 3x3x3, 12x12 (LSMR)", ConvLayer(random_bank(rng, 24, 3, 3),
                                                             padding=1),
          rng.standard_normal((3, 12, 12)), "lsmr"),
+        ("random 24 filters 3x3x3, 12x12 (CGLS)", ConvLayer(random_bank(rng, 24, 3, 3),
+                                                            padding=1),
+         rng.standard_normal((3, 12, 12)), "cgls"),
     ]
     if ctx.profile == "full":
         cases.append(("random 16 filters 3x3x3, chelsea 32x32 (LSMR)",
@@ -63,6 +66,9 @@ def _exact_cases(ctx: Context):
         cases.append(("random 16 filters 3x3x3, coffee 64x64 (LSMR)",
                       ConvLayer(random_bank(rng, 16, 3, 3), padding=1),
                       load_photo("coffee", size=64), "lsmr"))
+        cases.append(("random 16 filters 3x3x3, coffee 64x64 (CGLS, the default above "
+                      "D = 1024)", ConvLayer(random_bank(rng, 16, 3, 3), padding=1),
+                      load_photo("coffee", size=64), "cgls"))
     return cases
 
 
@@ -82,7 +88,7 @@ def _exact_check(ctx: Context, broken: bool) -> Outcome:
         if broken:
             s = wrong_switches(s, layer.output_shape(x.shape)[2])
         kwargs = (dict(atol=LSMR_TOL, btol=LSMR_TOL, maxiter=LSMR_MAXITER)
-                  if solver == "lsmr" else {})
+                  if solver in ("lsmr", "cgls") else {})
         # every warning is recorded (wrong switches are inconsistent, by design); true
         # switches must give none
         with warnings.catch_warnings(record=True) as caught:

@@ -1,0 +1,123 @@
+"""The deep inverse on the fast solver: known biases, adaptive per-stage tolerance, warm
+starts. Oracles: the input itself (consistent data) and torch's own biased conv2d for the
+forward pass, independent of theory.features."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from theory import ConvLayer
+from theory.checks import NotConvergedWarning
+from theory.deep import Stage, deep_forward, invert_deep
+from verify.deep import random_weights
+
+
+def _stack(seed=0, size=24, bias=0.1):
+    rng = np.random.default_rng(seed)
+    ws = random_weights(rng, 3, (16, 224))
+    x = rng.random((3, size, size))
+    betas = [rng.normal(0.0, bias, w.shape[0]) for w in ws] if bias else [None, None]
+    return x, ws, betas, [Stage(ConvLayer(w, padding=1), bias=b) for w, b in zip(ws, betas)]
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_biased_forward_is_torchs_biased_conv():
+    x, ws, betas, stages = _stack()
+    fwd = deep_forward(x, stages)
+    u = torch.from_numpy(x)[None]
+    for w, b, f, s in zip(ws, betas, fwd.features, fwd.switches):
+        z = F.conv2d(u, torch.from_numpy(w), torch.from_numpy(b), padding=1)
+        vp, ip = F.max_pool2d(z, 2, return_indices=True)
+        vn, inn = F.max_pool2d(-z, 2, return_indices=True)
+        u = torch.relu(torch.cat([vp, vn], 1))
+        assert np.allclose(f, u[0].numpy(), rtol=0, atol=1e-13)
+        assert np.array_equal(s, torch.cat([ip, inn], 1)[0].numpy())
+
+
+@pytest.mark.parametrize("precision", ["float64", "mixed"])
+def test_known_biases_are_inverted_exactly(precision):
+    """Two stages with biases: the input comes back; negative control: the same features
+    inverted with the biases forgotten are far off, and the end-to-end check says so."""
+    x, ws, betas, stages = _stack()
+    fwd = deep_forward(x, stages)
+    res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls",
+                      precision=precision)
+    assert all(r.converged for r in res.stages)
+    assert _rel(res.x, x) < 1e-8 and res.checks["feature_mismatch"] < 1e-9
+    assert res.checks["switch_agreement"] == [1.0, 1.0]
+    plain = [Stage(st.layer) for st in stages]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotConvergedWarning)
+        wrong = invert_deep(fwd.last, fwd.switches, plain, x.shape, solver="cgls")
+    assert _rel(wrong.x, x) > 1e-2 and wrong.checks["feature_mismatch"] > 1e-2
+
+
+def test_bias_of_the_wrong_length_is_refused():
+    x, ws, betas, stages = _stack()
+    with pytest.raises(ValueError, match="one entry per filter"):
+        Stage(stages[0].layer, bias=np.zeros(5))
+
+
+def test_adaptive_tolerance_trades_accuracy_for_iterations():
+    """adaptive_tol: stage 1 stops by rule 1 at btol = 10 kappa rho of stage 2 (above the
+    given 1e-10) in fewer iterations than with the fixed btol, and its error stays within
+    the bound that tolerance implies; the fixed tolerance (the default) is more accurate:
+    the bound kappa rho is pessimistic, the data of stage 1 are better than it says."""
+    x, ws, betas, stages = _stack(seed=2)
+    fwd = deep_forward(x, stages)
+    kw = dict(solver="cgls", atol=1e-10, btol=1e-10)
+    ada = invert_deep(fwd.last, fwd.switches, stages, x.shape, adaptive_tol=True, **kw)
+    fixed = invert_deep(fwd.last, fwd.switches, stages, x.shape, **kw)
+    one, one_fixed = ada.stages[1], fixed.stages[1]
+    assert one.converged and one.stopping["istop"] == 1 and one.stopping["btol"] > 1e-10
+    assert one_fixed.converged and one_fixed.stopping["btol"] == 1e-10
+    assert one.iterations < one_fixed.iterations
+    kappa = one.cond_estimate * one.stopping["scale_spread"]
+    assert _rel(ada.x, x) <= 10 * kappa * (one.relative_residual + one.stopping["btol"])
+    assert _rel(fixed.x, x) < _rel(ada.x, x)
+
+
+def test_warm_start_retries_continue_a_capped_stage():
+    """A cap below what a stage needs: with a retry the stage goes on from its last iterate
+    and converges, the iterations adding up to about a cold solve's; without (control) it
+    is reported not converged."""
+    x, ws, betas, stages = _stack(seed=2)
+    fwd = deep_forward(x, stages)
+    cold = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls")
+    need = max(r.iterations for r in cold.stages)
+    cap = need // 2 + 5
+    warm = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls", maxiter=cap,
+                       retries=2)
+    assert all(r.converged for r in warm.stages)
+    assert any(r.stopping.get("retries") for r in warm.stages)
+    for w, c in zip(warm.stages, cold.stages):
+        assert w.iterations <= c.iterations + 5
+    assert _rel(warm.x, x) < 1e-8
+    with pytest.warns(NotConvergedWarning, match="did not converge"):
+        capped = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls",
+                             maxiter=cap, retries=0)
+    assert not all(r.converged for r in capped.stages)
+    with pytest.raises(ValueError, match="retries"):
+        invert_deep(fwd.last, fwd.switches, stages, x.shape, retries=-1)
+
+
+def test_x0_needs_an_iterative_start_and_the_right_shape():
+    from theory import conv_crelu_maxpool, invert_crelu_maxpool
+
+    x, ws, betas, stages = _stack(bias=0)
+    layer = stages[0].layer
+    f, s = conv_crelu_maxpool(x, layer)
+    with pytest.raises(ValueError, match="x0"):
+        invert_crelu_maxpool(f, s, layer, x.shape, solver="lsmr", x0=x)
+    with pytest.raises(ValueError, match="x0 has shape"):
+        invert_crelu_maxpool(f, s, layer, x.shape, solver="cgls", x0=x[:, :4])
+    res = invert_crelu_maxpool(f, s, layer, x.shape, solver="cgls", certify=False, x0=x)
+    assert res.iterations == 0 and res.converged
