@@ -37,6 +37,8 @@ DATASETS = ("fashion-mnist", "photos-grey")
 PLANTED_SHIFT = 4.0
 #: Input channels a table data set may have (grey or colour).
 _CHANNELS = (1, 3)
+#: Input sizes of the data sets (28x28 Fashion-MNIST and photo crops, 32x32 CIFAR-10).
+_SIZES = (28, 32)
 _CACHE: dict[tuple[str, str], dict[str, Any]] = {}
 
 
@@ -120,12 +122,15 @@ def labels_consistent(result: dict[str, Any], path: Any) -> None:
     counts: dict[tuple, set[int]] = {}
     for r in result["runs"]:
         cfg = result["configs"][r["data"]]
-        key = (r["variant"], cfg["width"], cfg["kernel1"], cfg["n_classes"])
-        if key not in counts:
+        head, depth = cfg.get("head", "gap"), cfg.get("depth_mult", 2)
+        key = (r["variant"], cfg["width"], cfg["kernel1"], cfg["n_classes"], head, depth)
+        if key not in counts:   # the input's channels and size are not recorded: any of them
             counts[key] = {parameter_count(AllConvNet(r["variant"], in_channels=c,
                                                       n_classes=cfg["n_classes"],
-                                                      width=cfg["width"], kernel1=cfg["kernel1"]))
-                           for c in _CHANNELS}
+                                                      width=cfg["width"], kernel1=cfg["kernel1"],
+                                                      head=head, depth_mult=depth,
+                                                      image_size=size))
+                           for c in _CHANNELS for size in _SIZES}
         if r["parameters"] not in counts[key]:
             raise ValueError(f"{path}: the run {r['data']} {r['variant']} seed {r['seed']} has "
                              f"{r['parameters']} parameters, but a {r['variant']} network of "
