@@ -51,6 +51,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -165,7 +166,8 @@ def classify(exit_code: int | None) -> str:
     return table.get(exit_code, "suspicious")
 
 
-def summarise(generated: int, statuses: Mapping[str, str]) -> dict[str, Any]:
+def summarise(generated: int, statuses: Mapping[str, str],
+              equivalent: Sequence[str] = ()) -> dict[str, Any]:
     """Counts, score and 95% Wilson interval of one module's sampled mutants.
 
     Parameters
@@ -174,6 +176,9 @@ def summarise(generated: int, statuses: Mapping[str, str]) -> dict[str, Any]:
         How many mutants mutmut generates for the module.
     statuses : mapping
         Sampled mutant name -> verdict (:func:`classify`).
+    equivalent : sequence of str
+        Mutants judged equivalent (by a person, with the reason in pyproject.toml): a
+        survivor among them is left out of ``score_non_equivalent``.
 
     Examples
     --------
@@ -181,6 +186,8 @@ def summarise(generated: int, statuses: Mapping[str, str]) -> dict[str, Any]:
     ...                     "e": "no tests"})
     >>> s["sampled"], s["killed"], s["survived"], s["no_tests"], s["timeout"], s["score"]
     (5, 2, 2, 1, 1, 0.5)
+    >>> summarise(100, {"a": "killed", "c": "survived"}, equivalent=["c"])["score_non_equivalent"]
+    1.0
     """
     _check_count("generated", generated)
     if len(statuses) > generated:
@@ -194,6 +201,9 @@ def summarise(generated: int, statuses: Mapping[str, str]) -> dict[str, Any]:
     killed, survived = counts.pop(_KILLED, 0), counts.pop(_SURVIVED, 0) + no_tests
     timeout = counts.pop(_TIMEOUT, 0)
     interval = wilson_interval(killed, killed + survived)
+    survivors = sorted(k for k, v in statuses.items() if v in (_SURVIVED, _NO_TESTS))
+    equiv = sorted(set(survivors) & set(equivalent))
+    interval_ne = wilson_interval(killed, killed + survived - len(equiv))
     return {
         "generated": generated,
         "sampled": len(statuses),
@@ -204,7 +214,10 @@ def summarise(generated: int, statuses: Mapping[str, str]) -> dict[str, Any]:
         "other": dict(sorted(counts.items())),
         "score": mutation_score(killed, survived),
         "wilson95": None if interval is None else list(interval),
-        "survivors": sorted(k for k, v in statuses.items() if v in (_SURVIVED, _NO_TESTS)),
+        "survivors": survivors,
+        "equivalent": equiv,
+        "score_non_equivalent": mutation_score(killed, survived - len(equiv)),
+        "wilson95_non_equivalent": None if interval_ne is None else list(interval_ne),
     }
 
 
@@ -294,9 +307,16 @@ def run_module(module: str, tests: Sequence[str], names: Sequence[str], work: Pa
     folder = prepare_workdir(module, tests, work)
     mutmut = Path(sys.executable).with_name("mutmut")
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    proc = subprocess.run([str(mutmut), "run", "--max-children", "1", *names], cwd=folder,
-                          env=env, capture_output=True, text=True, timeout=timeout)
-    log = proc.stdout + proc.stderr
+    # its own session, so that a timeout or ^C ends mutmut's forked workers too
+    proc = subprocess.Popen([str(mutmut), "run", "--max-children", "1", *names], cwd=folder,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     meta = folder / "mutants" / (module + ".meta")
     if not meta.is_file():
         raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
@@ -309,13 +329,31 @@ def run_module(module: str, tests: Sequence[str], names: Sequence[str], work: Pa
     if all(s == "not checked" for s in statuses.values()):
         raise RuntimeError(f"mutmut checked none of the mutants of {module} "
                            f"(exit {proc.returncode}):\n" + log[-4000:])
-    diffs = {}
-    for n, s in statuses.items():
-        if s != _KILLED:
-            show = subprocess.run([str(mutmut), "show", n], cwd=folder, env=env,
-                                  capture_output=True, text=True, timeout=120)
-            diffs[n] = show.stdout
+    diffs = mutant_diffs(folder / "mutants" / module, module,
+                         [n for n, s in statuses.items() if s != _KILLED])
     return statuses, diffs, log
+
+
+def mutant_diffs(mutated: Path, module: str, names: Sequence[str]) -> dict[str, str]:
+    """Unified diffs (original -> mutant) of ``names``, from mutmut's mutated copy of the file.
+
+    What ``mutmut show`` prints, but parsing the (large) mutated file once for all names.
+    """
+    if not names:
+        return {}
+    import difflib
+
+    import libcst as cst
+    from mutmut.mutation.diff_apply import read_mutant_function, read_original_function
+
+    tree = cst.parse_module(mutated.read_text("utf-8"))
+    diffs = {}
+    for name in names:
+        orig, mutant = (cst.Module([f]).code.strip() for f in
+                        (read_original_function(tree, name), read_mutant_function(tree, name)))
+        diffs[name] = "\n".join(difflib.unified_diff(orig.split("\n"), mutant.split("\n"),
+                                                     fromfile=module, tofile=module, lineterm=""))
+    return diffs
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -324,19 +362,42 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     Examples
     --------
     >>> print(format_table({"m.py": summarise(20, {"a": "killed", "b": "survived"})}))
-    | module | generated | sampled | killed | survived | timeout | other | score | 95% Wilson |
-    |---|---|---|---|---|---|---|---|---|
-    | m.py | 20 | 2 | 1 | 1 | 0 | 0 | 0.50 | [0.09, 0.91] |
+    ... # doctest: +NORMALIZE_WHITESPACE
+    | module | generated | sampled | killed | survived | timeout | other | score | 95% Wilson
+    | equivalent | score (non-equivalent) | 95% Wilson |
+    |---|---|---|---|---|---|---|---|---|---|---|---|
+    | m.py | 20 | 2 | 1 | 1 | 0 | 0 | 0.50 | [0.09, 0.91] | 0 | 0.50 | [0.09, 0.91] |
     """
     rows = ["| module | generated | sampled | killed | survived | timeout | other | score "
-            "| 95% Wilson |", "|---|---|---|---|---|---|---|---|---|"]
+            "| 95% Wilson | equivalent | score (non-equivalent) | 95% Wilson |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for module, r in results.items():
-        score = "n/a" if r["score"] is None else f"{r['score']:.2f}"
-        ci = "n/a" if r["wilson95"] is None else f"[{r['wilson95'][0]:.2f}, {r['wilson95'][1]:.2f}]"
         rows.append(f"| {module} | {r['generated']} | {r['sampled']} | {r['killed']} "
                     f"| {r['survived']} | {r['timeout']} | {sum(r['other'].values())} "
-                    f"| {score} | {ci} |")
+                    f"| {_fmt(r['score'])} | {_fmt_ci(r['wilson95'])} "
+                    f"| {len(r.get('equivalent', []))} | {_fmt(r.get('score_non_equivalent'))} "
+                    f"| {_fmt_ci(r.get('wilson95_non_equivalent'))} |")
     return "\n".join(rows)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _fmt_ci(ci: Sequence[float] | None) -> str:
+    return "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def load_equivalent(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
+    """``[tool.crelu-mutation.equivalent]``: mutant name -> why it is equivalent."""
+    import tomllib
+
+    data = tomllib.loads(pyproject.read_text("utf-8"))
+    table = data.get("tool", {}).get("crelu-mutation", {}).get("equivalent", {})
+    empty = [k for k, v in table.items() if not str(v).strip()]
+    if empty:
+        raise ValueError(f"[tool.crelu-mutation.equivalent] {empty[0]}: give the reason")
+    return table
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:
@@ -345,6 +406,21 @@ def write_results(path: Path, data: Mapping[str, Any]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+_SUMMARY_KEYS = ("generated", "sampled", "killed", "survived", "no_tests", "timeout", "other",
+                 "score", "wilson95", "survivors", "equivalent", "score_non_equivalent",
+                 "wilson95_non_equivalent")
+
+
+def _write(out: Path, results: Mapping[str, Any]) -> None:
+    import mutmut
+
+    write_results(out, {
+        "about": "per module: the command, mutmut's verdict for each sampled mutant and the "
+                 "diff of every one not killed; written by python -m verify.mutation",
+        "mutmut": mutmut.__version__, "modules": results,
+    })
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,20 +441,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mutant", action="append", default=None,
                         help="run exactly these mutants (names as mutmut prints them) of the one "
                              "--module, instead of a sample; results are printed, not written")
+    parser.add_argument("--recheck", action="store_true",
+                        help="rerun only the survivors recorded in --out (after tests were "
+                             "added) and update their verdicts; the first run's counts are kept")
+    parser.add_argument("--rescore", action="store_true",
+                        help="run nothing: recompute the scores in --out with the current "
+                             "[tool.crelu-mutation.equivalent] verdicts")
     args = parser.parse_args(argv)
 
     modules = load_modules()
+    equivalent = load_equivalent()
     chosen = args.module or list(modules)
     unknown = [m for m in chosen if m not in modules]
     if unknown:
         parser.error(f"not in [tool.crelu-mutation.modules]: {', '.join(unknown)}")
     if args.mutant and len(chosen) != 1:
         parser.error("--mutant needs exactly one --module")
+    if args.mutant and args.recheck:
+        parser.error("--mutant and --recheck exclude each other")
 
     out = args.out if args.out.is_absolute() else ROOT / args.out
     work = args.work if args.work.is_absolute() else ROOT / args.work
     previous = json.loads(out.read_text("utf-8")) if out.is_file() and not args.mutant else {}
     results = dict(previous.get("modules", {}))
+    if args.recheck:
+        missing = [m for m in chosen if m not in results]
+        if args.module and missing:
+            parser.error(f"--recheck: {out} has no results for {', '.join(missing)}")
+        chosen = [m for m in chosen if m in results]
+    command = "python -m verify.mutation " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.rescore:
+        for module, old in results.items():
+            keep = {k: v for k, v in old.items() if k not in _SUMMARY_KEYS}
+            results[module] = {**summarise(old["generated"], old["mutants"], equivalent), **keep}
+        _write(out, results)
+        print(format_table(results))
+        return 0
     for module in chosen:
         names = list_mutants(module)
         if args.mutant:
@@ -386,29 +484,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bad:
                 parser.error(f"{module} has no mutant {bad[0]}")
             picked = list(args.mutant)
+        elif args.recheck:
+            picked = results[module]["survivors"]
+            if not picked:
+                continue
+            gone = [m for m in picked if m not in names]
+            if gone:
+                raise RuntimeError(f"{module} changed since the run: no mutant {gone[0]} now")
         else:
             picked = sample_mutants(names, args.sample, seed=args.seed, module=module)
         start = time.monotonic()
         statuses, diffs, _log = run_module(module, modules[module], picked, work, args.timeout)
         seconds = time.monotonic() - start
-        summary = summarise(len(names), statuses)
-        command = "python -m verify.mutation " + " ".join(
-            argv if argv is not None else sys.argv[1:])
-        summary.update(command=command, tests=modules[module], seconds=round(seconds, 1),
-                       mutants=statuses, diffs=diffs)
-        print(format_table({module: summary}).splitlines()[-1], flush=True)
         if args.mutant:
             for n, s in statuses.items():
                 print(f"{s}: {n}")
             continue
+        if args.recheck:
+            old = results[module]
+            first = old.get("first_run") or {k: old[k] for k in
+                                             ("killed", "survived", "no_tests", "timeout",
+                                              "score", "wilson95", "survivors")}
+            merged = {**old["mutants"], **statuses}
+            summary = summarise(old["generated"], merged, equivalent)
+            summary.update(command=old["command"], tests=modules[module],
+                           seconds=old["seconds"], mutants=merged,
+                           diffs={**{k: v for k, v in old["diffs"].items() if k not in statuses},
+                                  **diffs},
+                           first_run=first, recheck={"command": command, "mutants": statuses,
+                                                     "seconds": round(seconds, 1)})
+        else:
+            summary = summarise(len(names), statuses, equivalent)
+            summary.update(command=command, tests=modules[module], seconds=round(seconds, 1),
+                           mutants=statuses, diffs=diffs)
+        print(format_table({module: summary}).splitlines()[-1], flush=True)
         results[module] = summary
-        import mutmut
-
-        write_results(out, {
-            "about": "per module: the command, mutmut's verdict for each sampled mutant and the "
-                     "diff of every one not killed; written by python -m verify.mutation",
-            "mutmut": mutmut.__version__, "modules": results,
-        })
+        _write(out, results)
     if not args.mutant:
         print(format_table(results))
         print(f"wrote {out}")
