@@ -6,14 +6,15 @@ files) it lists the mutants that mutmut generates, takes all of them or a seeded
 (``--sample N --seed S``), runs mutmut on exactly those mutants in a work folder of its own
 (``out/mutation/<module>/``, where ``[tool.mutmut]`` is specialised so that only that file is
 mutated and only its test files run), reads back mutmut's verdicts and writes
-``docs/dev/mutation.json`` atomically. It is not part of CI: a mutant costs seconds, a module
-of several hundred mutants an hour.
+``docs/dev/mutation.json`` atomically. It is not part of CI: a mutant costs seconds to a
+minute, a module of several hundred mutants hours.
 
 Notes
 -----
 The score of a module is :math:`s = k / (k + u)` with :math:`k` mutants killed and :math:`u`
 survived, where a mutant that none of the module's test files reaches (mutmut's "no tests")
-counts as survived; timeouts and any other verdict are counted apart and left out of both. A sample of :math:`n = k + u` mutants gives the 95% Wilson score interval
+counts as survived; timeouts and any other verdict are counted apart and left out of both.
+A sample of :math:`n = k + u` mutants gives the 95% Wilson score interval
 
 .. math::
 
@@ -22,8 +23,10 @@ counts as survived; timeouts and any other verdict are counted apart and left ou
 
 which, unlike the normal approximation, stays inside [0, 1] and is not degenerate at
 :math:`\\hat p = 1` (a sample of 10 with no survivor gives [0.72, 1], not [1, 1]). The
-interval is for the population of the module's mutants under simple random sampling; it knows
-nothing of equivalent mutants, which the docs page judges one by one.
+interval is for the population of the module's mutants under simple random sampling.
+Equivalent mutants are judged by a person, one by one, and listed with the reason in
+``[tool.crelu-mutation.equivalent]``; the second score, ``score_non_equivalent``, leaves the
+sampled ones out of :math:`u`.
 
 The sample is drawn by :func:`sample_mutants` from the sorted mutant names with a
 :class:`random.Random` seeded by ``"<seed>:<module>"``, so a module's sample depends only on
