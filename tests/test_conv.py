@@ -102,3 +102,15 @@ def test_fft_residual_by_parseval_equals_direct_residual(case):
     x, res = plan.solve(z, return_residual=True)
     direct = np.linalg.norm(case.layer.forward(x) - z)
     assert abs(res - direct) <= 1e3 * EPS * np.linalg.norm(z)
+
+
+# Killers of mutants that survived `python -m verify.mutation` (docs/dev/mutation.md): the
+# error messages must name the actual sizes, and a 2-D input is a ValueError, not a crash.
+def test_oversized_kernel_error_names_the_padded_input():
+    with pytest.raises(ValueError, match=r"kernel 5x5 is larger than the padded input 4x6$"):
+        ConvLayer(np.ones((1, 1, 5, 5)), padding=(1, 2)).forward(np.ones((1, 2, 2)))
+
+
+def test_input_of_wrong_rank_is_refused_with_its_shape():
+    with pytest.raises(ValueError, match=r"got shape \(3, 3\)$"):
+        ConvLayer(np.ones((1, 1, 3, 3)), padding=1).forward(np.ones((3, 3)))

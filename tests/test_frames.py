@@ -64,3 +64,48 @@ def test_unpacks_as_triple_and_fft_refuses_non_circulant():
         frame_bounds(ConvLayer(np.ones((2, 1, 3, 3)), padding=1), (1, 4, 4), "fft")
     with pytest.raises(ValueError, match="unknown method"):
         frame_bounds(ConvLayer(np.ones((2, 1, 3, 3)), padding=1), (1, 4, 4), "magic")
+
+
+# Killers of mutants that survived `python -m verify.mutation` (docs/dev/mutation.md).
+def _svd_oracle(layer, shape):
+    s = np.linalg.svd(layer.dense(shape), compute_uv=False)
+    return s[-1] ** 2, s[0] ** 2
+
+
+def test_input_shape_that_differs_from_the_operator_is_refused_by_name():
+    op = ConvLayer(np.ones((2, 1, 3, 3)), padding=1).at((1, 4, 4))
+    with pytest.raises(ValueError, match=r"input_shape \(1, 5, 5\) differs from the operator's "
+                                         r"\(1, 4, 4\)"):
+        frame_bounds(op, (1, 5, 5))
+
+
+def test_normalised_bounds_are_scaled_back_separately():
+    """A bank at about 2^-79 is bounded at unit scale and scaled back by 2^-2e: both ends must
+    match numpy's SVD of the dense matrix (the mutant that sets lower = upper fails here)."""
+    w = np.ldexp(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), -80)
+    layer = ConvLayer(w, padding=1)
+    lo, hi = _svd_oracle(layer, (2, 5, 5))
+    fb = frame_bounds(layer, (2, 5, 5), "dense")
+    assert fb.normalisation > 2.0**60 and lo < 0.5 * hi
+    # SVD: absolute error of sigma^2 ~ n eps sigma_max^2 (as above), at the layer's own scale
+    tol = 100 * 2 * 5 * 5 * EPS * hi
+    assert abs(fb.lower - lo) <= tol and abs(fb.upper - hi) <= tol
+
+
+def test_dense_gram_bounds_match_the_svd_and_certify_injectivity():
+    layer = ConvLayer(np.random.default_rng(1).standard_normal((4, 2, 3, 3)), padding=1)
+    lo, hi = _svd_oracle(layer, (2, 5, 5))
+    fb = frame_bounds(layer, (2, 5, 5), "dense-gram")
+    d = 2 * 5 * 5
+    # eigenvalues of the computed Gram matrix: within ~ max(M, D) eps ||A||^2 (absolute)
+    assert abs(fb.lower - lo) <= 100 * d * EPS * hi and abs(fb.upper - hi) <= 100 * d * EPS * hi
+    assert fb.method == "dense-gram" and fb.injective and fb.rtol < 1e-6
+
+
+def test_banded_bounds_of_a_zero_operator_are_zero():
+    import scipy.sparse
+
+    from theory.frames import banded_bounds
+
+    fb = banded_bounds(scipy.sparse.csr_matrix((20, 16)), (1, 4, 4), (3, 3))
+    assert (fb.lower, fb.upper, fb.injective) == (0.0, 0.0, False)

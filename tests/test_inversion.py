@@ -10,7 +10,7 @@ from hypothesis import given
 from theory.checks import InconsistentFeaturesWarning
 from theory.testing import injective_layers, rank_deficient_layers
 from theory import (ConvLayer, NonInjectiveError, NonInjectiveWarning, crelu_features,
-                    frame_bounds, invert_crelu, recovery_tolerance)
+                    FrameBounds, frame_bounds, invert_crelu, recovery_tolerance)
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -160,3 +160,72 @@ def test_fft_accuracy_check_catches_the_normal_equations(monkeypatch):
     with pytest.warns(InconsistentFeaturesWarning):   # the residual check sees it too
         res = invert_crelu(crelu_features(x, layer), layer, x.shape, "fft", bounds=fb)
     assert np.linalg.norm(res.x - x) / np.linalg.norm(x) > recovery_tolerance(layer, fb)
+
+
+def test_per_input_residuals_of_a_normalised_plan_match_the_direct_residuals():
+    """A bank at 2^-80 is solved at unit scale (exponent 80): the per-input residuals must be
+    scaled back. Oracle: ||A x_i - z_i|| with the direct conv2d forward, per input."""
+    from theory import CirculantPlan
+
+    rng = np.random.default_rng(5)
+    w = np.ldexp(rng.standard_normal((4, 2, 3, 3)), -80)
+    layer = ConvLayer(w, padding=1, padding_mode="circular")
+    plan = CirculantPlan(layer, (2, 6, 6))
+    z = np.ldexp(rng.standard_normal((3, 4, 6, 6)), -80)  # not in the range: residual > 0
+    x, res = plan.solve(z, return_residual="per-input")
+    direct = np.linalg.norm((layer.forward(x) - z).reshape(3, -1), axis=1)
+    assert res.shape == (3,) and np.all(direct > 0)
+    # Parseval vs conv2d: both in float64, a few hundred terms: rounding ~ 1e-13 relative
+    np.testing.assert_allclose(res, direct, rtol=1e-10)
+    total = plan.solve(z, return_residual=True)[1]
+    assert total == pytest.approx(np.linalg.norm(direct), rel=1e-10)
+
+
+# Killers of mutants that survived `python -m verify.mutation` (docs/dev/mutation.md).
+def _lsmr_case():
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1)
+    x = rng.standard_normal((2, 2, 6, 6))
+    return layer, x
+
+
+def test_lsmr_that_stops_on_maxiter_raises_with_its_reason():
+    from theory.checks import NotConvergedError
+
+    layer, x = _lsmr_case()
+    with pytest.raises(NotConvergedError, match=r"LSMR did not converge: .* after 2 iterations"):
+        invert_crelu(features(layer, x[0]), layer, (2, 6, 6), solver="lsmr", maxiter=2,
+                     on_not_converged="raise", on_inconsistent="ignore")
+
+
+def test_batch_stopping_record_is_the_worst_over_the_inputs():
+    layer, x = _lsmr_case()
+    x[0] = 0  # LSMR: istop 0 (x = 0 is exact) for the first input, 7 (maxiter) for the second
+    batch = invert_crelu(features(layer, x), layer, (2, 6, 6), solver="lsmr", maxiter=2,
+                         on_not_converged="ignore", on_inconsistent="ignore")
+    assert [r.stopping["istop"] for r in batch] == [0, 7]
+    assert batch.stopping["istop"] == 7
+    assert batch.stopping["reason"] == "the iteration limit was reached"
+
+
+def test_batch_of_zero_features_has_zero_residual():
+    layer, x = _lsmr_case()
+    batch = invert_crelu(np.zeros_like(features(layer, x)), layer, (2, 6, 6), solver="lsmr")
+    assert batch.relative_residual == 0.0 and np.all(batch.x == 0)
+
+
+def test_bad_features_are_refused_by_name():
+    layer, _ = _lsmr_case()
+    with pytest.raises((TypeError, ValueError), match=r"\bfeatures\b"):
+        invert_crelu("abc", layer.at((2, 6, 6)))
+
+
+def test_given_lower_bound_zero_fits_on_the_lsmr_path():
+    """Bounds [0, 2b] are valid (if useless: cond = inf); a finite LSMR condition estimate
+    must not be held against an infinite cond."""
+    layer, x = _lsmr_case()
+    fb = frame_bounds(layer, (2, 6, 6))
+    r = invert_crelu(features(layer, x[0]), layer, (2, 6, 6), solver="lsmr",
+                     bounds=FrameBounds(0.0, 2 * fb.upper, True), on_inconsistent="raise",
+                     on_non_injective="ignore")
+    assert r.checks["bounds_fit"] is True
