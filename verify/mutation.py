@@ -73,6 +73,15 @@ _TIMEOUT = "timeout"
 _NO_TESTS = "no tests"
 
 
+
+def _toml():
+    """The TOML reader: ``tomllib`` (Python >= 3.11) or its backport ``tomli``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the mutation extra installs tomli
+        import tomli as tomllib
+    return tomllib
+
 def mutation_score(killed: int, survived: int) -> float | None:
     """The fraction ``killed / (killed + survived)``; ``None`` when both are 0.
 
@@ -231,7 +240,7 @@ def _check_count(name: str, value: int) -> None:
 
 def load_modules(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, list[str]]:
     """``[tool.crelu-mutation.modules]``: module path -> pytest arguments (its test files)."""
-    import tomllib
+    tomllib = _toml()
 
     data = tomllib.loads(pyproject.read_text("utf-8"))
     try:
@@ -277,7 +286,7 @@ def module_pyproject(text: str, module: str, tests: Sequence[str]) -> str:
     >>> "y = 2" in out, 'only_mutate = ["m.py"]' in out, "z.py" in out, "[b]" in out
     (True, True, False, True)
     """
-    import tomllib
+    tomllib = _toml()
 
     base = tomllib.loads(text).get("tool", {}).get("mutmut", {})
     stripped = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", text)
@@ -393,7 +402,7 @@ def _fmt_ci(ci: Sequence[float] | None) -> str:
 
 def load_equivalent(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
     """``[tool.crelu-mutation.equivalent]``: mutant name -> why it is equivalent."""
-    import tomllib
+    tomllib = _toml()
 
     data = tomllib.loads(pyproject.read_text("utf-8"))
     table = data.get("tool", {}).get("crelu-mutation", {}).get("equivalent", {})
