@@ -1,4 +1,4 @@
-"""Reading committed results files (verify/results/*.json) with clear errors."""
+"""Reading and writing results files (verify/results/*.json): clear errors, atomic writes."""
 
 from __future__ import annotations
 
@@ -30,3 +30,22 @@ def read_results_json(path: str | os.PathLike, key: str, what: str, regenerate: 
         raise ValueError(f"{path}: not a{'n' if what[0] in 'aeiou' else ''} {what} results file "
                          f"({exc})") from exc
     return result
+
+
+def write_results_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``result`` as indented JSON to ``path`` (parents created; temp file, then rename).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> out = Path(tempfile.mkdtemp()) / "sub" / "r.json"
+    >>> write_results_json({"runs": [1]}, out) == out, json.loads(out.read_text())
+    (True, {'runs': [1]})
+    """
+    from verify.atomic import write_text
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(result, indent=1) + "\n")
+    return path

@@ -31,7 +31,6 @@ written by the command (never by the test suite)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -212,13 +211,10 @@ def _differences(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- files
 def write_results(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the results as JSON (parents created; temp file, then rename)."""
-    from verify.atomic import write_text
+    """Write the records as JSON (parents created; temp file, then rename)."""
+    from verify.results_io import write_results_json
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(result, indent=1) + "\n")
-    return path
+    return write_results_json(result, path)
 
 
 def read_results(path: str | os.PathLike = RESULTS_FILE) -> dict[str, Any]:
