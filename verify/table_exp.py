@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import multiprocessing
 import os
 import platform
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from verify.atomic import write_text
 from verify.configs import MODEL_NAMES, TrainConfig
 from verify.configs import RESULTS_DIR as RESULTS_DIR
 from verify.configs import TABLE_CONFIGS as TABLE_CONFIGS
@@ -202,9 +204,10 @@ def _cpu_seconds() -> float:
 
 def write_results(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the records as JSON (parents created; temp file, then rename)."""
-    from verify.results_io import write_results_json
-
-    return write_results_json(result, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(result, indent=1) + "\n")
+    return path
 
 
 def read_results(path: str | os.PathLike = RESULTS_FILE) -> dict[str, Any]:
