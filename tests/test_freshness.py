@@ -96,15 +96,16 @@ def test_the_writers_stamp_their_results(tmp_path, monkeypatch):
         **te.TABLE_CONFIGS["fashion-mnist"], "n_train": 256, "n_test": 128})
     out = tmp_path / "t.json"
     try:
-        result = te.run_table(seeds=(0,), variants=("relu",), steps=1, progress=False, out=out,
-                              say=lambda _m: None)
+        result = te.run_table(data=("fashion-mnist",), seeds=(0,), variants=("relu",), steps=1,
+                              progress=False, out=out, say=lambda _m: None, workers=1)
     except Exception as exc:   # noqa: BLE001 - no data here: nothing to stamp
         pytest.skip(f"the table's data are not available: {exc}")
     saved = json.loads(out.read_text())
     assert saved[freshness.FIELD]["sha256"] == result[freshness.FIELD]["sha256"]
     assert saved[freshness.FIELD]["config"]["data"]["fashion-mnist"]["steps"] == 1
     # a smoke run with steps=1 is not the configured table: the claims call it stale
-    with pytest.raises(StaleResultsError, match="steps: stored 1, now 1000"):
+    configured = te.TABLE_CONFIGS["fashion-mnist"]["config"].steps
+    with pytest.raises(StaleResultsError, match=f"steps: stored 1, now {configured}"):
         freshness.check(saved, freshness.table_expected(saved), path=out, regenerate="x")
 
 

@@ -67,7 +67,9 @@ def test_committed_table_claims_run_and_their_controls_do_not_pass(tmp_path):
     for claim in CLAIMS:
         rec = claim.run(ctx)
         assert "error" not in rec["measured"], rec["measured"]
-        assert rec["negative_control"]["status"] != "pass", claim.id
+        controls = {c["kind"]: c["status"] for c in rec["controls"]}
+        assert controls["planted_positive"] == "pass", (claim.id, controls)
+        assert controls["planted_null"] != "pass", (claim.id, controls)
     assert (tmp_path / "figures" / "classification-table.png").is_file()
 
 
