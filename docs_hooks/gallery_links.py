@@ -18,6 +18,7 @@ import re
 GALLERY_PREFIX = "generated/"
 
 _SRCSET = re.compile(r'srcset="\.\./')
+_SRC = re.compile(r'src="\.\./(images/)')
 _MULTI_IMAGE = re.compile(r"\]\(\.\./(images/)")
 _THUMB_LINK = re.compile(r'(<a class="reference internal" href=")([^"/#.:]+)(")')
 _TOOLTIP = re.compile(r'tooltip="([^"]*)"')
@@ -27,6 +28,7 @@ _TEX_DELIMITERS = re.compile(r"\\[()\[\]]")
 def fix_gallery_markdown(markdown: str) -> str:
     """Rewrite one generated gallery page for pages served as ``name.html``."""
     markdown = _SRCSET.sub('srcset="', markdown)
+    markdown = _SRC.sub(r'src="\1', markdown)   # figures written as <img> (several per cell)
     markdown = _MULTI_IMAGE.sub(r"](\1", markdown)
     markdown = _THUMB_LINK.sub(r"\1\2.html\3", markdown)
     return _TOOLTIP.sub(lambda m: f'tooltip="{_TEX_DELIMITERS.sub("", m.group(1))}"', markdown)

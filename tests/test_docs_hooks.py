@@ -162,6 +162,7 @@ def test_gallery_links_for_pages_served_as_html():
         '<div class="mkd-glr-thumbcontainer" tooltip="Math \\(x\\) and \\[y\\]...">\n'
         '<a class="reference internal" href="plot_x">\n'
         '<a class="reference internal" href="plot_y.html">\n'
+        '<img alt="x" src="../images/mkd_glr_x_003.png" srcset="../images/mkd_glr_x_003.png" />\n'
         '[theory](../../theory/maxpool.md)'
     )
     fixed = gallery_links.fix_gallery_markdown(generated)
@@ -173,6 +174,7 @@ def test_gallery_links_for_pages_served_as_html():
         '<div class="mkd-glr-thumbcontainer" tooltip="Math x and y...">\n'
         '<a class="reference internal" href="plot_x.html">\n'
         '<a class="reference internal" href="plot_y.html">\n'
+        '<img alt="x" src="images/mkd_glr_x_003.png" srcset="images/mkd_glr_x_003.png" />\n'
         '[theory](../../theory/maxpool.md)'
     )
 

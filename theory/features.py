@@ -128,7 +128,7 @@ def conv_crelu_maxpool(x: np.ndarray | torch.Tensor, layer: ConvLayer, pool: int
         fill a window are dropped, as in `torch.nn.functional.max_pool2d`).
     activation : {"crelu", "relu"}
     bias : array (K,), optional
-        A bias added to every response of filter $k$, $z = Ax + \beta$, before the
+        A bias added to every response of filter $k$, $z = Ax + \\beta$, before the
         activation (trained layers). The inverses take the same `bias`
         (`theory.selection.selection`).
 

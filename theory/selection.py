@@ -96,7 +96,7 @@ class MaxPoolSelection:
         filter $k$ at every position of a pooling window whose positive and negative
         pooled values are both 0, with value 0.
     bias : float array (K,) or None
-        A known bias $\beta$ of the conv, $z = Ax + \beta$ (`selection`): the
+        A known bias $\\beta$ of the conv, $z = Ax + \\beta$ (`selection`): the
         measurements are then $W_x^T x = $ `rhs`, the values shifted by the bias.
 
     Examples
@@ -1003,7 +1003,7 @@ def selection(features, switches, layer: ConvLayer, input_shape: Sequence[int], 
         `<= zero_tol`; the equation is then off by at most the values' error. `False`
         gives the paper's measurements only (the non-zero values).
     bias : array (K,), optional
-        A known bias of the conv, $z = Ax + \beta$: the features are those of the biased
+        A known bias of the conv, $z = Ax + \\beta$: the features are those of the biased
         layer (`conv_crelu_maxpool(..., bias=bias)`), and the selection's right-hand side
         is shifted (`MaxPoolSelection.rhs`); the operator $W_x^T$ is unchanged.
 
