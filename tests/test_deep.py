@@ -121,3 +121,37 @@ def test_x0_needs_an_iterative_start_and_the_right_shape():
         invert_crelu_maxpool(f, s, layer, x.shape, solver="cgls", x0=x[:, :4])
     res = invert_crelu_maxpool(f, s, layer, x.shape, solver="cgls", certify=False, x0=x)
     assert res.iterations == 0 and res.converged
+
+
+def test_callbacks_get_each_stage_and_its_iterations_and_converged_stages_are_silent():
+    """`callback(stage, result)` once per stage, last stage first, with the stage's result;
+    `iteration_callback(stage, k)` with the stage number and CGLS's iteration count; a stack
+    whose stages all converge raises no NotConvergedWarning."""
+    x, ws, betas, stages = _stack(seed=1)
+    fwd = deep_forward(x, stages)
+    seen, iters = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotConvergedWarning)
+        res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls",
+                          callback=lambda n, r: seen.append((n, r)),
+                          iteration_callback=lambda n, k: iters.append((n, k)))
+    assert [n for n, _ in seen] == [2, 1]
+    assert [r for _, r in seen] == [res.stages[0], res.stages[1]]
+    assert all(r.converged for _, r in seen)
+    assert {n for n, _ in iters} == {1, 2}
+    for n, r in seen:
+        ks = [k for m, k in iters if m == n]
+        assert ks and max(ks) <= r.iterations
+
+
+def test_a_capped_stage_is_reported_once():
+    """A stage stopped by its cap: exactly one NotConvergedWarning, from the deep inverse
+    (the stage solves themselves stay quiet), naming the stage."""
+    x, ws, betas, stages = _stack(seed=1)
+    fwd = deep_forward(x, stages)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls", maxiter=[None, 3],
+                    retries=0)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, NotConvergedWarning)]
+    assert len(msgs) == 1 and msgs[0].startswith("stage 2"), msgs

@@ -313,3 +313,19 @@ def test_trained_features_loader(tmp_path, monkeypatch, ctx):
     est = rad.two_layer_classes(X, 2, 1.0, 8, 0, activations=("relu", "crelu"), n_starts=3,
                                 n_iter=2)
     assert est["relu"].value <= est["crelu"].value * (1 + 1e-12)
+
+
+def test_normal_interval_half_width_scales_with_the_normal_quantile():
+    """The plug-in normal interval's half-width is z_{1-delta/2} sd / sqrt(n): the ratio of
+    two half-widths from the same draws is the ratio of scipy's normal quantiles (an
+    independent oracle; a division by the quantile instead gives its inverse)."""
+    from scipy.stats import norm
+
+    from theory.rademacher import linear_class
+
+    phi = np.random.default_rng(3).standard_normal((12, 4))
+    a = linear_class(phi, n_draws=400, seed=5, delta=0.05, ci_method="normal")
+    b = linear_class(phi, n_draws=400, seed=5, delta=0.01, ci_method="normal")
+    assert a.value == b.value
+    ratio = (b.ci[1] - b.value) / (a.ci[1] - a.value)
+    assert ratio == pytest.approx(norm.ppf(0.995) / norm.ppf(0.975), rel=1e-12)
