@@ -84,7 +84,6 @@ class InconsistentFeaturesError(ValueError):
     >>> from theory import ConvLayer, crelu_features, invert_crelu
     >>> rng = np.random.default_rng(0)
     >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
     >>> x = rng.standard_normal((2, 8, 8))
     >>> from theory.checks import InconsistentFeaturesError
     >>> h = crelu_features(x, layer)
@@ -107,7 +106,6 @@ class NotConvergedWarning(UserWarning):
     >>> from theory import ConvLayer, crelu_features, invert_crelu
     >>> rng = np.random.default_rng(0)
     >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
     >>> x = rng.standard_normal((2, 8, 8))
     >>> h = crelu_features(x, layer)
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -129,7 +127,6 @@ class NotConvergedError(RuntimeError):
     >>> from theory import ConvLayer, crelu_features, invert_crelu
     >>> rng = np.random.default_rng(0)
     >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
-    >>> other = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
     >>> x = rng.standard_normal((2, 8, 8))
     >>> from theory.checks import NotConvergedError
     >>> h = crelu_features(x, layer)
