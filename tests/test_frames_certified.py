@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from theory import ConvLayer, frame_bounds, invert_crelu, crelu_features
 from theory import certified as certified_mod
-from theory import rigour, symbol as symbol_mod, tiles as tiles_mod
+from theory import band_gram as band_gram_mod, rigour, symbol as symbol_mod, tiles as tiles_mod
 from theory.polyphase import coarse_form
 from theory.rigour import certify_lower, certify_lower_banded, certify_upper
 from theory.symbol import symbol_bounds
@@ -192,11 +192,23 @@ def test_bad_method_and_option_requests_are_refused_by_name():
         frame_bounds(layer, (1, 16, 16), "tiles", tiles=((4, 4), (3, 3)))
 
 
-def test_auto_falls_back_to_the_labelled_estimate_when_no_tile_is_injective():
+def test_auto_falls_back_to_the_labelled_estimate_when_no_tile_is_injective(monkeypatch):
     rng = np.random.default_rng(3)
     # K = C s^2: every finite tile is underdetermined (docs: where the tiles fail)
     layer = ConvLayer(rng.standard_normal((4, 1, 3, 3)), stride=2, padding=1)
     shape = (1, 40, 40)
+    lo, hi, slack = truth(layer, shape)
+    # the whole image as one banded tile (theory.band_gram): a certificate or an estimate,
+    # either way the truth is respected
+    band = frame_bounds(layer, shape, single_tile_limit=10)
+    assert "band" in band.note
+    if band.certified:
+        assert 0.5 * lo <= band.lower <= lo + slack and hi <= band.upper + slack
+    else:
+        assert band.method == "shift-invert" and abs(band.lower - lo) <= 1e-6 * hi
+    # without the band (too large for its limits): the tiles prove only the upper bound, and
+    # auto returns the Lanczos estimate, labelled
+    monkeypatch.setattr(band_gram_mod, "BAND_LIMIT_BYTES", 0)
     tiles = frame_bounds(layer, shape, "tiles", single_tile_limit=10)
     assert tiles.certified and tiles.lower == 0.0 and not tiles.details["conclusive"]
     auto = frame_bounds(layer, shape, single_tile_limit=10)

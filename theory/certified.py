@@ -183,7 +183,7 @@ def certify_conv(op, *, tiles=None, tile_limit: int = TILE_LIMIT,
             return Certificate(0.0, upper, sb.certified, "circulant-upper", conclusive=False,
                                details=details)
         return _tiled(layer, cf, tc, upper, sb.certified, details, tiles, tile_limit,
-                      single_tile_limit, t0, "circulant+tiles")
+                      single_tile_limit, t0, "circulant+tiles", op)
     # ------------------------------------------------------------ zero padding
     Nh, Nw = cf.h.min_canvas(), cf.w.min_canvas()
     full = cf.h.all_windows_present() and cf.w.all_windows_present()
@@ -203,11 +203,11 @@ def certify_conv(op, *, tiles=None, tile_limit: int = TILE_LIMIT,
                                    details=details)
     tc = TileCertifier(cf)
     return _tiled(layer, cf, tc, sb.upper, sb.certified, details, tiles, tile_limit,
-                  single_tile_limit, t0, "tiles")
+                  single_tile_limit, t0, "tiles", op)
 
 
 def _tiled(layer, cf, tc, upper, upper_ok, details, tiles, tile_limit, single_tile_limit, t0,
-           method):
+           method, op):
     K, Cc, kh, kw = cf.kernel.shape
     # unknowns of the single tile: image pixels only (absent ones are dropped)
     n_single = min(Cc * (cf.h.n_out + kh - 1) * (cf.w.n_out + kw - 1), layer.D)
@@ -220,10 +220,9 @@ def _tiled(layer, cf, tc, upper, upper_ok, details, tiles, tile_limit, single_ti
     elif tiles is None:
         choice = _tile_params(tc, cf, tile_limit)
         if choice is None:
-            details["lower_reason"] = (f"no tile of at most {tile_limit} unknowns has more rows "
-                                       "than unknowns; certified lower bound 0 (trivial)")
-            details["seconds"] = time.perf_counter() - t0
-            return Certificate(0.0, upper, upper_ok, method, conclusive=False, details=details)
+            return _whole_band(op, tc, upper, upper_ok, details, t0, method,
+                               f"no tile of at most {tile_limit} unknowns has more rows than "
+                               "unknowns")
         P, R, _ = choice
     else:
         P, R = tiles
@@ -248,11 +247,38 @@ def _tiled(layer, cf, tc, upper, upper_ok, details, tiles, tile_limit, single_ti
             exact = True
     details["seconds"] = time.perf_counter() - t0
     conclusive = res.lower > 0 or res.reason.startswith("an image pixel is read by no")
+    if not conclusive and tiles is None and not single:
+        return _whole_band(op, tc, upper, upper_ok, details, t0, method,
+                           f"the {P}x{R} tiles proved nothing ({res.reason})")
     if not conclusive:
         details["lower_reason"] = res.reason
     return Certificate(res.lower, upper, bool(res.verified and upper_ok),
                        method if not single else method + "(single)", exact=exact,
                        conclusive=conclusive, details=details)
+
+
+def _whole_band(op, tc, upper, upper_ok, details, t0, method, reason):
+    """The whole image as one banded tile (`theory.band_gram`) once the tiles proved nothing.
+
+    Zero padding only (a circular whole-image tile aliases) and only when the band fits
+    `theory.band_gram.band_affordable`; otherwise the trivial lower bound 0, inconclusive.
+    """
+    from theory.band_gram import band_affordable, certify_whole_band
+
+    zero = tc.cf.h.torus is None and tc.cf.w.torus is None
+    if not (zero and band_affordable(tc)):
+        details["lower_reason"] = reason + "; certified lower bound 0 (trivial)"
+        details["seconds"] = time.perf_counter() - t0
+        return Certificate(0.0, upper, upper_ok, method, conclusive=False, details=details)
+    br = certify_whole_band(tc, op)
+    details["band"] = br.as_dict()
+    details["seconds"] = time.perf_counter() - t0
+    if br.lower > 0:
+        return Certificate(br.lower, upper, upper_ok, method + "(band)", details=details)
+    details["lower_reason"] = f"{reason}; the whole-image band: {br.reason}"
+    return Certificate(0.0, upper, upper_ok, method + "(band)",
+                       conclusive=br.reason.startswith("an image pixel is read by no"),
+                       details=details)
 
 
 def _dense_scatter(layer, cf, upper, upper_ok, details, t0):

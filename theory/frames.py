@@ -737,6 +737,17 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
                 return dataclasses.replace(
                     dense, note=f"{dense.note}; the {method} certificate was inconclusive "
                                 f"({fb.note})")
+            band = (fb.details or {}).get("band")
+            if band is not None and np.isfinite(band["estimate"]):
+                # the whole-image band was factorised (theory.band_gram): its shift-invert
+                # estimate of a, with the certified upper bound, instead of Lanczos on A^T A
+                return FrameBounds(max(band["estimate"], 0.0), fb.upper, False, "shift-invert",
+                                   float(np.sqrt(d * _EPS)), band["residual"],
+                                   note=f"shift-invert estimate of the lower bound (banded "
+                                        f"whole-image Gram, residual {band['residual']:.2g} "
+                                        f"through the conv), not certified; upper: the "
+                                        f"certified {method} bound ({fb.note})",
+                                   details=fb.details)
             est = lanczos_bounds(op.gram_operator(), n, tol=tol, maxiter=maxiter,
                                  what=op.gram_name)
             return dataclasses.replace(

@@ -25,13 +25,18 @@ CIRCULAR = [(16, 2, 3, 2, 1, 1, (12, 12)), (40, 3, 5, 2, 2, 1, (10, 10)),
             (12, 1, 3, 2, 2, 2, (10, 10)), (20, 1, 5, 2, 1, 1, (14, 14)),
             (14, 2, 3, 2, 1, 1, (9, 11))]
 #: zero-padded layers: strides 1-4, dilation, the tiles forced small so that several
-#: translation classes and seams occur even on these oracle-sized inputs
+#: translation classes and seams occur even on these oracle-sized inputs; "band": a square
+#: coarse kernel (K = C s^2, no injective tile), certified by the whole-image band
+#: (`theory.band_gram`, forced by single_tile_limit=0)
 ZEROS = [(24, 2, 3, 2, 1, 1, (14, 14), ((3, 3), (2, 2))),
          (40, 2, 5, 2, 2, 1, (16, 16), ((4, 4), (2, 2))),
          (10, 1, 3, 1, 2, 2, (12, 12), ((4, 4), (2, 2))),
          (40, 1, 7, 2, 3, 1, (16, 16), ((4, 4), (4, 4))),
+         (8, 2, 4, 2, 1, 1, (16, 16), "band"),
+         (4, 4, 3, 1, 1, 1, (10, 10), "band"),
          (60, 3, 4, 3, 1, 1, (13, 12), ((2, 2), (2, 2))),    # the last row is never read: a = 0
-         (16, 2, 3, 1, 1, 1, (12, 12), None)]
+         (16, 2, 3, 1, 1, 1, (12, 12), None),
+         (12, 3, 4, 2, 1, 1, (14, 14), "band")]
 
 
 def _layer(rng, k_out, c, k, s, p, d, mode) -> ConvLayer:
@@ -81,12 +86,13 @@ def check_zeros(ctx: Context, drop_boundary: bool = False) -> Outcome:
     """`tiles` bounds of zero-padded layers contain the oracle's (a, b); the control drops
     the boundary term: the symbol minimum of the circulant embedding as the lower bound."""
     rng = ctx.rng("certified-zeros")
-    cases = ZEROS if ctx.profile == "full" else ZEROS[:4]
+    cases = ZEROS if ctx.profile == "full" else ZEROS[:6]
     rows = []
     for k_out, c, k, s, p, d, (h, w), tiles in cases:
         layer = _layer(rng, k_out, c, k, s, p, d, "zeros")
         shape = (c, h, w)
-        opts = {} if tiles is None else {"tiles": tiles, "tile_limit": 10 ** 6}
+        opts = ({} if tiles is None else {"single_tile_limit": 0} if tiles == "band"
+                else {"tiles": tiles, "tile_limit": 10 ** 6})
         fb = frame_bounds(layer, shape, "tiles", **opts)
         lower, how = fb.lower, f"tiles ({fb.note})"
         if drop_boundary:

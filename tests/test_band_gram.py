@@ -1,0 +1,156 @@
+"""The whole-image banded certificate (`theory.band_gram`) against the dense SVD oracle.
+
+Layers with as many outputs as inputs per coarse pixel (``K = C s_h s_w``) have no injective
+local tile, so only the whole image can certify them; the oracle is the SVD of the matrix built
+from the definition (`theory.testing.reference_matrix`). Planted bugs: an estimate that is too
+high must be refused by the Cholesky proof, and a proof that accepts everything must be caught
+by the claim's oracle comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory import ConvLayer, frame_bounds
+from theory import band_gram
+from theory.polyphase import coarse_form
+from theory.testing import reference_matrix
+from theory.tiles import TileCertifier
+from verify.claims import certified as certified_claims
+from verify.claims.base import Context
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def truth(layer, shape):
+    a = reference_matrix(layer, shape)
+    s = np.linalg.svd(a, compute_uv=False)
+    return float(s[-1]) ** 2, float(s[0]) ** 2, 4 * max(a.shape) * EPS * float(s[0]) ** 2
+
+
+def whole(layer, shape):
+    op = layer.at(shape)
+    return band_gram.certify_whole_band(TileCertifier(coarse_form(op)), op)
+
+
+@st.composite
+def square_layers(draw):
+    """Zero-padded layers with K = C s^2 filters (square coarse kernel), D <= 400."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    c = draw(st.integers(1, 3))
+    s = draw(st.integers(1, 2))
+    k = draw(st.integers(2, 4))
+    d = draw(st.integers(1, 2))
+    p = draw(st.integers(0, 2))
+    extra = draw(st.integers(0, 1))
+    low = max(4, s * 3, d * (k - 1) + 1 - 2 * p)          # the dilated kernel fits
+    h = draw(st.integers(low, 12))
+    w = draw(st.integers(low, 12))
+    layer = ConvLayer(rng.standard_normal((c * s * s + extra, c, k, k)) / k, stride=s, padding=p,
+                      dilation=d)
+    return layer, (c, h, w)
+
+
+@settings(max_examples=40, deadline=None)
+@given(square_layers())
+def test_certified_lower_bound_contains_the_truth(case):
+    layer, shape = case
+    if int(np.prod(layer.output_shape(shape))) < int(np.prod(shape)):
+        return                                   # fewer outputs than inputs: a = 0, no proof
+    res = whole(layer, shape)
+    a, b, slack = truth(layer, shape)
+    assert res.lower <= a + slack                # never above the truth
+    if res.reason == "verified":
+        assert res.lower >= 0.5 * a - slack      # the tightness target of the certificate
+    if a > 1e-6 * b:                             # a well-resolved smallest eigenvalue
+        assert abs(res.estimate - a) <= 1e-6 * a + slack
+        assert res.residual <= 1e-6 * b
+
+
+def test_square_layers_are_certified_where_tiles_cannot_be():
+    rng = np.random.default_rng(3)
+    layer = ConvLayer(rng.standard_normal((8, 2, 4, 4)) / 4, stride=2, padding=1)   # K = C s^2
+    shape = (2, 16, 16)
+    a, b, slack = truth(layer, shape)
+    tiles_only = frame_bounds(layer, shape, "tiles", single_tile_limit=0, tile_limit=10 ** 6)
+    assert tiles_only.certified and "band" in tiles_only.note
+    assert 0.5 * a <= tiles_only.lower <= a + slack and b <= tiles_only.upper + slack
+
+
+def test_an_inflated_estimate_is_refused_by_the_proof(monkeypatch):
+    """Planted bug: the estimate is 3 a. Every t tried is above a: the proof must fail."""
+    rng = np.random.default_rng(1)
+    layer = ConvLayer(rng.standard_normal((4, 4, 3, 3)) / 3, padding=1)
+    shape = (4, 10, 10)
+    honest = whole(layer, shape)
+    assert honest.reason == "verified"
+    real = band_gram.band_min_eigenpair
+    monkeypatch.setattr(band_gram, "band_min_eigenpair",
+                        lambda ab, dv: (3 * real(ab, dv)[0], real(ab, dv)[1]))
+    bad = whole(layer, shape)
+    assert bad.lower == 0.0 and "failed" in bad.reason
+
+
+def test_a_proof_that_accepts_everything_is_caught_by_the_claim(monkeypatch, tmp_path):
+    """Planted bug: Cholesky proofs always succeed and the estimate is 3 a. The certified
+    lower bound then exceeds the oracle's a, and `certified-bounds-zeros` must not pass."""
+    real = band_gram.band_min_eigenpair
+    monkeypatch.setattr(band_gram, "band_min_eigenpair",
+                        lambda ab, dv: (3 * real(ab, dv)[0], real(ab, dv)[1]))
+    monkeypatch.setattr(band_gram, "certify_lower_band", lambda ab, t: True)
+    out = certified_claims.check_zeros(Context(profile="quick", seed=0, out_dir=tmp_path))
+    band_rows = [r for r in out.measured["cases"] if "band" in r["bounds"]]
+    assert band_rows and not any(r["contains_truth"] for r in band_rows)
+    assert out.status == "fail"
+
+
+def test_the_claim_passes_its_band_cases(tmp_path):
+    out = certified_claims.check_zeros(Context(profile="quick", seed=0, out_dir=tmp_path))
+    band_rows = [r for r in out.measured["cases"] if "band" in r["bounds"]]
+    assert band_rows and all(r["pass"] for r in band_rows)
+
+
+def test_auto_returns_the_labelled_estimate_for_a_singular_square_layer():
+    """Two identical filters in a square layer: A is singular. No proof is possible; `auto`
+    reports the shift-invert estimate (about 0), not certified, with its residual."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 4, 3, 3)) / 3
+    w[1] = w[0]
+    layer = ConvLayer(w, padding=1)
+    shape = (4, 20, 20)
+    fb = frame_bounds(layer, shape, single_tile_limit=0)
+    a, b, slack = truth(layer, shape)
+    assert a <= slack                             # the oracle agrees: singular
+    assert fb.method == "shift-invert" and not fb.certified and not fb.exact
+    assert "not certified" in fb.note and fb.lower <= 1e-8 * b and not fb.injective
+    assert b <= fb.upper + slack                  # the upper bound is still the certified one
+
+
+def test_a_zero_column_is_reported_as_such():
+    w = np.zeros((4, 4, 1, 1))
+    w[:, :3, 0, 0] = np.random.default_rng(0).standard_normal((4, 3))   # channel 3 unread
+    res = whole(ConvLayer(w), (4, 6, 6))
+    assert res.lower == 0.0 and "zero column" in res.reason
+
+
+def test_band_size_matches_the_assembled_band():
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((6, 3, 3, 5)), stride=(1, 2),
+                      padding=(1, 2), dilation=(2, 1))
+    tc = TileCertifier(coarse_form(layer.at((3, 11, 12))))
+    n, beta = band_gram.band_size(tc)
+    ab, _, _ = tc.local_band(0, np.ones(tc.cf.h.n_out), 0, np.ones(tc.cf.w.n_out))
+    assert ab.shape == (beta + 1, n)
+
+
+@pytest.mark.parametrize("limit_bytes, limit_flops, expected", [
+    (band_gram.BAND_LIMIT_BYTES, band_gram.BAND_FLOP_LIMIT, True),
+    (1000, band_gram.BAND_FLOP_LIMIT, False),
+    (band_gram.BAND_LIMIT_BYTES, 1000, False),
+])
+def test_affordability_limits(limit_bytes, limit_flops, expected):
+    layer = ConvLayer(np.ones((4, 4, 3, 3)), padding=1)
+    tc = TileCertifier(coarse_form(layer.at((4, 16, 16))))
+    assert band_gram.band_affordable(tc, limit_bytes, limit_flops) is expected
