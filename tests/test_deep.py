@@ -155,3 +155,74 @@ def test_a_capped_stage_is_reported_once():
                     retries=0)
     msgs = [str(w.message) for w in caught if issubclass(w.category, NotConvergedWarning)]
     assert len(msgs) == 1 and msgs[0].startswith("stage 2"), msgs
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+
+def test_bad_arguments_are_refused_by_name():
+    """A NaN image, an unknown `on_not_converged` and a switch list of the wrong length each
+    get a ValueError that names the argument and the problem (not another name, not None)."""
+    x, ws, betas, stages = _stack(size=8, bias=0)
+    bad = x.copy()
+    bad[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^x contains 1 NaN"):
+        deep_forward(bad, stages)
+    fwd = deep_forward(x, stages)
+    with pytest.raises(ValueError, match=r"^unknown on_not_converged 'loud'"):
+        invert_deep(fwd.last, fwd.switches, stages, x.shape, on_not_converged="loud")
+    with pytest.raises(ValueError, match=r"^got 1 switch arrays for 2 stages$"):
+        invert_deep(fwd.last, fwd.switches[:1], stages, x.shape)
+
+
+def test_adaptive_tolerance_is_the_documented_bound():
+    """adaptive_tol: stage 1 stops at btol_1 = max(btol, c kappa_2 rho_2) (`invert_deep`'s
+    docstring), kappa_2 = LSMR/CGLS's cond estimate of stage 2 times its Jacobi spread (no
+    certificate); rho_2 = stage 2's relative residual. Checked for two factors c, and the
+    bound is above the given btol so the max picks it. (kappa_2 ~ 7 here: a bound with
+    rho / kappa in place of kappa rho would be ~50 times smaller.)"""
+    x, ws, betas, stages = _stack(seed=2, size=12)
+    fwd = deep_forward(x, stages)
+    for c in (10.0, 100.0):
+        res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls", atol=1e-10,
+                          btol=1e-10, adaptive_tol=True, zero_tol_factor=c)
+        two, one = res.stages
+        kappa = two.cond_estimate * two.stopping["scale_spread"]
+        assert kappa > 2.0 and two.stopping["btol"] == 1e-10     # the top stage: btol itself
+        bound = c * kappa * two.relative_residual
+        assert bound > 1e-10
+        assert one.stopping["btol"] == pytest.approx(bound, rel=1e-12)
+
+
+def test_the_requested_precision_reaches_every_stage():
+    """precision="mixed" runs every stage's CGLS in mixed precision (as each stage's
+    `stopping["precision"]` reports); the default runs them in float64 (control)."""
+    x, ws, betas, stages = _stack(seed=1, size=8)
+    fwd = deep_forward(x, stages)
+    for precision, kw in (("mixed", {"precision": "mixed"}), ("float64", {})):
+        res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls", **kw)
+        assert [r.solver for r in res.stages] == ["cgls", "cgls"]
+        assert [r.stopping["precision"] for r in res.stages] == [precision, precision]
+
+
+def test_a_capped_stage_raises_on_request_and_says_why():
+    """on_not_converged="raise": a stage stopped by its cap raises NotConvergedError naming
+    the stage, the solver's own reason (the iteration limit) and the iteration count;
+    "ignore" is silent and the result's stopping record holds that same reason."""
+    from theory.checks import NotConvergedError
+
+    x, ws, betas, stages = _stack(seed=1, size=8)
+    fwd = deep_forward(x, stages)
+    kw = dict(solver="cgls", maxiter=[None, 3], retries=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotConvergedWarning)
+        quiet = invert_deep(fwd.last, fwd.switches, stages, x.shape, on_not_converged="ignore",
+                            **kw)
+    top = quiet.stages[0]
+    assert not top.converged and top.iterations == 3 and top.stopping["istop"] == 7
+    reason = top.stopping["reason"]
+    assert "iteration limit" in reason
+    with pytest.raises(NotConvergedError) as err:
+        invert_deep(fwd.last, fwd.switches, stages, x.shape, on_not_converged="raise", **kw)
+    msg = str(err.value)
+    assert msg.startswith("stage 2: ") and f"{reason} after 3 iterations" in msg, msg

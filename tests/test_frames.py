@@ -109,3 +109,192 @@ def test_banded_bounds_of_a_zero_operator_are_zero():
 
     fb = banded_bounds(scipy.sparse.csr_matrix((20, 16)), (1, 4, 4), (3, 3))
     assert (fb.lower, fb.upper, fb.injective) == (0.0, 0.0, False)
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+def _oracle(layer, shape):
+    """(a, b, slack) from numpy's SVD of the matrix built from the definition; slack: the
+    SVD's absolute rounding of sigma^2, ~ max(M, D) eps sigma_max^2 (with a factor 4)."""
+    from theory.testing import reference_matrix
+
+    a = reference_matrix(layer, shape)
+    s = np.linalg.svd(a, compute_uv=False)
+    lo = float(s[-1]) ** 2 if a.shape[0] >= a.shape[1] else 0.0
+    return lo, float(s[0]) ** 2, 4 * max(a.shape) * EPS * float(s[0]) ** 2
+
+
+def test_svd_bounds_compute_in_float64_whatever_the_input_dtype():
+    """Theorem checks run in float64: a float32 matrix (say, exported weights) is bounded as
+    the same values in float64, not with float32's ~1e-7 relative accuracy."""
+    from theory.frames import svd_bounds
+
+    a32 = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32)
+    s = np.linalg.svd(a32.astype(np.float64), compute_uv=False)
+    fb = svd_bounds(a32)
+    tol = 4 * 12 * EPS * s[0] ** 2
+    assert abs(fb.lower - s[-1] ** 2) <= tol and abs(fb.upper - s[0] ** 2) <= tol
+
+
+def test_non_operator_is_refused_naming_what_is_accepted_and_what_came():
+    with pytest.raises(TypeError, match=r"needs a theory\.ConvLayer \(with input_shape\), a "
+                                        r"ConvOperator or a MaxPoolSelection, got ndarray"):
+        frame_bounds(np.ones((3, 3)))
+
+
+def test_unknown_method_error_lists_exactly_the_methods_the_operator_supports():
+    for op in (ConvLayer(np.ones((2, 1, 3, 3)), padding=1).at((1, 4, 4)),
+               _pooled_selection()):
+        with pytest.raises(ValueError, match="unknown method 'magic'") as err:
+            frame_bounds(op, method="magic")
+        listed = str(err.value).split("expected ", 1)[1].split(", ")
+        assert listed == ["auto", *op.bounds_methods]
+
+
+def _pooled_selection():
+    """A max-pooled CReLU selection on a 1 x 6 x 6 input (D = 36 >= LANCZOS_MIN_DIM)."""
+    from theory import conv_crelu_maxpool, selection
+
+    layer = ConvLayer(np.random.default_rng(2).standard_normal((6, 1, 3, 3)), padding=1)
+    x = np.random.default_rng(3).random((1, 6, 6))
+    g, s = conv_crelu_maxpool(x, layer)
+    return selection(g, s, layer, x.shape)
+
+
+def test_fewer_rows_than_columns_get_the_exact_lower_bound_zero_and_say_why():
+    layer = ConvLayer(np.random.default_rng(4).standard_normal((1, 2, 3, 3)), padding=1)
+    fb = frame_bounds(layer, (2, 4, 4), "dense")           # M = 16 < D = 32
+    lo, hi, slack = _oracle(layer, (2, 4, 4))
+    assert fb.certified and fb.lower == lo == 0.0 and not fb.injective
+    assert hi - slack <= fb.upper <= hi + slack + fb.margin
+    assert fb.note == "svd, certified (M < D: a = 0)"
+
+
+def test_certified_dense_margin_is_the_outward_shift_from_the_svd():
+    """`margin` is how far the certified ends sit outside the computed SVD values: tiny (the
+    Cholesky shifts are ~1e-12 relative), and each end within it of numpy's SVD."""
+    layer = ConvLayer(np.random.default_rng(5).standard_normal((4, 2, 3, 3)), padding=1)
+    lo, hi, slack = _oracle(layer, (2, 5, 5))
+    fb = frame_bounds(layer, (2, 5, 5), "dense")
+    assert fb.certified and 0 < fb.margin <= 1e-9 * hi
+    assert lo - fb.margin - slack <= fb.lower <= lo + slack
+    assert hi - slack <= fb.upper <= hi + fb.margin + slack
+
+
+def test_lanczos_below_its_minimum_dimension_solves_exactly():
+    """D < LANCZOS_MIN_DIM: `iterative` and `shift-invert` use the exact dense SVD."""
+    from theory import conv_crelu_maxpool, selection
+    from theory.frames import LANCZOS_MIN_DIM
+
+    layer = ConvLayer(np.random.default_rng(6).standard_normal((6, 1, 3, 3)), padding=1)
+    x = np.random.default_rng(7).random((1, 2, 2))
+    g, s = conv_crelu_maxpool(x, layer)
+    sel = selection(g, s, layer, x.shape)
+    assert sel.shape[1] < LANCZOS_MIN_DIM
+    ref = np.linalg.svd(sel.dense(force=True), compute_uv=False)
+    for method in ("iterative", "shift-invert"):
+        fb = frame_bounds(sel, method=method)
+        assert fb.method == "dense" and fb.exact and fb.residual == 0.0, method
+        tol = 4 * max(sel.shape) * EPS * ref[0] ** 2
+        assert abs(fb.lower - ref[-1] ** 2) <= tol and abs(fb.upper - ref[0] ** 2) <= tol
+
+
+def test_auto_falls_back_to_certified_dense_when_the_polyphase_certificate_is_inconclusive():
+    """A stride-2 circular layer on 7 x 7 (H not a multiple of the stride) whose only
+    lower-bound method is the whole-image Gram, forbidden by `single_tile_limit=4`: the
+    polyphase certificate proves just [0, b]; `auto` must still return the positive certified
+    lower bound (from the dense Cholesky proof), not the trivial 0."""
+    layer = ConvLayer(np.random.default_rng(8).standard_normal((16, 1, 3, 3)), stride=2,
+                      padding=1, padding_mode="circular")
+    shape = (1, 7, 7)
+    lo, hi, slack = _oracle(layer, shape)
+    poly = frame_bounds(layer, shape, "polyphase", single_tile_limit=4)
+    assert poly.lower == 0.0 and not poly.details["conclusive"]
+    fb = frame_bounds(layer, shape, single_tile_limit=4)
+    assert fb.certified and fb.injective and "polyphase certificate was inconclusive" in fb.note
+    assert lo - fb.margin - slack <= fb.lower <= lo + slack and hi <= fb.upper + slack
+
+
+def test_tiles_option_reaches_the_tile_certificate():
+    layer = ConvLayer(np.random.default_rng(1).standard_normal((16, 1, 3, 3)), stride=2,
+                      padding=1)
+    shape = (1, 8, 8)    # by default one tile (P = (4, 4) coarse outputs); asked: 2 x 2 tiles
+    lo, hi, slack = _oracle(layer, shape)
+    fb = frame_bounds(layer, shape, "tiles", tiles=((2, 2), (2, 2)))
+    assert fb.details["tiles"]["P"] == (2, 2) and fb.details["tiles"]["R"] == (2, 2)
+    assert fb.details["tiles"]["placements"] > 1
+    assert fb.certified and 0 < fb.lower <= lo + slack and hi <= fb.upper + slack
+
+
+def test_polyphase_note_is_the_sub_method_and_a_reason_only_when_there_is_one():
+    from theory.certified import certify_conv
+    from theory.frames import polyphase_bounds
+
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((12, 2, 3, 3)), stride=2,
+                      padding=1, padding_mode="circular")
+    op = layer.at((2, 8, 8))
+    cert = certify_conv(op)
+    assert "lower_reason" not in cert.details       # uniform coverage: a proof, no caveat
+    assert polyphase_bounds(op).note == cert.method
+    inconclusive = layer.at((2, 7, 7))
+    cert = certify_conv(inconclusive, single_tile_limit=4)
+    assert polyphase_bounds(inconclusive, single_tile_limit=4).note == (
+        f"{cert.method}; {cert.details['lower_reason']}")
+
+
+def test_iterative_estimate_decides_injectivity_and_condition():
+    layer = ConvLayer(np.random.default_rng(9).standard_normal((4, 1, 3, 3)), padding=1)
+    lo, hi, _ = _oracle(layer, (1, 6, 6))
+    fb = frame_bounds(layer, (1, 6, 6), "iterative", tol=1e-12)
+    assert fb.method == "iterative" and not fb.exact
+    assert 0 < fb.rtol < 1e-5 and fb.injective
+    assert abs(fb.cond - np.sqrt(hi / lo)) <= 1e-6 * np.sqrt(hi / lo)
+
+
+def test_shift_invert_reports_its_ritz_residual():
+    """An estimate with a residual: nonzero (a computed Ritz pair is not exact) and of the
+    order of the eigensolver's tolerance; both values agree with numpy's SVD within it."""
+    import scipy.sparse
+
+    from theory.frames import shift_invert_bounds
+    from theory.testing import reference_matrix
+
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1)
+    a = reference_matrix(layer, (1, 6, 6))
+    lo, hi, slack = _oracle(layer, (1, 6, 6))
+    fb = shift_invert_bounds(scipy.sparse.csr_matrix(a))
+    assert not fb.exact and 0 < fb.residual <= 1e-8 * hi
+    assert abs(fb.lower - lo) <= fb.residual + slack and abs(fb.upper - hi) <= fb.residual + slack
+
+
+def test_shift_invert_bounds_on_two_unknowns():
+    """The smallest Gram matrix ARPACK takes (one eigenvalue of a 2 x 2, k < D): both
+    extreme eigenvalues match numpy's SVD."""
+    import scipy.sparse
+
+    from theory.frames import shift_invert_bounds
+
+    a = np.random.default_rng(10).standard_normal((5, 2))
+    s = np.linalg.svd(a, compute_uv=False)
+    fb = shift_invert_bounds(scipy.sparse.csr_matrix(a))
+    tol = 1e-10 * s[0] ** 2
+    assert abs(fb.lower - s[-1] ** 2) <= tol and abs(fb.upper - s[0] ** 2) <= tol
+
+
+def test_shift_invert_that_does_not_converge_is_not_reported_as_singular(monkeypatch):
+    """ARPACK's no-convergence error is a RuntimeError, like the exactly singular LU; only the
+    latter means a = 0. A solve that did not converge must raise, not report lower = 0."""
+    import scipy.sparse
+    from scipy.sparse.linalg import ArpackNoConvergence
+    from theory import frames as frames_mod
+
+    real = frames_mod.eigsh
+
+    def eigsh(*args, **kwargs):
+        if kwargs.get("sigma") is not None:
+            raise ArpackNoConvergence("planted: no convergence", np.zeros(0), np.zeros((0, 0)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(frames_mod, "eigsh", eigsh)
+    a = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1).dense((1, 6, 6))
+    with pytest.raises(RuntimeError, match="did not converge"):
+        frames_mod.shift_invert_bounds(scipy.sparse.csr_matrix(a))

@@ -259,3 +259,55 @@ def test_inversion_image_falls_back_without_the_debian_files(monkeypatch, tmp_pa
     x, source = _test_image(Context("quick", 0, tmp_path))
     assert x.shape == (1, 28, 28) and x.dtype == np.float64
     assert "foolbox" in source or "camera" in source
+
+
+# ---------------------------------------------------------------------------------------------
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+def _rounding_unit_vector(sign: float) -> np.ndarray:
+    """A vector v for which the computed cosine of v/|v| with sign * v/|v| leaves [-1, 1]."""
+    rng = np.random.default_rng(0)
+    for _ in range(10_000):
+        v = rng.standard_normal(5)
+        u = v / np.linalg.norm(v)
+        c = float(u @ (sign * u))
+        if abs(c) > 1.0:
+            return v
+    raise AssertionError("no vector whose rounded self-cosine leaves [-1, 1]")
+
+
+def test_mu_of_identical_filters_is_clipped_to_one():
+    """Two identical filters: the rounded cosine can be 1 + 2^-52; mu must stay <= 1."""
+    v = _rounding_unit_vector(1.0)
+    p = pairing(np.stack([v, v]))
+    assert (p.mu <= 1.0).all() and np.allclose(p.mu, 1.0)
+
+
+def test_histogram_counts_antipodal_pairs_whose_cosine_rounds_below_minus_one():
+    """An antipodal pair whose rounded cosine is -1 - 2^-52 still lands in the first bin."""
+    v = _rounding_unit_vector(-1.0)
+    p = pairing(np.stack([v, -v]))
+    edges = np.array([-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(p.histogram(edges), [1.0, 0.0])
+
+
+def test_zero_filter_dimension_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="filter dimension must be >= 1, got 0"):
+        random_pairing_baseline(4, 0)
+
+
+def test_baseline_in_several_chunks_matches_a_direct_oracle():
+    """A bank large enough that the baseline is drawn in several chunks (4M values each):
+    the bank means equal a direct computation from the same seeded stream, one bank at a time
+    (numpy's normal stream is consumed value by value, so chunking does not change it)."""
+    n, d, reps = 64, 147 * 3, 150          # 28224 values per bank: chunks of 141 banks
+    base = random_pairing_baseline(n, d, repetitions=reps, seed=5)
+    rng = np.random.default_rng(5)
+    direct = []
+    for _ in range(reps):
+        w = rng.standard_normal((n, d))
+        u = w / np.linalg.norm(w, axis=1, keepdims=True)
+        g = u @ u.T
+        np.fill_diagonal(g, np.inf)
+        direct.append(np.clip(g.min(axis=1), -1.0, 1.0).mean())
+    np.testing.assert_allclose(base.bank_means, direct, rtol=0, atol=1e-12)

@@ -381,6 +381,9 @@ def shift_invert_bounds(matrix: scipy.sparse.spmatrix, *, tol: float = 1e-10) ->
     if n >= d:
         try:
             small, vsmall = eigsh(gram, k=1, sigma=0.0, which="LM", tol=tol, v0=v0)
+        except ArpackNoConvergence as exc:   # a RuntimeError too: not a proof of singularity
+            raise RuntimeError(f"shift-invert: the smallest eigenvalue of A^T A did not "
+                               f"converge ({exc})") from exc
         except RuntimeError:  # exactly singular LU: the Gram matrix has a null space
             small, vsmall = None, None
         if small is not None:
