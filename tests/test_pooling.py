@@ -344,3 +344,134 @@ def test_solver_environment_restores_and_nests():
             pass
         y = np.ones(10**6).sum()  # allocations still work inside
     assert y == 10**6
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+
+def _second_extreme_switches(x, layer, pool=2):
+    """Features of `x` read at the wrong switches: the second-largest (positive channel)
+    and second-smallest (negative channel) response of each window, so that every value
+    is exactly a response of `x` but no switch is an extreme of its window. Also returns
+    the smallest gap, over the windows, between the extreme and the value read."""
+    z = np.asarray(layer.forward(x), dtype=np.float64)           # (K, H, W)
+    k, h, w = z.shape
+    hp, wp = h // pool, w // pool
+    win = (z[:, :hp * pool, :wp * pool].reshape(k, hp, pool, wp, pool)
+           .transpose(0, 1, 3, 2, 4).reshape(k, hp, wp, pool * pool))
+    order = np.argsort(win, axis=-1)
+    srt = np.take_along_axis(win, order, axis=-1)
+
+    def flat(local):                    # window-local index -> index into the H x W map
+        di, dj = np.divmod(local, pool)
+        return ((np.arange(hp)[:, None] * pool + di) * w + np.arange(wp)[None, :] * pool + dj)
+
+    f = np.concatenate([np.maximum(srt[..., -2], 0.0), np.maximum(-srt[..., 1], 0.0)])
+    s = np.concatenate([flat(order[..., -2]), flat(order[..., 1])])
+    gap = min((srt[..., -1] - srt[..., -2]).min(), (srt[..., 1] - srt[..., 0]).min())
+    return f, s.astype(np.int64), float(gap / np.abs(z).max())
+
+
+def test_values_consistent_with_x_at_wrong_switches_are_caught_by_the_switch_check():
+    """The residual check cannot see switches that are wrong but consistent (every value a
+    response of x at its switch): the switch check must, with its documented slack of
+    2 cond max(rel, tol) times the peak response, and `on_inconsistent="raise"` must raise
+    InconsistentFeaturesError for it."""
+    from theory.checks import InconsistentFeaturesError
+
+    rng = np.random.default_rng(20)
+    layer = ConvLayer(_bank(rng, 18, 1, 3), padding=1)
+    x = rng.standard_normal((1, 6, 6))
+    f, s, gap = _second_extreme_switches(x, layer)
+    assert gap > 1e-6                   # every wrong switch misses its extreme by that much
+    kw = dict(solver="dense", zero_windows=False)
+    with pytest.warns(InconsistentFeaturesWarning, match="switch") as caught:
+        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
+    assert not any("not consistent" in str(c.message) for c in caught)  # values are consistent
+    assert res.is_frame
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) <= recovery_tolerance(layer,
+                                                                                res.frame_bounds)
+    assert res.checks["relative_residual"] <= res.checks["residual_tolerance"]
+    # brute force: every selected (non-zero) value sits at a non-extreme position
+    assert res.checks["switch_violations"] == np.count_nonzero(f) == res.n_selected
+    with pytest.raises(InconsistentFeaturesError, match="switch"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, on_inconsistent="raise", **kw)
+    # negative control: the true switches of the same x give no violation
+    ft, st = crelu_maxpool(x, layer, 2)
+    good = invert_crelu_maxpool(ft, st, layer, x.shape, 2, on_inconsistent="raise", **kw)
+    assert good.checks["switch_violations"] == 0
+
+
+def test_lsmr_residual_tolerance_counts_the_taps_of_the_layer():
+    """Without a certificate the LSMR path checks the residual against LSMR's guarantee
+    alone (`theory.checks.lsmr_residual_tolerance`), whose rounding term grows with the
+    n = C kh kw terms of each response (100 here, not 1)."""
+    from theory.checks import lsmr_residual_tolerance
+    from theory.solvers import solve_lsmr
+
+    rng = np.random.default_rng(21)
+    layer = ConvLayer(_bank(rng, 16, 4, 5), padding=2)
+    x = rng.standard_normal((4, 8, 8))
+    f, s = crelu_maxpool(x, layer, 2)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", certify=False,
+                               precondition="none", on_non_injective="ignore")
+    assert res.solver == "lsmr-sparse" and res.converged
+    sel = selection(f, s, layer, x.shape, 2)
+    sol = solve_lsmr(sel.sparse(), sel.rhs, atol=1e-14, btol=1e-14,
+                     maxiter=10 * min(sel.n_selected, sel.dim))  # the same (deterministic) run
+    assert sol.iterations == res.iterations
+    args = (1e-14, 1e-14, sol.a_norm_estimate, sol.x_norm_estimate,
+            float(np.linalg.norm(sel.rhs)), sol.iterations)
+    expect = lsmr_residual_tolerance(*args, taps=4 * 5 * 5)
+    assert expect > 1.01 * lsmr_residual_tolerance(*args, taps=1)   # the count matters
+    assert res.checks["residual_tolerance"] == pytest.approx(expect, rel=1e-12, abs=0)
+
+
+def test_linear_inverse_with_given_bounds_is_scale_free_far_from_unit_scale():
+    """`inverse="linear"` with user-given bounds (no `unit_lower`/`unit_upper`) on weights
+    2^-70 (outside the normalisation range): the frame step is that of the unit-scale
+    layer, by the oracle x' = 2/(a+b) W_x g with a, b from numpy's SVD."""
+    from theory import FrameBounds
+
+    rng = np.random.default_rng(22)
+    w = _bank(rng, 12, 1, 3)
+    x = rng.standard_normal((1, 6, 6))
+    small = ConvLayer(np.ldexp(w, -70), padding=1)
+    f, s = crelu_maxpool(x, small, 2)
+    sel = selection(f, s, small, x.shape, 2)
+    sv = np.linalg.svd(sel.dense(), compute_uv=False)
+    given = FrameBounds(float(sv[-1] ** 2), float(sv[0] ** 2), True, "dense")
+    assert given.unit_lower is None and given.unit_upper is None and given.injective
+    res = invert_crelu_maxpool(f, s, small, x.shape, 2, "linear", bounds=given)
+    assert res.solver == "frame-step"
+    # the oracle at unit scale (powers of two scale exactly: same switches, values * 2^70)
+    unit = ConvLayer(w, padding=1)
+    fu, su = crelu_maxpool(x, unit, 2)
+    assert np.array_equal(su, s) and np.array_equal(fu, np.ldexp(f, 70))
+    su_sel = selection(fu, su, unit, x.shape, 2)
+    a_mat = su_sel.dense()
+    svu = np.linalg.svd(a_mat, compute_uv=False)
+    a, b = svu[-1] ** 2, svu[0] ** 2
+    expect = (2.0 / (a + b)) * a_mat.T @ su_sel.values
+    assert np.allclose(res.x.ravel(), expect, rtol=0, atol=1e-12 * np.linalg.norm(expect))
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) <= (b - a) / (b + a) + 1e-12
+
+
+def test_warm_start_of_a_batch_is_one_start_per_input():
+    """x0 of shape (N, *input_shape) warm-starts each input of a batch from its own start
+    (the same result as inverting that input alone from it); a start of one input's shape
+    for a batch of 2 is refused, naming both shapes."""
+    rng = np.random.default_rng(23)
+    layer = ConvLayer(_bank(rng, 16, 1, 3), padding=1)
+    xb = rng.standard_normal((2, 1, 6, 6))
+    f, s = crelu_maxpool(xb, layer, 2)
+    x0 = xb + 1e-3 * rng.standard_normal(xb.shape)
+    kw = dict(solver="cgls", on_non_injective="ignore")
+    res = invert_crelu_maxpool(f, s, layer, (1, 6, 6), 2, x0=x0, **kw)
+    assert len(res) == 2 and res.x.shape == xb.shape
+    for i, r in enumerate(res):
+        one = invert_crelu_maxpool(f[i], s[i], layer, (1, 6, 6), 2, x0=x0[i], **kw)
+        assert np.array_equal(r.x, one.x) and r.iterations == one.iterations
+        assert r.is_frame and np.linalg.norm(r.x - xb[i]) / np.linalg.norm(xb[i]) < 1e-9
+    with pytest.raises(ValueError, match=r"x0 has shape \(1, 6, 6\); expected \(2, 1, 6, 6\)"):
+        invert_crelu_maxpool(f, s, layer, (1, 6, 6), 2, x0=x0[0], **kw)
