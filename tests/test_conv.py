@@ -114,3 +114,16 @@ def test_oversized_kernel_error_names_the_padded_input():
 def test_input_of_wrong_rank_is_refused_with_its_shape():
     with pytest.raises(ValueError, match=r"got shape \(3, 3\)$"):
         ConvLayer(np.ones((1, 1, 3, 3)), padding=1).forward(np.ones((3, 3)))
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+def test_repr_names_the_dilation_only_when_there_is_one():
+    """The repr (it names the layer in warnings and errors) shows every hyperparameter:
+    an undilated layer has no dilation field and no stray placeholder, a dilated one shows it."""
+    plain = repr(ConvLayer(np.ones((2, 1, 3, 3)), padding=1))
+    dilated = repr(ConvLayer(np.ones((2, 1, 3, 3)), padding=1, dilation=(1, 2)))
+    assert plain.startswith("ConvLayer(2 filters 1x3x3, stride=(1, 1), padding=(1, 1), ")
+    assert "dilation" not in plain and "None" not in plain
+    assert plain.endswith("padding_mode='zeros', dtype=torch.float64)")
+    assert ", dilation=(1, 2), " in dilated and "None" not in dilated
+    assert dilated.replace(", dilation=(1, 2)", "") == plain

@@ -229,3 +229,187 @@ def test_given_lower_bound_zero_fits_on_the_lsmr_path():
                      bounds=FrameBounds(0.0, 2 * fb.upper, True), on_inconsistent="raise",
                      on_non_injective="ignore")
     assert r.checks["bounds_fit"] is True
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("solver, mode", [("dense", "zeros"), ("fft", "circular")])
+def test_given_bounds_of_a_normalised_layer_are_compared_on_the_layers_own_scale(solver, mode):
+    """A bank at 2^-80 is solved as 2^78 A (normalising_exponent). Given bounds of A itself
+    (normalisation 1: the oracle's sigma^2 of the unit-scale bank times 2^-160) fit; bounds
+    of the unit-scale bank (2^160 times too large) do not."""
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((2, 6, 6))
+    tiny = ConvLayer(np.ldexp(w, -80), padding=1, padding_mode=mode)
+    s = np.linalg.svd(ConvLayer(w, padding=1, padding_mode=mode).dense(x.shape),
+                      compute_uv=False)   # oracle: sigma(2^-80 W) = 2^-80 sigma(W), exactly
+    assert tiny.at(x.shape).normalised[0] != 0
+    h = features(tiny, x)
+    own = FrameBounds(np.ldexp(s[-1] ** 2, -160), np.ldexp(s[0] ** 2, -160), True)
+    fit = invert_crelu(h, tiny, x.shape, solver, bounds=own, on_inconsistent="raise")
+    assert fit.checks["bounds_fit"] is True and rel(fit.x, x) < 1e-12
+    with pytest.warns(InconsistentFeaturesWarning, match="do not describe this layer"):
+        unit = invert_crelu(h, tiny, x.shape, solver, bounds=FrameBounds(s[-1] ** 2, s[0] ** 2,
+                                                                         True))
+    assert unit.checks["bounds_fit"] is False
+
+
+@pytest.mark.parametrize("solver, mode", [("dense", "zeros"), ("fft", "circular")])
+@pytest.mark.parametrize("t, fits", [(9.5, True), (10.5, False)])
+def test_exact_paths_allow_the_same_rounding_as_the_rayleigh_check(solver, mode, t, fits):
+    """The exact spectrum is compared with given bounds under the rounding allowance of
+    `theory.checks.rayleigh_outside`, 10 sqrt(D) u b: a lower (upper) bound moved inwards by
+    t sqrt(D) u b fits for t = 9.5 and not for t = 10.5. Closed form: a 1x1 conv is W on
+    every pixel, and W = [[2, 0], [0, 1], [0, 0]] has singular values 2 and 1, so a = 1, b = 4
+    (both solvers compute them exactly here)."""
+    from theory.checks import rayleigh_outside
+
+    w = np.zeros((3, 2, 1, 1))
+    w[0, 0], w[1, 1] = 2.0, 1.0
+    layer = ConvLayer(w, padding_mode=mode)
+    x = np.random.default_rng(7).standard_normal((2, 8, 8))
+    a, b, d = 1.0, 4.0, x.size
+    step = t * np.sqrt(d) * EPS * b
+    h = features(layer, x)
+    for fb, edge in [(FrameBounds(a + step, b, True), a), (FrameBounds(a, b - step, True), b)]:
+        assert rayleigh_outside(edge, fb.lower, fb.upper, d) is not fits
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = invert_crelu(h, layer, x.shape, solver, bounds=fb)
+        assert r.solver == solver and r.checks["bounds_fit"] is fits
+        assert any(issubclass(c.category, InconsistentFeaturesWarning) for c in caught) is not fits
+
+
+def test_positive_lower_bound_never_fits_a_layer_with_fewer_outputs_than_inputs():
+    """1 filter on 2 channels: M = 36 < D = 72, so A has a null space and a = 0. Bounds that
+    claim a = sigma_36^2 > 0 (the smallest of the 36 singular values, numpy's SVD) are wrong."""
+    from theory.checks import InconsistentFeaturesError
+
+    rng = np.random.default_rng(0)
+    wide = ConvLayer(rng.standard_normal((1, 2, 3, 3)), padding=1)
+    x = rng.standard_normal((2, 6, 6))
+    s = np.linalg.svd(wide.dense(x.shape), compute_uv=False)
+    assert len(s) == 36 < x.size and s[-1] > 0.01 * s[0]
+    with pytest.raises(InconsistentFeaturesError, match=r"do not describe this layer.* a = 0,"):
+        invert_crelu(features(wide, x), wide, x.shape, "dense",
+                     bounds=FrameBounds(s[-1] ** 2, s[0] ** 2, True), on_inconsistent="raise")
+    valid = invert_crelu(features(wide, x), wide, x.shape, "dense",
+                         bounds=FrameBounds(0.0, s[0] ** 2, True), on_non_injective="ignore",
+                         on_inconsistent="raise")
+    assert valid.checks["bounds_fit"] is True
+
+
+def test_bounds_probe_quotients_are_scale_free_rayleigh_quotients():
+    """||Ax||^2 / ||x||^2 does not depend on the scale of x: for x of norm ~ 6000 the first
+    quotient equals the dense oracle's, and all of them lie in [a, b] (numpy's SVD)."""
+    from theory.inversion import bounds_probe
+
+    rng = np.random.default_rng(0)
+    op = ConvLayer(rng.standard_normal((4, 1, 3, 3)), padding=1).at((1, 6, 6))
+    a_mat = op.dense()
+    s = np.linalg.svd(a_mat, compute_uv=False)
+    x = 1e3 * rng.standard_normal((1, 6, 6))
+    x[0, 0, 0] = 0.0                      # a zero entry is an ordinary input
+    q = bounds_probe(op, x)
+    assert len(q) == 4
+    oracle = np.sum((a_mat @ x.ravel()) ** 2) / np.sum(x ** 2)
+    assert q[0] == pytest.approx(oracle, rel=1e-12, abs=0)
+    assert all(s[-1] ** 2 * (1 - 1e-12) <= v <= s[0] ** 2 * (1 + 1e-12) for v in q)
+
+
+@pytest.mark.parametrize("shape, solver", [((1, 32, 32), "dense"), ((1, 25, 41), "lsmr")])
+def test_auto_picks_dense_up_to_and_including_the_limit(shape, solver):
+    """Documented: `auto` takes `dense` if the input has at most AUTO_DENSE_LIMIT (1024)
+    values, else `lsmr` (zero padding, so no fft). 32x32 = 1024, 25x41 = 1025."""
+    from theory.conv import AUTO_DENSE_LIMIT
+
+    assert int(np.prod(shape)) - AUTO_DENSE_LIMIT == {"dense": 0, "lsmr": 1}[solver]
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((1, 1, 3, 3)), stride=4,
+                      padding=1)   # 64 outputs: the dense least squares is cheap
+    x = np.random.default_rng(1).standard_normal(shape)
+    r = invert_crelu(features(layer, x), layer, shape, certify=False)
+    assert r.solver == solver
+
+
+def test_dense_solve_too_large_is_refused_by_size_before_any_certificate():
+    """(2, 128, 128): the dense matrix and its identity need 12 GiB > DENSE_MAX_BYTES. The
+    refusal comes first: no certificate is computed, so this non-injective layer (1 filter,
+    2 channels) raises the MemoryError, not NonInjectiveError."""
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((1, 2, 3, 3)), padding=1,
+                      padding_mode="circular")
+    h = np.zeros((2, 128, 128))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MemoryError, match=r"input \(2, 128, 128\) needs 12\.0 GiB"):
+            invert_crelu(h, layer, (2, 128, 128), "dense", on_non_injective="raise")
+
+
+@pytest.mark.parametrize("solver, mode", [("fft", "circular"), ("lsmr", "zeros")])
+def test_matrix_free_solvers_are_not_limited_by_the_dense_size(solver, mode):
+    """(1, 100, 100) with 2 filters: a dense matrix (and its identity) would need 2.2 GiB >
+    DENSE_MAX_BYTES; fft and lsmr never form it and recover x (a well-conditioned bank:
+    a near-identity first filter, so LSMR needs few iterations)."""
+    rng = np.random.default_rng(0)
+    w = 0.02 * rng.standard_normal((2, 1, 3, 3))
+    w[0, 0, 1, 1] += 1.0
+    layer = ConvLayer(w, padding=1, padding_mode=mode)
+    x = rng.standard_normal((1, 100, 100))
+    with pytest.raises(MemoryError):
+        layer.at(x.shape).check_dense_size()
+    r = invert_crelu(features(layer, x), layer, x.shape, solver,
+                     certify="fft" if solver == "fft" else False)
+    assert r.solver == solver and r.converged and rel(r.x, x) < 1e-8
+
+
+def test_deprecated_method_keyword_is_named_in_its_warning_and_conflict():
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1,
+                      padding_mode="circular")
+    x = np.random.default_rng(1).standard_normal((1, 6, 6))
+    h = features(layer, x)
+    with pytest.warns(DeprecationWarning, match=r"^the keyword 'method' is deprecated; use "
+                                                r"'solver'$"):
+        r = invert_crelu(h, layer, x.shape, method="dense")
+    assert r.solver == "dense"
+    with (pytest.warns(DeprecationWarning, match="'method'"),
+          pytest.raises(TypeError, match=r"^got both method='fft' and solver='dense'$")):
+        invert_crelu(h, layer, x.shape, "dense", method="fft")
+
+
+def test_relative_residual_is_relative_at_every_scale():
+    """Features off the range of A (a random z): ||Ax' - z|| / ||z|| matches the dense
+    least-squares oracle, for ||z|| ~ 12 and for the same features times 2^-20 (||z|| < 1;
+    a power of two scales the data exactly: the relative residual must not change)."""
+    rng = np.random.default_rng(4)
+    layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1)
+    z = rng.standard_normal((4, 6, 6))
+    h = np.concatenate([np.maximum(z, 0), np.maximum(-z, 0)])
+    a = layer.dense((2, 6, 6))
+    oracle = (np.linalg.norm(a @ np.linalg.lstsq(a, z.ravel(), rcond=None)[0] - z.ravel())
+              / np.linalg.norm(z))
+    assert oracle > 0.1 and np.linalg.norm(z) > 1
+    for scale in [1.0, 2.0 ** -20]:
+        r = invert_crelu(scale * h, layer, (2, 6, 6), "dense", on_inconsistent="ignore")
+        assert (np.linalg.norm(scale * z) < 1) == (scale < 1)
+        assert r.checks["relative_residual"] == pytest.approx(oracle, rel=1e-10, abs=0)
+
+
+def test_lsmr_residual_tolerance_counts_the_taps_of_each_output():
+    """The LSMR tolerance is `lsmr_residual_tolerance` with n = C kh kw = 18 terms per entry
+    of Ax (the rounding of the check's own evaluation), or the rounding bound if larger. The
+    LSMR estimates of ||A||, ||x|| come from a separate `solve_lsmr` of the same system."""
+    from theory.checks import lsmr_residual_tolerance, rounding_residual_tolerance
+    from theory.solvers import solve_lsmr
+
+    layer, x = _lsmr_case()
+    op = layer.at((2, 6, 6))
+    fb = frame_bounds(layer, (2, 6, 6), "dense")
+    z = np.asarray(layer.forward(x[0]))
+    r = invert_crelu(features(layer, x[0]), op, solver="lsmr", bounds=fb)
+    sol = solve_lsmr(op.linear_operator, z.ravel(), atol=1e-12, btol=1e-12, maxiter=None)
+    assert sol.iterations == r.iterations
+    rounding = rounding_residual_tolerance(18, 4, fb.cond)
+    lsmr_tol = lsmr_residual_tolerance(1e-12, 1e-12, sol.a_norm_estimate, sol.x_norm_estimate,
+                                       float(np.linalg.norm(z)), sol.iterations, taps=18)
+    one_tap = lsmr_residual_tolerance(1e-12, 1e-12, sol.a_norm_estimate, sol.x_norm_estimate,
+                                      float(np.linalg.norm(z)), sol.iterations, taps=1)
+    assert lsmr_tol > max(rounding, one_tap) * (1 + 1e-6)   # the taps term matters here
+    assert r.checks["residual_tolerance"] == pytest.approx(lsmr_tol, rel=1e-9, abs=0)

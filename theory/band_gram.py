@@ -142,16 +142,12 @@ def band_min_eigenpair(ab: np.ndarray, Dv: np.ndarray, tol: float = 1e-8
     >>> round(lam, 6), round(float(2 - np.sqrt(2)), 6), v.shape
     (0.585786, 0.585786, (3,))
     """
-    beta, n = ab.shape[0] - 1, ab.shape[1]
-    keep = Dv > 0
+    from theory.tiles import scaled_band
+
+    n = ab.shape[1]
+    Y, s, keep = scaled_band(ab, Dv)
     if not keep.any():
         return math.inf, None
-    s = np.ones(n)
-    s[keep] = 1.0 / np.sqrt(Dv[keep])
-    Y = ab.copy()
-    for k in range(beta + 1):
-        Y[k, :n - k] *= s[k:] * s[:n - k]
-    Y[0, ~keep] = 1e3 * Y[0, keep].max()
     try:
         cb = sl.cholesky_banded(Y, lower=True, overwrite_ab=True, check_finite=False)
     except np.linalg.LinAlgError:

@@ -453,21 +453,34 @@ def _gen_lambda_min(G: np.ndarray, Dv: np.ndarray, beta: int) -> float:
     return float(1.0 / mu[0])
 
 
+def scaled_band(ab: np.ndarray, Dv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Y, s, keep)``: ``Y = D^{-1/2} G D^{-1/2}`` in band storage, ``s = D^{-1/2}``.
+
+    ``G - t D`` is singular iff ``Y - t I`` is (on the rows with ``D > 0``); rows with
+    ``D = 0`` (identity rows of absent pixels) get a diagonal far above the rest, out of the
+    way of the smallest eigenvalue. ``keep`` marks the rows with ``D > 0``.
+    """
+    beta, n = ab.shape[0] - 1, ab.shape[1]
+    keep = Dv > 0
+    s = np.ones(n)
+    s[keep] = 1.0 / np.sqrt(Dv[keep])
+    Y = ab.copy()
+    for k in range(beta + 1):
+        Y[k, :n - k] *= s[k:] * s[:n - k]
+    if keep.any():
+        Y[0, ~keep] = 1e3 * Y[0, keep].max()
+    return Y, s, keep
+
+
 def _band_lambda_min(ab: np.ndarray, Dv: np.ndarray) -> float:
     """Estimate (uncertified) of min t with ``G - t D`` singular, ``G`` in band storage.
 
     Rows with ``D = 0`` (identity rows of absent pixels) are pushed out of the way.
     """
     beta, n = ab.shape[0] - 1, ab.shape[1]
-    keep = Dv > 0
+    Y, _, keep = scaled_band(ab, Dv)
     if not keep.any():
         return math.inf
-    s = np.ones(n)
-    s[keep] = 1.0 / np.sqrt(Dv[keep])
-    Y = ab.copy()
-    for k in range(beta + 1):
-        Y[k, :n - k] *= s[k:] * s[:n - k]
-    Y[0, ~keep] = 1e3 * Y[0, keep].max()
     if n <= 300:
         X = np.zeros((n, n))
         for k in range(beta + 1):
