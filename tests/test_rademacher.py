@@ -329,3 +329,88 @@ def test_normal_interval_half_width_scales_with_the_normal_quantile():
     assert a.value == b.value
     ratio = (b.ci[1] - b.value) / (a.ci[1] - a.value)
     assert ratio == pytest.approx(norm.ppf(0.995) / norm.ppf(0.975), rel=1e-12)
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+def test_enumeration_reports_its_interval_method_as_exact():
+    """An enumerated estimate says so: `ci_method == "exact"` (one of the four documented
+    values), the degenerate interval (value, value) for an exact supremum and (value, inf) for
+    an enumerated lower estimate, for the linear class, the two-layer classes and the bound."""
+    rng = np.random.default_rng(6)
+    X2, X3 = rng.standard_normal((7, 2)), rng.standard_normal((7, 3))
+    exact = [rad.linear_class(X2, exact=True), rad.theorem41_bound(X2, exact=True),
+             *rad.two_layer_classes(X2, 2, 1.0, exact=True).values()]
+    for est in exact:
+        assert (est.method, est.sup, est.ci_method, est.seed) == (
+            "enumeration", "exact", "exact", None)
+        assert est.ci == (est.value, est.value) and est.n_draws == 2 ** 7
+    lower = rad.two_layer_class(X3, 1, 1.0, "crelu", exact=True, n_starts=2, n_iter=2)
+    assert (lower.method, lower.sup, lower.ci_method) == ("enumeration", "lower estimate",
+                                                          "exact")
+    assert lower.ci == (lower.value, math.inf)
+
+
+def test_scalar_statistics_match_the_definition_on_a_grid_of_u():
+    """For scalar inputs every per-draw statistic, the linear one included, is the supremum
+    over u in [-1, 1] of its definition in a(u) = sum_l sigma_l [u x_l]_+ (oracle: a grid of
+    u holding the endpoints, where all four |u|-homogeneous objectives peak)."""
+    x = np.array([1.5, -0.7, 0.0, 2.0, -3.0, 0.4])
+    signs = rad.all_signs(x.size)
+    u = np.linspace(-1.0, 1.0, 201)
+    a = signs @ np.maximum(u[None, :] * x[:, None], 0.0)          # (2^L, grid): a(u)
+    am = a[:, ::-1]                                                # a(-u)
+    oracle = {"relu": np.abs(a).max(1), "crelu": np.sqrt(a ** 2 + am ** 2).max(1),
+              "avr": np.abs(a + am).max(1), "linear": np.abs(a - am).max(1)}
+    got = rad._stats_1d(x, signs)
+    assert sorted(got) == sorted(oracle)
+    scale = np.abs(x).sum()
+    for k in oracle:
+        np.testing.assert_allclose(got[k], oracle[k], rtol=0, atol=16 * EPS * scale)
+    np.testing.assert_allclose(got["linear"], np.abs(signs @ x), rtol=0, atol=16 * EPS * scale)
+
+
+@pytest.mark.parametrize("data_seed", [0, 1])
+def test_crelu_search_reaches_the_exact_supremum_on_most_draws(data_seed):
+    """The CReLU ascent u <- M(u)u / ||M(u)u|| is a power iteration on the quadratic form of the
+    active arc, so where it settles it attains the exact CReLU supremum to rounding. On rank-2
+    samples rotated into R^3 (oracle: the arc sweep on the plane coordinates) it does so on at
+    least a quarter of all 2^10 sign vectors (about 55-80 % here); the ReLU and AVR ascents stop
+    at their own maximisers and match it on under 1 %, so a search that loses the CReLU ascent
+    (or ascends a wrong gradient) is caught."""
+    rng = np.random.default_rng(data_seed)
+    X2 = rng.standard_normal((10, 2))
+    Q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    X3 = np.concatenate([X2, np.zeros((10, 1))], axis=1) @ Q.T
+    signs = rad.all_signs(10)
+    full = rad._stats_2d(X2, signs, ["crelu"])["crelu"]
+    searched = rad._stats_search(X3, signs, ["crelu"], 8, 12, np.random.default_rng(0))["crelu"]
+    assert np.all(np.isfinite(searched))
+    assert np.all(searched <= full * (1 + 1e-12))                 # attained values: lower bounds
+    reached = np.abs(full - searched) <= 1e-9 * full
+    assert reached.mean() >= 0.25
+
+
+def test_two_layer_class_passes_delta_to_its_interval():
+    """`delta` sets the confidence level of `two_layer_class` as of `two_layer_classes`: the
+    McDiarmid half-width is (B sqrt(d)/L) sqrt(2 ||X||_F^2 ln(2/delta)/n) (exact supremum,
+    rank 2) and the Hoeffding one (B sqrt(d)/L) sqrt(L) ||X||_op sqrt(ln(2/delta)/(2n))
+    (searched supremum, rank 3), both from the formulas of the module's Notes."""
+    rng = np.random.default_rng(8)
+    L, d, B, n = 10, 3, 2.0, 200
+    scale = B * math.sqrt(d) / L
+    for X, kind in ((rng.standard_normal((L, 2)), "mcdiarmid"),
+                    (rng.standard_normal((L, 3)), "hoeffding")):
+        for delta in (0.01, 0.3):
+            est = rad.two_layer_class(X, d, B, "crelu", n, 4, delta=delta, n_starts=2,
+                                      n_iter=2)
+            if kind == "mcdiarmid":
+                half = scale * math.sqrt(2 * np.sum(X * X) * math.log(2 / delta) / n)
+            else:
+                half = (scale * math.sqrt(L) * np.linalg.svd(X, compute_uv=False)[0]
+                        * math.sqrt(math.log(2 / delta) / (2 * n)))
+            assert (est.delta, est.ci_method) == (delta, kind)
+            assert est.ci[1] - est.value == pytest.approx(half, rel=1e-12)
+            assert est.ci[0] == pytest.approx(max(est.value - half, 0.0), rel=1e-12)
+        assert rad.two_layer_class(X, d, B, "crelu", exact=True, delta=0.3, n_starts=2,
+                                   n_iter=2).delta == 0.3
