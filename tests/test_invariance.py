@@ -336,3 +336,136 @@ def test_planted_model_scores_are_the_factor_times_the_real_ones():
         twice = scores_of(planted, "p", "rotation", layer)
         np.testing.assert_allclose(twice.score, 2.0 * real.score, equal_nan=True)
         np.testing.assert_array_equal(twice.local_firing, real.local_firing)
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+def test_responses_with_no_inputs_are_refused_by_name():
+    """Zero natural inputs is its own problem, not a rate that needs more inputs."""
+    with pytest.raises(ValueError, match=r"responses has no inputs \(shape \(0, 3\)\)"):
+        firing_thresholds(np.zeros((0, 3)))
+
+
+def test_bad_responses_name_the_images_they_came_from():
+    """NaN responses say whether the natural or the k-th transformed images produced them."""
+    with pytest.raises(ValueError, match="responses to natural images contain NaN or Inf"):
+        invariance_scores(lambda b: global_mean(b) * float("nan"), _x(), translations(1))
+
+    def blow_up(b):                          # a transformation whose output the unit maps to Inf
+        return b * float("inf")
+
+    with pytest.raises(ValueError, match=r"responses to transformed images \(transformation 1\) "
+                                         "contain NaN or Inf"):
+        invariance_scores(global_mean, _x(), [lambda b: b.clone(), blow_up])
+
+
+def test_numpy_images_score_exactly_like_the_same_tensor():
+    """`images` may be a numpy array (documented): same scores as the torch tensor."""
+    x = _x(400)
+    w = torch.as_tensor(np.random.default_rng(1).standard_normal((25, 3)))
+
+    def units(b):
+        return b.flatten(1) @ w
+
+    from_tensor = invariance_scores(units, x, translations(1), rate=0.05)
+    from_numpy = invariance_scores(units, x.numpy(), translations(1), rate=0.05)
+    np.testing.assert_array_equal(from_numpy.top_inputs, from_tensor.top_inputs)
+    np.testing.assert_array_equal(from_numpy.score, from_tensor.score)
+
+
+def test_top_inputs_break_ties_by_index():
+    """Quantised responses tie massively at the top; the top inputs must be the tied inputs of
+    lowest index (a stable order), so that results do not depend on the machine's sort.
+
+    Oracle: Python's `sorted` on the key (-response, index), input by input."""
+    rng = np.random.default_rng(6)
+    x = torch.as_tensor(rng.integers(0, 4, (1000, 1, 2, 2)).astype(np.float64))
+
+    def units(b):                            # 4 pixel units with values in {0, 1, 2, 3}
+        return b.flatten(1)
+
+    res = invariance_scores(units, x, [lambda b: b.flip(-1)], rate=0.01)
+    h = x.flatten(1).numpy()
+    assert res.top_inputs.shape == (4, 10)
+    for unit in range(4):
+        expected = sorted(range(h.shape[0]), key=lambda i: (-h[i, unit], i))[:10]
+        assert (h[expected, unit] == 3).all()          # ~250 inputs tie at the top value
+        assert res.top_inputs[unit].tolist() == expected
+
+
+def _hand_made_scores(u: int, top_fraction: float):
+    """`u` valid units with known scores L / G (and one invalid unit, to be left out)."""
+    from theory.invariance import InvarianceScores
+
+    rng = np.random.default_rng(2)
+    k = 4
+    local_firing = rng.integers(0, 5, (u + 1, k)) / 4.0          # fractions of 4 transforms
+    global_rate = np.full(u + 1, 0.05)
+    valid = np.ones(u + 1, dtype=bool)
+    valid[-1] = False
+    global_rate[-1] = 0.0
+    local_rate = local_firing.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(valid, local_rate / global_rate, np.nan)
+    return InvarianceScores(np.zeros(u + 1), global_rate, np.zeros((u + 1, k), dtype=int),
+                            local_firing, local_rate, score, valid, 0.01, top_fraction)
+
+
+@pytest.mark.parametrize("u, top_fraction, m", [(10, 0.2, 2), (10, 0.35, 4), (7, 1.0, 7),
+                                                (3, 0.2, 1)])
+def test_bootstrap_without_resampling_is_the_top_fraction_mean(u, top_fraction, m):
+    """Closed form: with nothing resampled every draw is the mean of the m = ceil(f U') best
+    scores of the U' valid units."""
+    res = _hand_made_scores(u, top_fraction)
+    best = sorted((s for s in res.score if np.isfinite(s)), reverse=True)[:m]
+    draws = bootstrap_layer_scores(res, np.random.default_rng(0), reps=3, units=False,
+                                   images=False)
+    np.testing.assert_allclose(draws, sum(best) / m, rtol=1e-12)
+    assert res.layer_score == pytest.approx(sum(best) / m, rel=1e-12)
+
+
+def test_bootstrap_resamples_the_top_inputs_by_default():
+    """Documented default `images=True`: with the units held fixed the draws still vary (the
+    top inputs are resampled), and they are the draws of an explicit `images=True`."""
+    res = _hand_made_scores(10, 0.2)
+    default = bootstrap_layer_scores(res, np.random.default_rng(0), reps=200, units=False)
+    explicit = bootstrap_layer_scores(res, np.random.default_rng(0), reps=200, units=False,
+                                      images=True)
+    np.testing.assert_array_equal(default, explicit)
+    assert default.std() > 0
+    # one unit: a draw is the mean of its k local firing fractions resampled, over G; the
+    # resampled mean is unbiased with variance var(lf) / k, so the mean of n draws lies within
+    # 5 standard errors of the score (a false alarm has probability below 1e-6)
+    one = _hand_made_scores(1, 1.0)
+    lf, g = one.local_firing[0], one.global_rate[0]
+    assert lf.std() > 0
+    n = 2000
+    draws = bootstrap_layer_scores(one, np.random.default_rng(1), reps=n, units=False)
+    se = lf.std() / math.sqrt(lf.size) / g / math.sqrt(n)
+    assert abs(draws.mean() - one.score[0]) < 5 * se
+
+
+def test_bootstrap_with_no_draws_is_refused_by_name():
+    res = _hand_made_scores(3, 0.2)
+    with pytest.raises(ValueError, match=r"reps must be >= 1; got 0"):
+        bootstrap_layer_scores(res, np.random.default_rng(0), reps=0)
+
+
+@pytest.mark.parametrize("mode", ["circular", "zeros"])
+def test_translation_shifts_rows_and_columns_of_any_leading_shape(mode):
+    """A single image (H, W) or (C, H, W) shifts like the batch (N, C, H, W): along its last
+    two axes. Oracle: numpy's roll (circular) and a pixel-by-pixel copy (zeros)."""
+    img = np.arange(2 * 5 * 6, dtype=np.float64).reshape(2, 5, 6) + 1.0
+    for dx, dy in [(2, 1), (-1, 3), (0, -2), (4, 0)]:
+        if mode == "circular":
+            expected = np.roll(img, shift=(dy, dx), axis=(-2, -1))
+        else:
+            expected = np.zeros_like(img)
+            for i in range(5):
+                for j in range(6):
+                    if 0 <= i - dy < 5 and 0 <= j - dx < 6:
+                        expected[:, i, j] = img[:, i - dy, j - dx]
+        t = translation(dx, dy, mode)
+        x = torch.as_tensor(img)
+        np.testing.assert_array_equal(t(x[None]).numpy()[0], expected)        # (1, C, H, W)
+        np.testing.assert_array_equal(t(x).numpy(), expected)                 # (C, H, W)
+        np.testing.assert_array_equal(t(x[0]).numpy(), expected[0])           # (H, W)
