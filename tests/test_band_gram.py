@@ -154,3 +154,19 @@ def test_affordability_limits(limit_bytes, limit_flops, expected):
     layer = ConvLayer(np.ones((4, 4, 3, 3)), padding=1)
     tc = TileCertifier(coarse_form(layer.at((4, 16, 16))))
     assert band_gram.band_affordable(tc, limit_bytes, limit_flops) is expected
+
+
+def test_the_band_is_not_cut_short_by_the_inspect_budget():
+    """`crelu inspect` puts Lanczos under a time budget through `gram_operator`; the band
+    route has bounded cost and must not lose its result to it (its residual is one conv and
+    one adjoint, through `linear_operator`). A budget that is already spent still gets the
+    band's estimate, not 'budget exceeded'."""
+    from verify.inspect import layer_bounds
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 4, 3, 3)) / 3
+    w[1] = w[0]                                   # singular: no proof, only the estimate
+    op = ConvLayer(w, padding=1).at((4, 32, 32))   # above the single dense tile's limit
+    fb, upper_only, why = layer_bounds(op, "auto", 1e-10, 1e-9)
+    assert fb is not None and upper_only is None and why is None
+    assert fb.method == "shift-invert" and np.isfinite(fb.residual)

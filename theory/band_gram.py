@@ -16,7 +16,7 @@ partition $\varphi \equiv 1$, so $D = 1$ on every read pixel).
    estimate, in a few dozen triangular solves, where Lanczos on $G$ needs thousands of conv
    passes for its crowded bottom eigenvalues. Its residual
    $r = \|A^TAv - \hat a v\|$ is computed through the layer's own conv and adjoint
-   (`ConvOperator.gram_operator`), not through the band matrix: some eigenvalue of $A^TA$ lies
+   (`ConvOperator.linear_operator`), not through the band matrix: some eigenvalue of $A^TA$ lies
    within $r$ of $\hat a$, so $a \le \hat a + r$ (rounding of the residual aside).
 2. **Certificate.** Lemma C' (`theory.rigour.certify_lower_band`) on
    $G - (tD + \varepsilon_G)I$ for $t$ a little below $\hat a$ (`TRIES`: below it by a
@@ -61,7 +61,8 @@ class BandResult:
     """Outcome of `certify_whole_band`.
 
     ``lower`` - certified lower bound on $a$ (0 when nothing was proved); ``estimate`` - the
-    shift-invert estimate $\\hat a$; ``residual`` - $\\|A^TAv - \\hat a v\\|$ through the conv;
+    shift-invert estimate $\\hat a$; ``residual`` - $\\|A^TAv - \\hat a v\\|$ through the conv
+    (about the rounding floor when the Cholesky of $A^TA$ broke down: no vector);
     ``floor`` - the rounding shift of Lemma C' in unscaled units, below which no proof is
     possible; ``reason`` - why ``lower`` is 0, else ``"verified"``.
     """
@@ -222,7 +223,7 @@ def certify_whole_band(tc, op=None) -> BandResult:
         Of the layer's coarse form.
     op : theory.ConvOperator, optional
         The same layer; when given, the residual of the estimate is computed through its
-        conv (`gram_operator`), else it is reported as NaN.
+        conv and adjoint (`linear_operator`), else it is reported as NaN.
 
     Returns
     -------
@@ -274,7 +275,10 @@ def certify_whole_band(tc, op=None) -> BandResult:
         nx = float(np.linalg.norm(x))
         if nx > 0:
             x = x / nx
-            residual = float(np.linalg.norm(op.gram_operator().matvec(x) - est * x))
+            # through the conv and its adjoint (not the band, and not `gram_operator`, which a
+            # caller may have put under a time budget meant for Lanczos)
+            lin = op.linear_operator
+            residual = float(np.linalg.norm(lin.rmatvec(lin.matvec(x)) - est * x))
     read = Dv > 0
     gmin = float(ab[0, read].min()) if read.any() else 0.0
     gmax = float(ab[0, read].max()) if read.any() else 0.0
@@ -284,7 +288,14 @@ def certify_whole_band(tc, op=None) -> BandResult:
     s_min = d_min * (1 - gamma(2))
     t1 = time.perf_counter()
     lower, reason = 0.0, ""
-    if not est > 2 * floor:
+    if vec is None and est == 0.0:
+        # the Cholesky of G itself broke down: G is numerically singular. Cholesky completes
+        # when the scaled matrix's smallest eigenvalue exceeds about gamma_{beta+2} n (Demmel
+        # 1989), so some eigenvalue of A^T A lies within about floor_hi of 0 (an estimate)
+        residual = floor_hi
+        reason = (f"the banded Cholesky of A^T A broke down: numerically singular (an eigenvalue "
+                  f"within about {floor_hi:.3e} of 0); no positive bound provable")
+    elif not est > 2 * floor:
         reason = (f"no positive bound provable in binary64: the estimate {est:.3e} is below twice "
                   f"the rounding floor {floor:.3e} of Lemma C' (n = {n}, bandwidth {beta})")
     else:
