@@ -355,3 +355,92 @@ def test_rule_two_with_its_rounding_floor_on_almost_consistent_data():
     assert floor.iterations < plain.iterations
     sv = np.linalg.svd(a, compute_uv=False)
     assert np.linalg.norm(floor.x - ls) / np.linalg.norm(ls) < 1e3 * sv[0] / sv[-1] * EPS
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+def _skewed_columns(seed=0):
+    """A dense 30 x 6 system whose column norms spread over 300x (Jacobi matters)."""
+    a = np.random.default_rng(seed).standard_normal((30, 6))
+    return a * np.array([1.0, 10.0, 0.1, 3.0, 0.3, 30.0])
+
+
+def test_zero_data_is_solved_by_zero_with_lsmrs_code():
+    """b = 0 from the default start: x = 0 exactly, no iteration, and the code LSMR gives
+    the same system (istop 0, "x = 0 is the exact solution"), not rule 1's."""
+    from scipy.sparse.linalg import lsmr
+
+    a = _skewed_columns()
+    b = np.zeros(a.shape[0])
+    sol = solve_cgls(a, b, atol=1e-12, btol=1e-12, maxiter=100)
+    oracle = lsmr(a, b, atol=1e-12, btol=1e-12)
+    assert int(oracle[1]) == 0 and not oracle[0].any()
+    assert sol.converged and sol.iterations == 0 and not sol.x.any()
+    assert sol.stopping["istop"] == int(oracle[1]) == 0
+    assert sol.stopping["reason"] == "x = 0 is the exact solution"
+
+
+def test_the_default_label_is_cgls_and_a_given_label_is_reported():
+    a = _skewed_columns()
+    b = a @ np.arange(1.0, 7.0)
+    kw = dict(atol=1e-12, btol=1e-12, maxiter=100)
+    assert solve_cgls(a, b, **kw).stopping["solver"] == "cgls"
+    assert solve_cgls(a, b, label="cgls (test)", **kw).stopping["solver"] == "cgls (test)"
+
+
+def test_column_scale_s_is_cgls_on_a_times_s():
+    """column_scale = s means CGLS on A diag(s) (preconditioner M = s^2): the estimates of
+    ||AS||, kappa(AS) and ||S^-1 x|| match numpy's SVD of A diag(s) and the true x. After
+    D = 6 iterations the Lanczos tridiagonal has the spectrum of (AS)^T AS, so its extreme
+    Ritz values are the extreme squared singular values up to rounding (cond(AS)^2 eps,
+    about 1e-15 here; 1e-8 is a wide margin). The control: A diag(s^1.5) has other norms
+    (the test could fail)."""
+    a = _skewed_columns()
+    s = 1.0 / np.linalg.norm(a, axis=0)
+    x = np.arange(1.0, 7.0)
+    sol = solve_cgls(a, a @ x, atol=1e-14, btol=1e-14, maxiter=200, column_scale=s)
+    assert sol.converged and sol.iterations >= a.shape[1]
+    assert np.linalg.norm(sol.x - x) / np.linalg.norm(x) < 1e-10
+    sv = np.linalg.svd(a * s, compute_uv=False)
+    assert sol.a_norm_estimate == pytest.approx(sv[0], rel=1e-8, abs=0)
+    assert sol.cond_estimate == pytest.approx(sv[0] / sv[-1], rel=1e-8, abs=0)
+    assert sol.x_norm_estimate == pytest.approx(np.linalg.norm(x / s), rel=1e-8, abs=0)
+    other = np.linalg.svd(a * s ** 1.5, compute_uv=False)   # control
+    assert abs(other[0] - sv[0]) > 0.05 * sv[0]
+    assert abs(other[0] / other[-1] - sv[0] / sv[-1]) > 0.05 * sv[0] / sv[-1]
+
+
+def test_the_recurrence_residual_is_reported_relative_to_b():
+    """stopping["recursive_relative_residual"] is ||r_rec|| / ||b||: in float64 after 3
+    iterations the recurrence agrees with the true residual to rounding, so both match the
+    oracle ||Ax - b|| / ||b|| (dense product); ||b|| ~ 1e5 here, so a wrong scaling shows."""
+    a = _skewed_columns()
+    b = 1000.0 * (a @ np.arange(1.0, 7.0))
+    assert np.linalg.norm(b) > 1e4
+    sol = solve_cgls(a, b, atol=1e-14, btol=1e-14, maxiter=3)
+    assert sol.stopping["istop"] == 7
+    oracle = np.linalg.norm(a @ sol.x - b) / np.linalg.norm(b)
+    assert sol.stopping["relative_residual"] == pytest.approx(oracle, rel=1e-10, abs=0)
+    assert sol.stopping["recursive_relative_residual"] == pytest.approx(oracle, rel=1e-8,
+                                                                         abs=0)
+    done = solve_cgls(a, b, atol=1e-12, btol=1e-12, maxiter=200)   # rule 1: r is the true one
+    assert done.stopping["istop"] == 1
+    assert done.stopping["recursive_relative_residual"] == done.stopping["relative_residual"]
+
+
+def test_a_stall_window_of_one_judges_each_iteration():
+    """stall_window = 1 is allowed (>= 1): the stop compares each iteration with the one
+    before. With stall_drop = 0.99 the first step, which cuts neither ||r|| nor ||A^T r|| by
+    99% (checked on the closed form of one CGLS step from 0: x1 = alpha A^T b, alpha =
+    ||A^T b||^2 / ||A A^T b||^2), ends the solve there: code 9, not converged, x = x1."""
+    a = _skewed_columns()
+    b = a @ np.arange(1.0, 7.0) + np.random.default_rng(1).standard_normal(a.shape[0])
+    g0 = a.T @ b
+    x1 = (g0 @ g0) / np.linalg.norm(a @ g0) ** 2 * g0
+    r1 = b - a @ x1
+    assert np.linalg.norm(r1) > 0.01 * np.linalg.norm(b)
+    assert min(np.linalg.norm(a.T @ r1), np.linalg.norm(g0)) > 0.01 * np.linalg.norm(g0)
+    sol = solve_cgls(a, b, atol=0.0, btol=1e-12, maxiter=100, stall_window=1, stall_drop=0.99)
+    assert not sol.converged and sol.stopping["istop"] == 9 and sol.iterations == 1
+    assert np.linalg.norm(sol.x - x1) / np.linalg.norm(x1) < 1e-12
+    assert sol.stopping["relative_residual"] == pytest.approx(
+        np.linalg.norm(r1) / np.linalg.norm(b), rel=1e-10, abs=0)

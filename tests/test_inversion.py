@@ -413,3 +413,29 @@ def test_lsmr_residual_tolerance_counts_the_taps_of_each_output():
                                       float(np.linalg.norm(z)), sol.iterations, taps=1)
     assert lsmr_tol > max(rounding, one_tap) * (1 + 1e-6)   # the taps term matters here
     assert r.checks["residual_tolerance"] == pytest.approx(lsmr_tol, rel=1e-9, abs=0)
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+def test_fft_stopping_record_names_its_method_and_counts_the_svd_frequencies():
+    """The FFT inverse reports how it solved: stopping["solver"] names the per-frequency
+    pseudo-inverse and its two methods (Gram, SVD), "rtol" is the default rank threshold
+    max(M, D) eps, and "svd_frequencies" is the number of frequencies whose matrix A(w)
+    has cond > GRAM_KAPPA = 4 (oracle: numpy's SVD of each A(w); this layer has some of
+    both kinds, with no ratio near 4)."""
+    from theory.fft import CirculantPlan
+
+    rng = np.random.default_rng(2)
+    layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), padding=1, padding_mode="circular")
+    x = rng.standard_normal((2, 6, 6))
+    res = invert_crelu(features(layer, x), layer, x.shape, "fft")
+    assert res.solver == "fft" and rel(res.x, x) < 1e-10
+    s = np.linalg.svd(CirculantPlan(layer, x.shape).matrices, compute_uv=False)
+    ratio = s[:, 0] / s[:, -1]
+    assert not np.any(np.isclose(ratio, CirculantPlan.GRAM_KAPPA, rtol=1e-3))
+    slow = int(np.sum(ratio > CirculantPlan.GRAM_KAPPA))
+    assert 0 < slow < len(ratio)
+    assert res.stopping["svd_frequencies"] == slow
+    assert res.stopping["rtol"] == pytest.approx(4 * 36 * EPS, rel=1e-12, abs=0)
+    label = res.stopping["solver"]
+    assert label.startswith("per-frequency pseudo-inverse") and "Gram" in label
+    assert "SVD" in label
