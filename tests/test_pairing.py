@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theory.pairing import (
+    Pairing,
     normalise_filters,
     pairing,
     random_pairing_baseline,
@@ -284,11 +285,17 @@ def test_mu_of_identical_filters_is_clipped_to_one():
 
 
 def test_histogram_counts_antipodal_pairs_whose_cosine_rounds_below_minus_one():
-    """An antipodal pair whose rounded cosine is -1 - 2^-52 still lands in the first bin."""
+    """An antipodal pair whose rounded cosine is -1 - 2^-52 still lands in the first bin, both
+    through `pairing` (which clips mu) and for a `Pairing` built from unclipped cosines (the
+    histogram clips them itself)."""
     v = _rounding_unit_vector(-1.0)
     p = pairing(np.stack([v, -v]))
     edges = np.array([-1.0, 0.0, 1.0])
     np.testing.assert_array_equal(p.histogram(edges), [1.0, 0.0])
+    u = v / np.linalg.norm(v)
+    raw = Pairing(mu=np.array([u @ -u, u @ -u]), pair=np.array([1, 0]), n_filters=2, dim=5)
+    assert raw.mu.min() < -1.0                         # the premise: unclipped, below -1
+    np.testing.assert_array_equal(raw.histogram(edges), [1.0, 0.0])
 
 
 def test_zero_filter_dimension_is_refused_with_a_message():
