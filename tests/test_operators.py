@@ -207,3 +207,78 @@ def test_float32_products_are_not_float64_products():
     v = rng.standard_normal(w.shape[1])
     assert np.abs(op.matvec32(v) - w @ v).max() > 1e3 * EPS * np.abs(w @ v).max()
     assert np.abs(op.matvec(v) - w @ v).max() < 1e2 * EPS * np.abs(w @ v).max()
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+def test_adjoint_of_a_batch_is_the_transpose_applied_to_each_output():
+    rng = np.random.default_rng(4)
+    layer = ConvLayer(rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1)
+    op = layer.at((2, 7, 7))
+    a = reference_matrix(layer, (2, 7, 7))
+    y = rng.standard_normal((5, *op.output_shape))
+    want = (y.reshape(5, -1) @ a).reshape(5, 2, 7, 7)
+    tol = 8 * (max(a.shape) + 1) * EPS * np.abs(a).sum(axis=0).max() * np.abs(y).max()
+    x = op.adjoint(y)
+    assert isinstance(x, np.ndarray) and x.shape == (5, 2, 7, 7)
+    assert np.abs(x - want).max() <= tol
+    xt = op.adjoint(torch.from_numpy(y))
+    assert isinstance(xt, torch.Tensor) and np.abs(xt.numpy() - want).max() <= tol
+
+
+def test_bad_y_is_refused_by_name():
+    op = ConvLayer(np.ones((1, 1, 2, 2))).at((1, 3, 3))
+    with pytest.raises(TypeError, match=r"^y must be a numpy array or torch tensor, got list$"):
+        op.adjoint([[[1.0, 2.0], [3.0, 4.0]]])
+    with pytest.raises(ValueError, match=r"^y contains 1 NaN or Inf value\(s\)$"):
+        op.adjoint(np.array([[[1.0, np.nan], [0.0, 0.0]]]))
+
+
+def test_input_of_the_wrong_shape_is_refused_naming_both_shapes():
+    import re
+
+    op = ConvLayer(np.ones((1, 1, 2, 2))).at((1, 3, 3))
+    for x, got in ((np.ones((1, 4, 4)), "(1, 4, 4)"), (np.ones((3, 3)), "(3, 3)")):
+        with pytest.raises(ValueError, match="^" + re.escape(
+                f"x must be (1, 3, 3) or (N, *(1, 3, 3)), got shape {got}") + "$"):
+            op.forward(x)
+
+
+def test_dense_size_limit_counts_the_bytes_of_the_layer_dtype():
+    """(M + D) D values of the layer's dtype: a float32 matrix of exactly DENSE_MAX_BYTES is
+    allowed, the float64 one of the same layer (twice the bytes) is refused, naming its size
+    and what to use instead."""
+    from theory.operator import DENSE_MAX_BYTES
+
+    d = 64 * 64
+    k = DENSE_MAX_BYTES // (4 * d * d) - 1           # (K + 1) D^2 float32 bytes = the limit
+    assert k >= 1 and (k + 1) * d * d * 4 == DENSE_MAX_BYTES
+    w = np.ones((k, 1, 3, 3))
+    ConvLayer(w.astype(np.float32), padding=1).at((1, 64, 64)).check_dense_size()   # silent
+    with pytest.raises(MemoryError) as err:
+        ConvLayer(w, padding=1).at((1, 64, 64)).check_dense_size()
+    msg, m = str(err.value), k * d
+    need = (m + d) * d * 8
+    assert msg.startswith(f"a dense matrix for input (1, 64, 64) needs {need / 2 ** 30:.1f} GiB "
+                          f"({m} x {d} values and the {d} x {d} identity")
+    assert msg.endswith(" GiB; use an iterative solver or method (lsmr, iterative) on this input")
+
+
+def test_dense_matrix_of_exactly_the_cache_size_is_kept(monkeypatch):
+    """Kept when it takes at most DENSE_CACHE_BYTES (the boundary included), rebuilt when it
+    takes one byte more (the limit lowered to this matrix's size: a real 64 MiB matrix
+    would cost seconds)."""
+    import theory.operator
+    from theory.operator import ConvOperator
+
+    layer = ConvLayer(np.random.default_rng(5).standard_normal((3, 2, 3, 3)), padding=1)
+    nbytes = (3 * 6 * 6) * (2 * 6 * 6) * 8           # M x D float64 values
+    monkeypatch.setattr(theory.operator, "DENSE_CACHE_BYTES", nbytes)
+    op = ConvOperator(layer, (2, 6, 6))               # fresh (layer.at caches per shape)
+    a = op.dense()
+    assert a.nbytes == nbytes and op.dense() is a
+    monkeypatch.setattr(theory.operator, "DENSE_CACHE_BYTES", nbytes - 1)
+    op = ConvOperator(layer, (2, 6, 6))
+    a = op.dense()
+    again = op.dense()
+    assert again is not a and np.array_equal(again, a)

@@ -475,3 +475,99 @@ def test_warm_start_of_a_batch_is_one_start_per_input():
         assert r.is_frame and np.linalg.norm(r.x - xb[i]) / np.linalg.norm(xb[i]) < 1e-9
     with pytest.raises(ValueError, match=r"x0 has shape \(1, 6, 6\); expected \(2, 1, 6, 6\)"):
         invert_crelu_maxpool(f, s, layer, (1, 6, 6), 2, x0=x0[0], **kw)
+
+
+# Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
+
+def test_pooled_features_that_are_not_arrays_or_not_finite_are_refused_by_name():
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1)
+    x = np.ones((1, 4, 4))
+    f, s = crelu_maxpool(x, layer, 2)
+    with pytest.raises(TypeError, match=r"^features must be a numpy array or torch tensor, "
+                                        r"got list$"):
+        selection(f.tolist(), s, layer, x.shape)
+    bad = f.copy()
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^features contains 1 NaN or Inf value\(s\)$"):
+        selection(bad, s, layer, x.shape)
+
+
+def test_negative_features_are_counted_in_the_error():
+    """The message counts the negative values only, not the small non-negative ones."""
+    rng = np.random.default_rng(30)
+    layer = ConvLayer(_bank(rng, 4, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    f = f.copy()
+    f[0, 0, 0], f[1, 0, 0], f[2, 0, 0], f[3, 0, 0] = -0.25, -3.0, 0.5, 0.0
+    assert int((f < 0).sum()) == 2 and int(((f >= 0) & (f < 1)).sum()) >= 2
+    with pytest.raises(ValueError, match=r"^features contain 2 negative value\(s\); pooled "
+                                         r"crelu features are non-negative$"):
+        selection(f, s, layer, x.shape)
+
+
+def test_pooled_features_of_lower_precision_are_converted_to_float64_exactly():
+    """float32 arrays and bfloat16 tensors (a half-precision model's features) are checked
+    and returned as float64 with the same values; a bfloat16 tensor has no numpy form."""
+    from theory.selection import validate_pooled
+
+    rng = np.random.default_rng(31)
+    layer = ConvLayer(_bank(rng, 4, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    f32 = f.astype(np.float32)
+    out, sw, shape, pool = validate_pooled(f32, s, layer, x.shape, 2, "crelu")
+    assert out.dtype == np.float64 and np.array_equal(out, f32.astype(np.float64))
+    assert sw.dtype == np.int64 and shape == (1, 6, 6) and pool == 2
+    bf = torch.from_numpy(f).to(torch.bfloat16)
+    out, *_ = validate_pooled(bf, torch.from_numpy(s), layer, x.shape, 2, "crelu")
+    as64 = bf.to(torch.float64).numpy()
+    assert out.dtype == np.float64 and np.array_equal(out, as64)
+    sel = selection(bf, torch.from_numpy(s), layer, x.shape)
+    ref = selection(as64, s, layer, x.shape)
+    assert sel.values.dtype == np.float64 and np.array_equal(sel.values, ref.values)
+    assert np.array_equal(sel.position, ref.position) and np.array_equal(sel.sign, ref.sign)
+
+
+def test_auto_bounds_method_leaves_shift_invert_above_the_sparse_limit():
+    """`shift-invert` while n * taps <= SPARSE_LIMIT, `iterative` from one measurement more
+    (ReLU features, so no zero-window rows: n is the number of non-zero values)."""
+    from theory.selection import SPARSE_LIMIT
+
+    layer = ConvLayer(np.ones((40, 8, 5, 5)), padding=2)
+    shape = (8, 64, 64)                               # D = 32768: above the dense range
+    taps = 8 * 5 * 5
+    n_max = SPARSE_LIMIT // taps
+    k, ho, wo = layer.output_shape(shape)
+    hp, wp = ho // 2, wo // 2
+    assert k * hp * wp > n_max and 1024 < 8 * 64 * 64 <= 200_000
+    # every switch at the top-left of its 2x2 window
+    s = np.broadcast_to(2 * np.arange(hp)[:, None] * wo + 2 * np.arange(wp)[None, :],
+                        (k, hp, wp)).astype(np.int64)
+    for n, want in ((n_max, "shift-invert"), (n_max + 1, "iterative")):
+        f = np.zeros((k, hp, wp))
+        f.reshape(-1)[:n] = 1.0
+        sel = selection(f, s, layer, shape, activation="relu")
+        assert sel.n_selected == n and sel.auto_bounds_method() == want
+
+
+def test_banded_bounds_of_a_circular_selection_are_refused_naming_the_padding():
+    rng = np.random.default_rng(32)
+    layer = ConvLayer(_bank(rng, 4, 1, 3), padding=1, padding_mode="circular")
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape)
+    with pytest.raises(ValueError, match=r"method='banded' needs zero padding \(circular"):
+        sel.frame_bounds("banded")
+
+
+def test_residual_of_a_float32_layer_is_float64():
+    """The a-posteriori check returns float64 responses whatever the layer's dtype (the
+    float32 conv's values, exactly)."""
+    rng = np.random.default_rng(33)
+    layer = ConvLayer(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    r, z = selection(f, s, layer, x.shape).residual(x)
+    assert r.dtype == np.float64 and z.dtype == np.float64
+    assert np.array_equal(z, np.asarray(layer.forward(x), dtype=np.float64))
