@@ -82,7 +82,10 @@ class BandResult:
 
 
 def band_size(tc) -> tuple[int, int]:
-    """``(n, beta)`` of the whole-image band of a `theory.tiles.TileCertifier`.
+    """``(n, beta)`` of the whole-image footprint band of a `theory.tiles.TileCertifier`.
+
+    The footprint includes the padding ring; `compress_band` then drops it, so the band that
+    is factorised is at most this large (the affordability test uses this upper bound).
 
     Examples
     --------
