@@ -27,7 +27,7 @@ partition $\varphi \equiv 1$, so $D = 1$ on every read pixel).
 diagonally scaled matrix, i.e. $a$ must exceed the floor $\gamma'_{\beta+2}\, n \min_i g_{ii}$
 (about $\beta n u \min_i g_{ii}$). The random square $64 \to 64$ layer of
 `benchmarks/inspect_network.py` at $16 \times 16$ has $\hat a \approx 3.3 \cdot 10^{-11}$ against
-a floor of $5.7 \cdot 10^{-10}$: binary64 cannot certify it, and the attempt is skipped (the
+a floor of $5.1 \cdot 10^{-10}$: binary64 cannot certify it, and the attempt is skipped (the
 estimate, labelled as one, is what `frame_bounds(..., "auto")` then returns). Its
 $128 \to 128$ layer at $8 \times 8$ ($\hat a \approx 4.2 \cdot 10^{-9}$) is certified.
 
