@@ -568,8 +568,10 @@ def tile_bounds(op, **options) -> FrameBounds:
     $G_b \succeq t D_b$ on every distinct tile and $\sum_b D_b \succeq sI$ give
     $a \ge ts$ (Theorem T of docs/theory/frame-bounds.md). Small images are one tile:
     the certified whole-image Gram. When no tile of at most `tile_limit` unknowns is
-    injective the lower bound is a trivial 0 (`note` says so; `frame_bounds` with
-    `method="auto"` then falls back to the Lanczos estimate).
+    injective (a square layer, $K = C s_h s_w$), the whole image is tried as one banded tile
+    (`theory.band_gram`, within its memory and flop limits); when that proves nothing either,
+    the lower bound is a trivial 0 (`note` says so; `frame_bounds` with `method="auto"` then
+    returns the band's shift-invert estimate, or the Lanczos estimate).
 
     Parameters
     ----------
@@ -668,8 +670,10 @@ def frame_bounds(op, input_shape: Sequence[int] | None = None, method: Method = 
         else `tiles`; pooled selections: `dense`, `shift-invert` or `iterative` by size),
         and returns certified bounds whenever a certified method proves them. When the
         `polyphase`/`tiles` certificate proves no positive lower bound (e.g. no injective
-        tile fits `tile_limit`), `auto` returns the Lanczos estimate instead
-        (`certified=False`, `note` saying why). The methods an operator supports are in its
+        tile fits `tile_limit`, and the whole image as one banded tile is below binary64's
+        rounding floor or too large), `auto` returns an estimate instead (`certified=False`,
+        `note` saying why): the band's shift-invert estimate where the band was factorised
+        (`method="shift-invert"`), else Lanczos. The methods an operator supports are in its
         `bounds_methods`.
     tol, maxiter : passed to `eigsh` for the Lanczos methods.
     **options
