@@ -414,6 +414,7 @@ def _inspect_layer(conv: ConvSpec, index: int, run: _Run) -> tuple[dict, dict, d
     if fb is not None and not fb.certified:
         notes.append("frame bounds " + (
             "exact to rounding, not certified" if fb.exact else
+            f"are estimates, not certified: {fb.note}" if fb.note else
             f"are Lanczos estimates (residual {fb.residual:.2g}), not certified"))
     if op.m < op.d:
         notes.append(f"fewer outputs ({op.m}) than inputs ({op.d}): not injective by counting")
