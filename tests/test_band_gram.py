@@ -183,3 +183,13 @@ def test_the_estimate_finds_the_smallest_eigenvalue_where_a_constant_start_did_n
     res = whole(layer, shape)
     a, b, slack = truth(layer, shape)
     assert abs(res.estimate - a) <= 1e-6 * a + slack
+
+
+def test_a_proof_that_runs_out_of_positive_shifts_says_so(monkeypatch):
+    """Every Cholesky proof fails and the shift ladder reaches t <= 0: lower 0, with a reason."""
+    rng = np.random.default_rng(1)
+    layer = ConvLayer(rng.standard_normal((4, 4, 3, 3)) / 3, padding=1)
+    monkeypatch.setattr(band_gram, "certify_lower_band", lambda ab, t: False)
+    monkeypatch.setattr(band_gram, "TRIES", ((1e-5, 1.1), (2.0, 8.0)))   # the last t is < 0
+    res = whole(layer, (4, 10, 10))
+    assert res.lower == 0.0 and "failed at every positive t" in res.reason

@@ -309,6 +309,9 @@ def certify_whole_band(tc, op=None) -> BandResult:
         for delta, kappa in TRIES:
             t = min(est * (1 - delta), est - kappa * floor_hi)
             if not t > 0:
+                reason = (f"the Cholesky proof failed at every positive t tried below the "
+                          f"estimate {est:.3e} (rounding floor {floor_hi:.3e}); certified "
+                          "lower bound 0")
                 break
             shift = (t * Dv + tc.eps_G) * (1 + 4 * U)
             if certify_lower_band(ab, shift):
