@@ -469,3 +469,50 @@ def test_translation_shifts_rows_and_columns_of_any_leading_shape(mode):
         np.testing.assert_array_equal(t(x[None]).numpy()[0], expected)        # (1, C, H, W)
         np.testing.assert_array_equal(t(x).numpy(), expected)                 # (C, H, W)
         np.testing.assert_array_equal(t(x[0]).numpy(), expected[0])           # (H, W)
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def _brightness_units(x):
+    """Unit 0: total brightness; unit 1: one pixel (distinct responses on random images)."""
+    return torch.stack([x.sum(dim=(1, 2, 3)), x[:, 0, 1, 1]], dim=1)
+
+
+def test_no_natural_images_is_refused_by_name():
+    with pytest.raises(ValueError, match="no natural images given"):
+        invariance_scores(_brightness_units, torch.zeros((0, 1, 4, 4)), [lambda x: x])
+
+
+def test_a_response_equal_to_the_threshold_does_not_fire():
+    """A unit fires iff h(x) > t. Under the identity transformation the top k inputs
+    (k = n_firing) fire and the (k+1)-th, whose response *is* the threshold, does not:
+    with n_top = k + 1 the local rate is exactly k / (k + 1)."""
+    images = torch.as_tensor(np.random.default_rng(0).random((20, 1, 4, 4)))
+    res = invariance_scores(_brightness_units, images, [lambda x: x], rate=0.1, n_top=3)
+    k = 2                                                  # round(0.1 * 20)
+    assert np.all(res.local_firing[:, :k] == 1.0)
+    assert np.all(res.local_firing[:, k] == 0.0)
+    assert res.local_rate.tolist() == [k / (k + 1)] * 2
+
+
+def test_global_rate_exactly_at_min_rate_fraction_is_valid():
+    """`valid` means the global rate *reached* min_rate_fraction * rate: with distinct
+    responses, rate = 0.1 and 20 images, G = 2/20 = 0.1 = 1.0 * rate, so the unit is scored."""
+    images = torch.as_tensor(np.random.default_rng(0).random((20, 1, 4, 4)))
+    res = invariance_scores(_brightness_units, images, [lambda x: x], rate=0.1,
+                            min_rate_fraction=1.0)
+    assert res.global_rate.tolist() == [0.1, 0.1]
+    assert res.valid.tolist() == [True, True]
+    assert np.all(np.isfinite(res.score))
+
+
+def test_select_picks_every_per_unit_field():
+    images = torch.as_tensor(np.random.default_rng(0).random((40, 1, 4, 4)))
+    res = invariance_scores(_brightness_units, images, translations(1, mode="circular"),
+                            rate=0.1)
+    for units in ([1], slice(1, 2)):
+        one = res.select(units)
+        assert one.n_units == 1
+        for field in ("threshold", "global_rate", "top_inputs", "local_firing", "local_rate",
+                      "score", "valid"):
+            assert np.array_equal(getattr(one, field), getattr(res, field)[[1]],
+                                  equal_nan=field in ("score",)), field

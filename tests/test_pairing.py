@@ -318,3 +318,33 @@ def test_baseline_in_several_chunks_matches_a_direct_oracle():
         np.fill_diagonal(g, np.inf)
         direct.append(np.clip(g.min(axis=1), -1.0, 1.0).mean())
     np.testing.assert_allclose(base.bank_means, direct, rtol=0, atol=1e-12)
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def test_too_few_filters_error_counts_the_filters_not_their_size():
+    """A (1, 5) bank has one filter of dimension 5: the error must say 1, not 5."""
+    with pytest.raises(ValueError, match=r"weight has 1 \(shape \(1, 5\)\)"):
+        pairing(np.ones((1, 5)))
+
+
+def test_random_bank_with_a_zero_filter_is_refused_by_name():
+    """`_batched_mu` refuses a bank with an all-zero filter (direction undefined) by name."""
+    from theory.pairing import _batched_mu
+    with np.errstate(invalid="ignore", divide="ignore"):
+        with pytest.raises(FloatingPointError, match="all-zero filter"):
+            _batched_mu(lambda m: np.zeros((m, 3, 4)), 2, 12)
+
+
+def test_antipodal_pair_mu_is_clipped_to_minus_one():
+    """mu is a cosine, so it lies in [-1, 1] even where rounding makes <phi, -phi> < -1.
+
+    For this w the float64 Gram entry of (w, -w) is -1 - 4e-16 (checked below, so the test
+    keeps exercising the clip); the reported mu must be exactly -1.
+    """
+    w = np.random.default_rng(1).standard_normal((1, 7))
+    bank = np.concatenate([w, -w])
+    phi = normalise_filters(bank)
+    assert (phi @ phi.T)[0, 1] < -1.0
+    p = pairing(bank)
+    assert np.all(p.mu >= -1.0)
+    assert np.all(p.mu == -1.0)

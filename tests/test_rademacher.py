@@ -414,3 +414,23 @@ def test_two_layer_class_passes_delta_to_its_interval():
             assert est.ci[0] == pytest.approx(max(est.value - half, 0.0), rel=1e-12)
         assert rad.two_layer_class(X, d, B, "crelu", exact=True, delta=0.3, n_starts=2,
                                    n_iter=2).delta == 0.3
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def test_unknown_ci_method_error_lists_every_choice():
+    with pytest.raises(ValueError, match="expected auto, mcdiarmid, hoeffding or normal"):
+        rad.linear_class(np.ones((3, 2)), ci_method="bootstrap")
+
+
+def test_linear_bounds_empty_features_error_names_the_argument():
+    with pytest.raises(ValueError, match=r"features is empty"):
+        rad.linear_bounds(np.zeros((0, 3)))
+
+
+def test_stats_2d_all_zero_inputs_give_zero_suprema():
+    """All-zero inputs: every hidden unit outputs 0, so each per-draw supremum is exactly 0."""
+    signs = rad.all_signs(3).astype(float)
+    out = rad._stats_2d(np.zeros((3, 2)), signs, ["relu", "crelu"])
+    for k in ("relu", "crelu"):
+        assert out[k].shape == (signs.shape[0],)
+        assert np.all(out[k] == 0.0)
