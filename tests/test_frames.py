@@ -298,3 +298,124 @@ def test_shift_invert_that_does_not_converge_is_not_reported_as_singular(monkeyp
     a = ConvLayer(np.random.default_rng(0).standard_normal((4, 1, 3, 3)), padding=1).dense((1, 6, 6))
     with pytest.raises(RuntimeError, match="did not converge"):
         frames_mod.shift_invert_bounds(scipy.sparse.csr_matrix(a))
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def test_certified_fft_bounds_keep_the_certificate_details():
+    """The certified `fft` bounds carry the record of how the symbol certificate proved them
+    (the same details `theory.certified.certify_conv` returns), not an empty record."""
+    from theory.certified import certify_conv
+
+    layer = ConvLayer(np.random.default_rng(11).standard_normal((4, 2, 3, 3)), padding=1,
+                      padding_mode="circular")
+    op = layer.at((2, 6, 6))
+    fb = frame_bounds(op, method="fft")
+    cert = certify_conv(op)
+    assert fb.certified and fb.method == "fft"
+    assert fb.details is not None
+    timing = {"seconds"}                            # wall-clock times differ between runs
+    assert ({k: v for k, v in fb.details.items() if k not in timing}
+            == {k: v for k, v in cert.details.items() if k not in timing})
+
+
+def test_certified_dense_note_names_the_cholesky_proof():
+    layer = ConvLayer(np.random.default_rng(5).standard_normal((4, 2, 3, 3)), padding=1)
+    fb = frame_bounds(layer, (2, 5, 5), "dense")
+    assert fb.certified and fb.note == "svd, certified (Cholesky proof on A^T A)"
+
+
+def test_an_operator_without_rows_has_frame_bounds_zero_and_is_not_injective():
+    """A max-pooled ReLU selection with no positive value selects no rows: the 0 x D matrix
+    maps every x to 0, so a = b = 0 (exactly), not injective, condition number inf."""
+    from theory import selection
+
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1)
+    shape = (1, 6, 6)
+    k, ho, wo = layer.output_shape(shape)
+    hp, wp = ho // 2, wo // 2
+    s = np.broadcast_to(2 * np.arange(hp)[:, None] * wo + 2 * np.arange(wp)[None, :],
+                        (k, hp, wp)).astype(np.int64)
+    sel = selection(np.zeros((k, hp, wp)), s, layer, shape, activation="relu")
+    assert sel.shape == (0, 36)
+    fb = frame_bounds(sel)
+    assert (fb.lower, fb.upper, fb.exact) == (0.0, 0.0, True)
+    assert fb.sigma_min == 0.0 and not fb.injective and fb.cond == float("inf")
+
+
+def test_bounds_that_overflow_when_scaled_back_are_inf_without_a_warning():
+    """Weights at 2^600: b ~ 2^1200 is not a float64, so the scaled-back bounds are inf (the
+    truth, documented), silently; injectivity and cond come from the unit-scale bounds, which
+    match numpy's SVD of the layer at unit scale."""
+    import warnings
+
+    w = np.random.default_rng(0).standard_normal((4, 2, 3, 3))
+    lo, hi, slack = _oracle(ConvLayer(w, padding=1), (2, 5, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fb = frame_bounds(ConvLayer(np.ldexp(w, 600), padding=1), (2, 5, 5), "dense")
+    assert fb.upper == float("inf") and fb.lower == float("inf")
+    assert fb.injective and abs(fb.cond - np.sqrt(hi / lo)) <= 1e-8 * np.sqrt(hi / lo)
+
+
+def _singular_square_layer():
+    """K = C = 4 (no tile has more rows than unknowns) with two equal filters: A is singular."""
+    w = np.random.default_rng(0).standard_normal((4, 4, 3, 3)) / 3
+    w[1] = w[0]
+    return ConvLayer(w, padding=1)
+
+
+def test_auto_on_an_inconclusive_band_returns_its_estimate_with_the_certified_upper_bound():
+    """D = 1088 > AUTO_DENSE_LIMIT, a singular square layer: the tiles prove only [0, b], the
+    whole-image band is factorised but proves nothing; `auto` returns the band's estimate
+    of a (about 0: a = 0 exactly, since two equal filters give rank A <= 3 H W < D) with the
+    tiles' certified upper bound (above b from LAPACK's eigh of the definition's Gram)."""
+    import scipy.linalg
+
+    from theory.conv import AUTO_DENSE_LIMIT
+    from theory.testing import reference_matrix
+
+    layer, shape = _singular_square_layer(), (4, 16, 17)
+    d = 4 * 16 * 17
+    assert d > AUTO_DENSE_LIMIT
+    a = reference_matrix(layer, shape)
+    hi = float(scipy.linalg.eigh(a.T @ a, eigvals_only=True, subset_by_index=[d - 1, d - 1])[0])
+    slack = 4 * d * EPS * hi        # Gram eigenvalues: absolute rounding ~ D eps b
+    fb = frame_bounds(layer, shape, single_tile_limit=0)
+    band = fb.details["band"]                       # the tiles certificate's record
+    assert fb.method == "shift-invert" and not fb.exact and not fb.certified
+    assert fb.lower == max(band["estimate"], 0.0) and fb.lower <= 1e-8 * hi
+    assert hi <= fb.upper + slack
+    assert fb.rtol == np.sqrt(d * EPS) and fb.residual == band["residual"]
+    assert not fb.injective and fb.cond == float("inf")
+
+
+def test_auto_lanczos_fallback_obeys_maxiter(monkeypatch):
+    """Without the band (over its memory limit), an inconclusive tiles certificate makes
+    `auto` run Lanczos on the Gram operator; `maxiter` is documented to reach `eigsh` there,
+    so one iteration is ARPACK's no-convergence error, not an unbounded solve."""
+    from scipy.sparse.linalg import ArpackNoConvergence
+    from theory import band_gram
+
+    w = 0.1 * np.random.default_rng(0).standard_normal((4, 4, 3, 3))
+    w[:, :, 1, 1] += np.eye(4)                      # square and well conditioned
+    layer, shape = ConvLayer(w, padding=1), (4, 16, 17)
+    monkeypatch.setattr(band_gram, "BAND_LIMIT_BYTES", 0)
+    with pytest.raises(ArpackNoConvergence):
+        frame_bounds(layer, shape, single_tile_limit=0, maxiter=1)
+
+
+def test_lanczos_no_convergence_names_the_default_gram_operator(monkeypatch):
+    from scipy.sparse.linalg import ArpackNoConvergence, aslinearoperator
+    from theory import frames as frames_mod
+
+    real = frames_mod.eigsh
+
+    def eigsh(*args, **kwargs):
+        if kwargs.get("which") == "SA":
+            raise ArpackNoConvergence("planted: no convergence", np.zeros(0), np.zeros((0, 0)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(frames_mod, "eigsh", eigsh)
+    a = np.random.default_rng(12).standard_normal((30, 10))
+    with pytest.raises(RuntimeError, match=r"smallest eigenvalue of A\^T A did not converge"):
+        frames_mod.lanczos_bounds(aslinearoperator(a.T @ a), 30)
