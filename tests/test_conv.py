@@ -127,3 +127,32 @@ def test_repr_names_the_dilation_only_when_there_is_one():
     assert plain.endswith("padding_mode='zeros', dtype=torch.float64)")
     assert ", dilation=(1, 2), " in dilated and "None" not in dilated
     assert dilated.replace(", dilation=(1, 2)", "") == plain
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def test_oversized_kernel_error_says_whether_the_kernel_is_dilated():
+    """A 3x3 kernel with dilation 2 spans 5x5 (receptive field 1 + 2 (3 - 1)): the error calls
+    it a dilated kernel; an undilated 5x5 kernel is called a kernel."""
+    with pytest.raises(ValueError, match=r"^kernel 5x5 is larger than the padded input 4x4$"):
+        ConvLayer(np.ones((1, 1, 5, 5))).operator((1, 4, 4))
+    with pytest.raises(ValueError,
+                       match=r"^dilated kernel 5x5 is larger than the padded input 4x4$"):
+        ConvLayer(np.ones((1, 1, 3, 3)), dilation=2).operator((1, 4, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_complex_tensor_is_refused_by_name(dtype):
+    from theory.conv import as_tensor
+
+    with pytest.raises(TypeError, match=rf"^x must be real, got a complex {dtype}$"):
+        as_tensor(torch.ones(3, dtype=dtype), "x")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("array", [np.arange(3.0, dtype=np.float32), np.arange(3.0),
+                                   torch.arange(3.0, dtype=torch.float32), np.arange(3)])
+def test_as_tensor_returns_the_requested_dtype(array, dtype):
+    from theory.conv import as_tensor
+
+    t = as_tensor(array, "x", dtype=dtype)
+    assert t.dtype == dtype and torch.equal(t, torch.arange(3.0, dtype=dtype))

@@ -70,3 +70,57 @@ def test_residual_norm_of_low_precision_images_is_computed_in_float64(dtype):
     # of the two computations' errors, each within tol
     z2 = z + 1e-3
     assert abs(plan.residual_norm(x, z2) - _dense_residual(layer, x64, z2)) <= 2 * tol
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def _frequency_matrix(dense: np.ndarray, shape, k: int, l: int) -> np.ndarray:
+    """A(w) at w = (k, l), from the dense matrix alone: A maps v (x) f to (A(w) v) (x) f for
+    the Fourier mode f[i, j] = exp(2 pi i (k i / H + l j / W)) / sqrt(H W)."""
+    c, h, w = shape
+    f = np.exp(2j * np.pi * (np.outer(np.arange(h), np.full(w, k)) / h
+                             + np.outer(np.ones(h), l * np.arange(w)) / w)) / np.sqrt(h * w)
+    cols = []
+    for ci in range(c):
+        x = np.zeros(shape, dtype=complex)
+        x[ci] = f
+        out = (dense @ x.ravel()).reshape(-1, h, w)
+        cols.append(np.sum(np.conj(f) * out, axis=(1, 2)))
+    return np.stack(cols, axis=1)
+
+
+def test_full_spectrum_puts_each_singular_value_at_its_frequency():
+    """full_spectrum()[k, l] are the singular values of A(w) at w = (k, l), for every (k, l)
+    of the full H x W grid (also l > W // 2, filled by conjugate symmetry), against A(w) read
+    off the dense matrix. The kernel has no symmetry, so sigma(k, l) != sigma(k, -l)."""
+    rng = np.random.default_rng(11)
+    shape = (2, 5, 6)
+    layer = ConvLayer(rng.standard_normal((3, 2, 3, 3)), padding=1, padding_mode="circular")
+    full = CirculantPlan(layer, shape).full_spectrum()
+    dense = layer.dense(shape)
+    smax = float(np.linalg.svd(dense, compute_uv=False)[0])
+    oracle = np.array([[np.linalg.svd(_frequency_matrix(dense, shape, k, l), compute_uv=False)
+                        for l in range(shape[2])] for k in range(shape[1])])
+    assert full.shape == oracle.shape == (5, 6, 2)
+    assert np.max(np.abs(full - oracle)) <= 1e3 * EPS * smax
+    # no symmetry hides a wrong mirror: sigma(k, l) and sigma(k, -l) differ
+    assert np.max(np.abs(oracle[:, 1:] - oracle[:, :0:-1])) > 0.1 * smax
+
+
+def test_frequencies_that_vanish_in_exact_arithmetic_are_rank_deficient():
+    """Filters a_k (x) [1, 1, 0] vanish at the Nyquist column l = W/2 (1 + e^{i pi} = 0, to
+    rounding ~1e-16): those H frequencies are rank deficient (dense oracle: rank D - H), and
+    the solve is the minimum-norm least-squares solution pinv(A) z, not 1/1e-16 noise."""
+    rng = np.random.default_rng(2)
+    shape = (1, 5, 6)
+    weight = np.zeros((2, 1, 3, 3))
+    weight[:, 0, :, :2] = rng.standard_normal((2, 3, 1))
+    layer = ConvLayer(weight, padding=1, padding_mode="circular")
+    plan = CirculantPlan(layer, shape)
+    dense = layer.dense(shape)
+    d = int(np.prod(shape))
+    assert d - np.linalg.matrix_rank(dense) == shape[1]
+    assert plan.rank_deficient_frequencies == shape[1]
+    z = dense @ rng.standard_normal(d)
+    x = plan.solve(z.reshape(plan.output_shape))
+    ref = np.linalg.pinv(dense) @ z
+    assert np.linalg.norm(x.ravel() - ref) <= 1e3 * EPS * np.linalg.norm(ref)

@@ -439,3 +439,64 @@ def test_fft_stopping_record_names_its_method_and_counts_the_svd_frequencies():
     label = res.stopping["solver"]
     assert label.startswith("per-frequency pseudo-inverse") and "Gram" in label
     assert "SVD" in label
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+def test_lsmr_bounds_that_do_not_fit_are_refused_with_the_probe_evidence():
+    """Bounds [2b, 4b] (b the true upper bound, dense oracle) exclude every Rayleigh quotient
+    ||Av||^2/||v||^2 <= b; the warning names the quotients and LSMR's condition estimate."""
+    layer, x = _lsmr_case()
+    b = float(np.linalg.svd(layer.dense((2, 6, 6)), compute_uv=False)[0]) ** 2
+    with pytest.warns(InconsistentFeaturesWarning,
+                      match=r"do not describe this layer: Rayleigh quotients .*"
+                            r"LSMR's condition estimate"):
+        r = invert_crelu(features(layer, x[0]), layer, (2, 6, 6), solver="lsmr",
+                         bounds=FrameBounds(2 * b, 4 * b, True))
+    assert r.checks["bounds_fit"] is False
+    q = r.checks["rayleigh_quotients"]
+    assert len(q) == 4 and all(v <= b * (1 + 1e-9) for v in q)
+    assert all(f"{v:.4g}" in r.checks["bounds_evidence"] for v in q)
+
+
+@pytest.mark.parametrize("solver, mode", [("dense", "zeros"), ("fft", "circular")])
+def test_exact_path_evidence_names_the_scale_of_a_normalised_layer(solver, mode):
+    """A bank at 2^-80 is solved as 2^e A (e = normalising_exponent, 78 here): the spectrum
+    quoted as evidence is of 2^e A, and the message says so; at unit scale (e = 0) it does not."""
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((2, 6, 6))
+    tiny = ConvLayer(np.ldexp(w, -80), padding=1, padding_mode=mode)
+    unit = ConvLayer(w, padding=1, padding_mode=mode)
+    e = tiny.at(x.shape).normalised[0]
+    assert e != 0 and unit.at(x.shape).normalised[0] == 0
+    wrong = FrameBounds(1e3, 1e4, True)          # far above sigma^2 of either bank
+    with pytest.warns(InconsistentFeaturesWarning, match=rf"\(of 2\^{e} A\)"):
+        invert_crelu(features(tiny, x), tiny, x.shape, solver, bounds=wrong)
+    with pytest.warns(InconsistentFeaturesWarning, match="do not describe") as caught:
+        invert_crelu(features(unit, x), unit, x.shape, solver, bounds=wrong)
+    assert not any("(of 2^" in str(c.message) for c in caught)
+
+
+@pytest.mark.parametrize("solver", ["fft", "dense", "lsmr"])
+def test_every_result_reports_the_solve_time_in_seconds(solver):
+    """`InversionResult.seconds` is documented as a float: the (shared) time of the batch solve."""
+    layer, x = _lsmr_case()
+    if solver == "fft":
+        layer = ConvLayer(layer.weight, padding=1, padding_mode="circular")
+    single = invert_crelu(features(layer, x[0]), layer, (2, 6, 6), solver)
+    batch = invert_crelu(features(layer, x), layer, (2, 6, 6), solver)
+    for r in [single, *batch]:
+        assert isinstance(r.seconds, float) and np.isfinite(r.seconds) and r.seconds > 0
+    assert all(r.seconds == batch.seconds for r in batch)
+
+
+def test_non_injective_warning_points_at_the_callers_line():
+    """The NonInjectiveWarning of `invert_crelu` is attributed to the code that called it
+    (stacklevel through `warn_non_injective`), not to theory/ or to pytest."""
+    rng = np.random.default_rng(0)
+    wide = ConvLayer(rng.standard_normal((1, 2, 3, 3)), padding=1)   # M = 36 < D = 72
+    x = rng.standard_normal((2, 6, 6))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        invert_crelu(features(wide, x), wide, x.shape, "dense")
+    hits = [c for c in caught if issubclass(c.category, NonInjectiveWarning)]
+    assert len(hits) == 1 and hits[0].filename == __file__
