@@ -226,3 +226,89 @@ def test_a_capped_stage_raises_on_request_and_says_why():
         invert_deep(fwd.last, fwd.switches, stages, x.shape, on_not_converged="raise", **kw)
     msg = str(err.value)
     assert msg.startswith("stage 2: ") and f"{reason} after 3 iterations" in msg, msg
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+
+
+def _small_certified_stack(seed=0, size=4, zero_corner=False):
+    """Two stages of non-orthogonal filters (cond > 1), input 1 x size x size."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.standard_normal((9, 1, 3, 3))
+    w2 = rng.standard_normal((162, 18, 3, 3))
+    stages = [Stage(ConvLayer(w1, padding=1)), Stage(ConvLayer(w2, padding=1))]
+    x = rng.random((1, size, size))
+    if zero_corner:
+        x[:, :4, :4] = 0.0          # black pixels: windows where both pooled values are 0
+    return x, stages
+
+
+def test_intermediate_zero_threshold_is_the_documented_one(monkeypatch):
+    """Module notes of theory.deep: a recovered intermediate u is clipped at 0 and entries
+    <= tau = max(zero_tol_rel max|u|, c kappa rho ||u||_2) are zeroed, with the default
+    c = zero_tol_factor = 10, kappa the previous stage's certified cond and rho its relative
+    residual; tau reaches the stage's selection as `zero_tol` (0 at the top stage). Spied on
+    the calls of invert_crelu_maxpool; zero_tol_rel = 0 so the kappa rho term decides."""
+    import theory.deep as deep
+
+    calls = []
+    real = deep.invert_crelu_maxpool
+
+    def spy(u, *args, **kw):
+        res = real(u, *args, **kw)
+        calls.append((np.array(u, copy=True), kw.get("zero_tol"), res))
+        return res
+
+    monkeypatch.setattr(deep, "invert_crelu_maxpool", spy)
+    x, stages = _small_certified_stack()
+    fwd = deep_forward(x, stages)
+    invert_deep(fwd.last, fwd.switches, stages, x.shape, certify="dense", solver="dense",
+                zero_tol_rel=0.0)
+    (_, tol2, top), (u1, tol1, _) = calls
+    assert tol2 == 0.0
+    kappa, rho = top.frame_bounds.cond, top.relative_residual
+    assert kappa > 1.5 and rho > 0       # kappa rho and rho / kappa differ; tau is not 0
+    clipped = np.maximum(top.x, 0.0)
+    tau = 10.0 * kappa * rho * float(np.linalg.norm(clipped))
+    assert tol1 == pytest.approx(tau, rel=1e-12, abs=0)
+    assert np.array_equal(u1, np.where(clipped > tau, clipped, 0.0))
+
+
+def test_zero_windows_are_used_by_default():
+    """invert_deep's default uses CReLU's zero windows, as zero_windows=True does
+    (control: zero_windows=False selects none); one stage on an 8x8 input with a black
+    corner."""
+    x, stages = _small_certified_stack(size=8, zero_corner=True)
+    stages = stages[:1]
+    fwd = deep_forward(x, stages)
+    default = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense")
+    on = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense",
+                     zero_windows=True)
+    off = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense",
+                      zero_windows=False)
+    counts = [r.n_zero_window for r in default.stages]
+    assert sum(counts) > 0 and counts == [r.n_zero_window for r in on.stages]
+    assert all(r.n_zero_window == 0 for r in off.stages)
+
+
+def test_retries_is_the_largest_number_of_warm_restarts():
+    """retries=1 and a cap far below what a stage needs: each stage is solved at most twice
+    (the solve, one warm restart), so it reports retries == 1 and twice the cap in
+    iterations, and stays not converged. A budget on the iteration callback stops a run
+    that restarts more often than that."""
+    x, ws, betas, stages = _stack(seed=2, size=8)
+    fwd = deep_forward(x, stages)
+    cap, seen = 2, []
+
+    def budget(stage, k):
+        seen.append(stage)
+        if len(seen) > 100:
+            raise RuntimeError("more iterations than retries=1 allows")
+
+    with pytest.warns(NotConvergedWarning, match="did not converge"):
+        res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls",
+                          maxiter=cap, retries=1, iteration_callback=budget)
+    for r in res.stages:
+        assert r.stopping.get("retries") == 1 and r.iterations == 2 * cap
+        assert not r.converged
+    assert len(seen) == 2 * cap * len(stages)

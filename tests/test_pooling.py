@@ -571,3 +571,84 @@ def test_residual_of_a_float32_layer_is_float64():
     r, z = selection(f, s, layer, x.shape).residual(x)
     assert r.dtype == np.float64 and z.dtype == np.float64
     assert np.array_equal(z, np.asarray(layer.forward(x), dtype=np.float64))
+
+
+# Killers of the mutants that survived the seed-2 mutation sample (docs/dev/mutation.md).
+
+
+def test_the_switch_check_says_the_switches_are_not_those_of_the_features():
+    """The switch check's message names the problem in words (wrong but consistent
+    switches, the case of the test above)."""
+    from theory.checks import InconsistentFeaturesError
+
+    rng = np.random.default_rng(20)
+    layer = ConvLayer(_bank(rng, 18, 1, 3), padding=1)
+    x = rng.standard_normal((1, 6, 6))
+    f, s, _ = _second_extreme_switches(x, layer)
+    with pytest.raises(InconsistentFeaturesError,
+                       match="the switches are not those of these features"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="dense", zero_windows=False,
+                             on_inconsistent="raise")
+
+
+def test_dense_solver_accepts_d_at_the_limit_and_refuses_d_above_it(monkeypatch):
+    """solver="dense" refuses D > DENSE_LIMIT, so D == DENSE_LIMIT is solved (the limit
+    lowered to this small D so the boundary is cheap to reach)."""
+    import theory.pooling as pooling
+
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(_bank(rng, 9, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    monkeypatch.setattr(pooling, "DENSE_LIMIT", x.size)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, solver="dense")
+    assert res.solver == "dense" and np.allclose(res.x, x, rtol=0, atol=1e-10)
+    monkeypatch.setattr(pooling, "DENSE_LIMIT", x.size - 1)
+    with pytest.raises(ValueError, match=f"refuses D = {x.size} > {x.size - 1}"):
+        invert_crelu_maxpool(f, s, layer, x.shape, solver="dense")
+
+
+def test_a_certified_non_frame_is_explained_by_its_bounds():
+    """With a certificate, the non-frame message gives its lower and upper bound and the
+    method (not a count of untouched values, which is the uncertified explanation)."""
+    w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    few = ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1)      # 2 filters: not a frame
+    x = np.random.default_rng(1).random((1, 6, 6))
+    f, s = crelu_maxpool(x, few, 2)
+    with pytest.raises(NonInjectiveError, match=r"lower bound .*, upper .* \(dense\)") as err:
+        invert_crelu_maxpool(f, s, few, x.shape, certify="dense", on_non_injective="raise")
+    assert "untouched" not in str(err.value) and "no selected filter" not in str(err.value)
+
+
+def test_direct_solves_report_zero_iterations():
+    """The dense least squares, the one frame step and the empty selection are direct:
+    they take no iterations (control: CGLS reports its positive count)."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(_bank(rng, 9, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    dense = invert_crelu_maxpool(f, s, layer, x.shape, solver="dense")
+    linear = invert_crelu_maxpool(f, s, layer, x.shape, inverse="linear")
+    empty = invert_crelu_maxpool(np.zeros_like(f), s, layer, x.shape, zero_windows=False,
+                                 on_non_injective="ignore")
+    assert (dense.solver, linear.solver, empty.solver) == ("dense", "frame-step", "none")
+    assert dense.iterations == linear.iterations == empty.iterations == 0
+    cgls = invert_crelu_maxpool(f, s, layer, x.shape, solver="cgls")
+    assert cgls.iterations > 0
+
+
+def test_on_non_frame_is_the_deprecated_name_of_on_non_injective():
+    """The deprecation warning names both keywords; the old keyword still acts; given
+    both with different values, the TypeError names both."""
+    w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    few = ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1)
+    x = np.random.default_rng(1).random((1, 6, 6))
+    f, s = crelu_maxpool(x, few, 2)
+    with pytest.warns(DeprecationWarning,
+                      match="the keyword 'on_non_frame' is deprecated; use 'on_non_injective'"):
+        with pytest.raises(NonInjectiveError):
+            invert_crelu_maxpool(f, s, few, x.shape, on_non_frame="raise")
+    with pytest.warns(DeprecationWarning, match="'on_non_frame'"):
+        with pytest.raises(TypeError, match="on_non_frame='ignore' and on_non_injective='raise'"):
+            invert_crelu_maxpool(f, s, few, x.shape, on_non_frame="ignore",
+                                 on_non_injective="raise")
