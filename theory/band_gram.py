@@ -45,7 +45,7 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from theory.rigour import U, certify_lower_band, gamma, gamma_prime
+from theory.rigour import U, certify_lower_band, from_band, gamma, gamma_prime
 
 #: Largest band storage (bytes) of the whole-image Gram matrix.
 BAND_LIMIT_BYTES = 512 * 2 ** 20
@@ -156,10 +156,10 @@ def band_min_eigenpair(ab: np.ndarray, Dv: np.ndarray, tol: float = 1e-8
         cb = sl.cholesky_banded(Y, lower=True, overwrite_ab=True, check_finite=False)
     except np.linalg.LinAlgError:
         return 0.0, None
-    if n <= 16:
-        full = np.linalg.inv(_band_to_dense(cb, n) @ _band_to_dense(cb, n).T)
-        mu_all, vecs = np.linalg.eigh(full)
-        mu, vec = mu_all[-1], vecs[:, -1]
+    if n <= 16:   # tiny: the smallest eigenpair of L L^T from the dense factor
+        L = from_band(cb, symmetric=False)
+        lam, vecs = np.linalg.eigh(L @ L.T)
+        mu, vec = 1.0 / lam[0], vecs[:, 0]
     else:
         op = LinearOperator((n, n), dtype=np.float64,
                             matvec=lambda v: sl.cho_solve_banded((cb, True), v,
@@ -174,15 +174,6 @@ def band_min_eigenpair(ab: np.ndarray, Dv: np.ndarray, tol: float = 1e-8
     x[~keep] = 0.0
     norm = float(np.linalg.norm(x))
     return float(1.0 / mu), (x / norm if norm > 0 else None)
-
-
-def _band_to_dense(cb: np.ndarray, n: int) -> np.ndarray:
-    """The lower triangular factor of lower band storage, dense (tiny ``n`` only)."""
-    L = np.zeros((n, n))
-    for k in range(cb.shape[0]):
-        idx = np.arange(n - k)
-        L[idx + k, idx] = cb[k, :n - k]
-    return L
 
 
 def compress_band(ab: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -227,6 +227,30 @@ def to_band(X: np.ndarray, beta: int) -> np.ndarray:
     return ab
 
 
+def from_band(ab: np.ndarray, symmetric: bool = True) -> np.ndarray:
+    """The dense matrix of lower band storage `ab[k, j] = X[j + k, j]` (inverse of `to_band`).
+
+    `symmetric=True`: the symmetric matrix the band stores; `False`: its lower triangle only
+    (a Cholesky factor from `scipy.linalg.cholesky_banded(..., lower=True)`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory.rigour import from_band
+    >>> ab = np.array([[2.0, 2.0], [-1.0, 0.0]])
+    >>> from_band(ab).tolist(), from_band(ab, symmetric=False).tolist()
+    ([[2.0, -1.0], [-1.0, 2.0]], [[2.0, 0.0], [-1.0, 2.0]])
+    """
+    n = ab.shape[1]
+    X = np.zeros((n, n))
+    for k in range(min(ab.shape[0], n)):
+        idx = np.arange(n - k)
+        X[idx + k, idx] = ab[k, :n - k]
+        if symmetric:
+            X[idx, idx + k] = ab[k, :n - k]
+    return X
+
+
 def certify_lower_banded(X: np.ndarray, t, beta: int) -> bool:
     r"""`certify_lower_band` for a dense symmetric `X` of known bandwidth `beta` (checked).
 
@@ -322,5 +346,5 @@ def certified_gram_interval(G: np.ndarray, eps: float, lam_lo: float, lam_hi: fl
 
 
 __all__ = ["ETA", "U", "certified_gram_interval", "certify_lower", "certify_lower_band",
-           "certify_lower_banded", "certify_upper", "gamma", "gamma_prime", "gram_with_error",
-           "to_band"]
+           "certify_lower_banded", "certify_upper", "from_band", "gamma", "gamma_prime",
+           "gram_with_error", "to_band"]

@@ -42,7 +42,7 @@ from numpy.lib.stride_tricks import as_strided
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from theory.polyphase import Coarse
-from theory.rigour import U, certify_lower_band, certify_lower_banded, gamma, to_band
+from theory.rigour import U, certify_lower_band, certify_lower_banded, from_band, gamma, to_band
 
 
 def partition_1d(n_out: int, P: int, R: int) -> list[tuple[int, np.ndarray]]:
@@ -482,12 +482,7 @@ def _band_lambda_min(ab: np.ndarray, Dv: np.ndarray) -> float:
     if not keep.any():
         return math.inf
     if n <= 300:
-        X = np.zeros((n, n))
-        for k in range(beta + 1):
-            idx = np.arange(n - k)
-            X[idx + k, idx] = Y[k, :n - k]
-            X[idx, idx + k] = Y[k, :n - k]
-        return float(sl.eigh(X, eigvals_only=True, subset_by_index=[0, 0])[0])
+        return float(sl.eigh(from_band(Y), eigvals_only=True, subset_by_index=[0, 0])[0])
     try:
         cb = sl.cholesky_banded(Y, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
