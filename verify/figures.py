@@ -22,7 +22,8 @@ from verify.atomic import savefig
 Path_ = str | os.PathLike
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,8 +32,9 @@ def _pyplot():
     return plt
 
 
-def _save(fig: Any, path: Path_, dpi: int = 100, **kwargs: Any) -> str:
-    plt = _pyplot()
+def save_figure(fig: Any, path: Path_, dpi: int = 100, **kwargs: Any) -> str:
+    """Write ``fig`` to ``path`` atomically (`verify.atomic.savefig`) and close it."""
+    plt = pyplot()
     try:
         return savefig(fig, path, dpi=dpi, **kwargs)
     finally:
@@ -48,7 +50,7 @@ def frame_spectrum(spectrum: np.ndarray, sigma_min: float, sigma_max: float, tit
     axis; ``sigma_min``, ``sigma_max``: the layer's extreme singular values (sqrt of the frame
     bounds).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14.5, 3.9), layout="constrained")
     for ax, data, name in [(axes[0], spectrum[..., -1], r"$\sigma_{\min}(A(\omega))$"),
                            (axes[1], spectrum[..., 0], r"$\sigma_{\max}(A(\omega))$")]:
@@ -68,12 +70,12 @@ def frame_spectrum(spectrum: np.ndarray, sigma_min: float, sigma_max: float, tit
     ax.set_title("all singular values of the layer")
     ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title)
-    return _save(fig, path, dpi=90)
+    return save_figure(fig, path, dpi=90)
 
 
 def prop21_panel(panels: Sequence[tuple[str, np.ndarray]], title: str, path: Path_) -> str:
     """One row of images (3, H, W) in [0, 1] with their captions."""
-    plt = _pyplot()
+    plt = pyplot()
     h, w = panels[0][1].shape[-2:]
     ncol = len(panels)
     fig, axes = plt.subplots(1, ncol, figsize=(4 * ncol, 4 * h / w + 0.8), squeeze=False,
@@ -83,7 +85,7 @@ def prop21_panel(panels: Sequence[tuple[str, np.ndarray]], title: str, path: Pat
         ax.set_title(caption, fontsize=10)
         ax.axis("off")
     fig.suptitle(title)
-    return _save(fig, path, dpi=90)
+    return save_figure(fig, path, dpi=90)
 
 
 # ----------------------------------------------------------------------------- pairing
@@ -93,7 +95,7 @@ def pairing_histograms(rows: Mapping[str, Sequence[Mapping[str, Any]]], path: Pa
     Each entry of ``rows[label]`` is a layer effect of :func:`verify.claims.pairing.layer_effect`
     (keys ``_mu``, ``_base``, optional ``_signflip``, ``mean_mu``, ``n_filters``, ``dim``).
     """
-    plt = _pyplot()
+    plt = pyplot()
     ncol = max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(rows), ncol, figsize=(3.4 * ncol, 2.5 * len(rows) + 0.8),
                              squeeze=False, layout="constrained")
@@ -119,7 +121,7 @@ def pairing_histograms(rows: Mapping[str, Sequence[Mapping[str, Any]]], path: Pa
                 ax.set_ylabel("density")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
-    return _save(fig, path, dpi=90)
+    return save_figure(fig, path, dpi=90)
 
 
 def pairing_mosaic(banks: Mapping[str, tuple[np.ndarray, Any]], path: Path_) -> str:
@@ -128,7 +130,7 @@ def pairing_mosaic(banks: Mapping[str, tuple[np.ndarray, Any]], path: Path_) -> 
     ``banks[label] = (weight (K, C, kh, kw), pairing)`` with ``pairing`` a
     :class:`theory.pairing.Pairing` of that weight.
     """
-    plt = _pyplot()
+    plt = pyplot()
     canvases = []
     for label, (w, p) in banks.items():
         k, c, kh, kw = w.shape
@@ -161,7 +163,7 @@ def pairing_mosaic(banks: Mapping[str, tuple[np.ndarray, Any]], path: Path_) -> 
                      f"(each filter scaled to [-1, 1]: black -1, grey 0, white +1; "
                      f"mean mu {p.mean:.2f})", fontsize=9)
         ax.axis("off")
-    return _save(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
 # ----------------------------------------------------------------------------- rademacher
@@ -172,7 +174,7 @@ def rademacher_ratio(by_L: Sequence[tuple[str, str, Sequence[int], Sequence[floa
     ``by_L``: (label, marker, Ls, ratios) per input distribution; ``by_din``: (label, d_ins,
     ratios).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     ax = axes[0]
     for label, marker, Ls, ratios in by_L:
@@ -193,7 +195,7 @@ def rademacher_ratio(by_L: Sequence[tuple[str, str, Sequence[int], Sequence[floa
     ax.set_ylabel("R_CReLU / R_ReLU")
     ax.set_title("ratio vs d_in (sqrt(d_in) cancels exactly)")
     ax.legend(fontsize=8)
-    return _save(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
 def _ratio_range(ax: Any) -> None:
@@ -210,7 +212,7 @@ def rademacher_vs_L(Ls: Sequence[int], values: Mapping[str, Sequence[float]],
     ``values``/``lows``/``highs``: estimate and interval ends per class; ``bounds``: (label,
     line style, values) of each bound drawn as a black or grey line.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     colours = {"linear": "C0", "relu": "C1", "crelu": "C2", "avr": "C3"}
     labels = {"linear": "linear = paper's Theorem 4.1 bound sqrt(d)B R(F)", "relu": "ReLU",
@@ -228,13 +230,13 @@ def rademacher_vs_L(Ls: Sequence[int], values: Mapping[str, Sequence[float]],
     ax.set_ylabel("empirical Rademacher complexity (B = 1, d_in = 1)")
     ax.set_title("Gaussian 2-d inputs, exact sup over u")
     ax.legend(fontsize=7)
-    return _save(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
 # ----------------------------------------------------------------------------- max-pooling
 def maxpool_linear_bound(bounds: Sequence[float], errors: Sequence[float], path: Path_) -> str:
     """Error of the one-step frame algorithm against its bound (b-a)/(b+a), one dot per input."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.3), layout="constrained")
     ax.scatter(bounds, errors, s=12, label="one input (random bank or natural patch)")
     lim = [0, 1]
@@ -244,7 +246,7 @@ def maxpool_linear_bound(bounds: Sequence[float], errors: Sequence[float], path:
     ax.set_ylabel("||x - x'|| / ||x||  (one frame step)")
     ax.legend(fontsize=8)
     ax.set_title("linear map through CReLU + 2x2 max-pool")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def maxpool_patches(panels: Sequence[Mapping[str, Any]], n: int, path: Path_) -> str:
@@ -253,7 +255,7 @@ def maxpool_patches(panels: Sequence[Mapping[str, Any]], n: int, path: Path_) ->
     Each panel: ``{"bank", "arms": [(activation, frames, errors), (activation, frames,
     errors)]}``; ``n`` patches per arm.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False,
                              layout="constrained")
     bins = np.logspace(-16, 0.5, 40)
@@ -266,7 +268,7 @@ def maxpool_patches(panels: Sequence[Mapping[str, Any]], n: int, path: Path_) ->
         ax.set_ylabel("patches")
         ax.set_title(f"{panel['bank']}\n+ 2x2 max-pool, {n} natural patches", fontsize=9)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 #: The reconstruction panel's error row shows |reconstruction - original| times this.
@@ -283,7 +285,7 @@ def reconstruction_panel(path: Path_, image: np.ndarray, results: Sequence[Any],
     ``psnr`` and ``relative_error`` (:func:`verify.deep.reconstruct_all`). The figure's size
     follows the image's aspect ratio.
     """
-    plt = _pyplot()
+    plt = pyplot()
     ncol = 1 + len(results)
     h, w = image.shape[1:]
     col_w = 4.0
@@ -315,7 +317,7 @@ def reconstruction_panel(path: Path_, image: np.ndarray, results: Sequence[Any],
     if im is not None:
         fig.colorbar(im, ax=axes[1, 1:].tolist(), shrink=0.8, label=f"{ERROR_GAIN:g} x |error|")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path, bbox_inches="tight", pad_inches=0.1)
+    return save_figure(fig, path, bbox_inches="tight", pad_inches=0.1)
 
 
 # ----------------------------------------------------------------------------- table, invariance
@@ -326,7 +328,7 @@ def table_figure(summary: Mapping[str, Mapping[str, Mapping[str, float]]], path:
     """
     from verify.configs import TABLE_LABELS, TABLE_VARIANTS
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(summary), 2, figsize=(10, 3.6 * len(summary)), squeeze=False,
                              layout="constrained")
     colours = dict(zip(TABLE_VARIANTS, ("tab:blue", "tab:cyan", "tab:red", "tab:orange",
@@ -358,7 +360,7 @@ def table_figure(summary: Mapping[str, Mapping[str, Mapping[str, float]]], path:
         ax.set_ylabel("error %")
         ax.set_title(f"{data}: train and test error")
         ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path, dpi=90)
+    return save_figure(fig, path, dpi=90)
 
 
 def invariance_figure(table: Mapping[str, Mapping[str, Mapping[str, Any]]], layers: Sequence[str],
@@ -368,7 +370,7 @@ def invariance_figure(table: Mapping[str, Mapping[str, Mapping[str, Any]]], laye
     ``table``: :func:`verify.invariance_exp.layer_table` (family -> model -> score, ci);
     ``rate``: the global firing rate G (the score's maximum is 1/G).
     """
-    plt = _pyplot()
+    plt = pyplot()
     colours = {"relu": "tab:blue", "crelu": "tab:red", "avr": "tab:green"}
     fig, axes = plt.subplots(1, len(table), figsize=(4.4 * len(table), 3.9), squeeze=False,
                              layout="constrained")
@@ -391,4 +393,4 @@ def invariance_figure(table: Mapping[str, Mapping[str, Mapping[str, Any]]], laye
         ax.set_title(f"{fam} (95 % basic bootstrap intervals)", fontsize=10)
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=7)
-    return _save(fig, path, dpi=90)
+    return save_figure(fig, path, dpi=90)

@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from theory.pairing import pairing, random_pairing_baseline, sign_flip_baseline
+from verify.figures import pyplot, save_figure
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "training_length.json"
 REGENERATE = ("crelu train-length --out verify/results/training_length.json "
@@ -253,10 +254,7 @@ def _xs(rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
 
 def pairing_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
     """Mean mu per conv layer against training length, with both baselines as bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n_layers = len(next(iter(result["models"].values()))[0]["pairing"])
     fig, axes = plt.subplots(1, n_layers, figsize=(4.6 * n_layers, 3.9), squeeze=False)
@@ -281,17 +279,12 @@ def pairing_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
         if j == 0:
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def invariance_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
     """Layer invariance scores (95 % intervals) against training length; families x layers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fams, layers = result["invariance"]["families"], result["invariance"]["layers"]
     fig, axes = plt.subplots(len(fams), len(layers), figsize=(3.1 * len(layers), 2.7 * len(fams)),
@@ -316,17 +309,12 @@ def invariance_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
     fig.suptitle("Invariance score (top 20 % of units, 95 % basic bootstrap intervals) vs "
                  "training length", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=80)
 
 
 def gap_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
     """Train and test accuracy, and their gap, against training length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for short, rows in result["models"].items():
@@ -347,9 +335,7 @@ def gap_figure(result: dict[str, Any], path: str | os.PathLike) -> str:
     ax2.set_ylabel("train - test accuracy (points)")
     ax2.set_title("train-test gap vs training length", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def figures(result: dict[str, Any], folder: str | os.PathLike) -> list[str]:
