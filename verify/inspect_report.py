@@ -160,10 +160,9 @@ def _mosaic(ax, weight: np.ndarray, pairing) -> str:
 
 def write_figures(folder: Path, insp) -> dict[str, list[str]]:
     """Write the figures into `folder/figures`; return {layer name: [relative paths]}."""
-    import matplotlib
+    from verify.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figdir = folder / "figures"
     figdir.mkdir(exist_ok=True)
