@@ -395,7 +395,8 @@ def test_relative_residual_is_relative_at_every_scale():
 def test_lsmr_residual_tolerance_counts_the_taps_of_each_output():
     """The LSMR tolerance is `lsmr_residual_tolerance` with n = C kh kw = 18 terms per entry
     of Ax (the rounding of the check's own evaluation), or the rounding bound if larger. The
-    LSMR estimates of ||A||, ||x|| come from a separate `solve_lsmr` of the same system."""
+    LSMR estimates of ||A||, ||x|| come from a separate `solve_lsmr` of the same system
+    (unpreconditioned; the preconditioned case: the test below)."""
     from theory.checks import lsmr_residual_tolerance, rounding_residual_tolerance
     from theory.solvers import solve_lsmr
 
@@ -403,7 +404,7 @@ def test_lsmr_residual_tolerance_counts_the_taps_of_each_output():
     op = layer.at((2, 6, 6))
     fb = frame_bounds(layer, (2, 6, 6), "dense")
     z = np.asarray(layer.forward(x[0]))
-    r = invert_crelu(features(layer, x[0]), op, solver="lsmr", bounds=fb)
+    r = invert_crelu(features(layer, x[0]), op, solver="lsmr", bounds=fb, precondition="none")
     sol = solve_lsmr(op.linear_operator, z.ravel(), atol=1e-12, btol=1e-12, maxiter=None)
     assert sol.iterations == r.iterations
     rounding = rounding_residual_tolerance(18, 4, fb.cond)

@@ -43,11 +43,16 @@ from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
 from theory.operator import ConvOperator
 from theory.results import InversionBatch, InversionResult
+from theory.preconditioner import CirculantPreconditioner, jacobi
 from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
 
 Solver = Literal["auto", "fft", "lsmr", "dense"]
 #: Deprecated name of `Solver`.
 Method = Solver
+
+
+#: The LSMR preconditioners of `invert_crelu`.
+Precondition = Literal["auto", "none", "jacobi", "circulant"]
 
 
 class NonInjectiveWarning(UserWarning):
@@ -276,6 +281,28 @@ def check_choice(value, name: str, choices: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
 
+def choose_preconditioner(precondition: str, injective: bool | None) -> str:
+    """The LSMR preconditioner `invert_crelu` uses: `precondition` resolved.
+
+    `auto` is Jacobi for a layer whose frame bounds say it is injective and none otherwise
+    (for a non-injective layer preconditioned LSMR would return the minimum-$\\|M^{-1}x\\|$
+    solution instead of the projection onto the row space). The circulant preconditioner is
+    never chosen by `auto`: it saves LSMR iterations but, on the first layers measured
+    (`benchmarks/inversion.py`, part f), costs more time than it saves.
+
+    Examples
+    --------
+    >>> from theory.inversion import choose_preconditioner
+    >>> choose_preconditioner("auto", True), choose_preconditioner("auto", None)
+    ('jacobi', 'none')
+    >>> choose_preconditioner("circulant", False)              # an explicit choice is kept
+    'circulant'
+    """
+    if precondition != "auto":
+        return precondition
+    return "jacobi" if injective is True else "none"
+
+
 def invert_crelu(
     features: np.ndarray | torch.Tensor,
     layer: ConvLayer | ConvOperator,
@@ -291,6 +318,7 @@ def invert_crelu(
     on_inconsistent: Literal["warn", "raise", "ignore"] = "warn",
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     method: Solver | None = None,
+    precondition: Precondition = "auto",
 ) -> InversionResult | InversionBatch:
     """Reconstruct the input of `CReLU(layer(x))` from its features.
 
@@ -326,6 +354,11 @@ def invert_crelu(
         When LSMR stopped on its iteration cap or condition limit
         (`theory.checks.NotConvergedWarning`).
     method : deprecated name of `solver`.
+    precondition : {"auto", "none", "jacobi", "circulant"}
+        The right preconditioner of the `lsmr` solver (`theory.preconditioner`): Jacobi
+        column scaling, or the polyphase circulant symbol with the border rescaled. `auto`:
+        `jacobi` when the frame bounds say the layer is injective, else `none`
+        (`choose_preconditioner`). Reported in `stopping["preconditioner"]`.
 
     Returns
     -------
@@ -359,6 +392,7 @@ def invert_crelu(
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
     check_policy(on_inconsistent, "on_inconsistent")
     check_policy(on_not_converged, "on_not_converged")
+    check_choice(precondition, "precondition", ("auto", "none", "jacobi", "circulant"))
     h = as_tensor(features, "features", dtype=torch.float64).detach().numpy()
     if h.ndim not in (3, 4):
         raise ValueError(f"features must be (2K, H', W') or (N, 2K, H', W'), got shape {h.shape}")
@@ -390,12 +424,15 @@ def invert_crelu(
                                  else "fft" if solver == "fft" else "auto")
 
     injective = None if bounds is None else bounds.injective
+    pre_name = choose_preconditioner(precondition, injective) if solver == "lsmr" else "none"
     if injective is False:
+        what = ("the projection of the input onto the row space of A" if pre_name == "none"
+                else f"a least-squares solution (the minimum ||M^-1 x|| one for the {pre_name} "
+                     "preconditioner M), not the projection onto the row space of A")
         warn_non_injective(
             f"{op.layer!r} is not injective on inputs of shape {shape}: lower frame bound "
             f"{bounds.lower:.3e} (upper {bounds.upper:.3e}, method {bounds.method}); "
-            "the result is the projection of the input onto the row space of A",
-            on_non_injective)
+            f"the result is {what}", on_non_injective)
 
     zb = z.reshape(-1, *out_shape)
     # far from unit scale, solve (2^e A) x = 2^e z: the same x, no square under/overflows
@@ -417,8 +454,12 @@ def invert_crelu(
         if op.dtype != np.float64:
             raise ValueError("solver='lsmr' needs float64 weights for a theorem-grade inverse; "
                              f"got {op.layer.dtype} (cast the weight with .double())")
+        pre = (None if pre_name == "none" else jacobi(sop) if pre_name == "jacobi"
+               else CirculantPreconditioner(sop))
         per_input = [solve_lsmr(sop.linear_operator, zi.ravel(), atol=atol, btol=btol,
-                                maxiter=maxiter) for zi in zs]
+                                maxiter=maxiter, preconditioner=pre) for zi in zs]
+        for sol in per_input:
+            sol.stopping["preconditioner"] = pre_name
         x_all = np.stack([sol.x for sol in per_input]).reshape(-1, *shape)
         res_norms = np.linalg.norm((np.asarray(sop.forward(x_all)) - zs).reshape(len(zs), -1),
                                    axis=1)

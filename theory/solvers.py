@@ -132,8 +132,9 @@ def solve_dense(matrix: np.ndarray, b: np.ndarray) -> Solution:
 
 def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | None,
                column_scale: np.ndarray | None = None, label: str = "scipy.sparse.linalg.lsmr",
-               callback: Callable[[int], None] | None = None) -> Solution:
-    """LSMR from 0 on one right-hand side `b` (`(M,)`), optionally column-scaled.
+               callback: Callable[[int], None] | None = None,
+               preconditioner: LinearOperator | None = None) -> Solution:
+    """LSMR from 0 on one right-hand side `b` (`(M,)`), optionally right-preconditioned.
 
     Parameters
     ----------
@@ -142,6 +143,10 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
     atol, btol, maxiter : LSMR's stopping rule
     column_scale : array (D,), optional
         Solve $A\\,\\mathrm{diag}(s)\\,y = b$ and return $x = s \\odot y$.
+    preconditioner : LinearOperator (D x D), optional
+        A nonsingular right preconditioner $M$ (`theory.preconditioner`): solve $AMy = b$
+        and return $x = My$ (after `column_scale`, if both are given: $M\\,\\mathrm{diag}(s)$).
+        The stopping rule and the reported norms are those of the preconditioned system.
     label : str
         The `stopping["solver"]` entry.
     callback : callable(int), optional
@@ -167,12 +172,16 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
     a = op
     if callback is not None:
         a = _counting(a, callback)
+    if preconditioner is not None:
+        a = aslinearoperator(a) @ aslinearoperator(preconditioner)
     if column_scale is not None:
         a = aslinearoperator(a) @ aslinearoperator(scipy.sparse.diags(column_scale))
     out = lsmr(a, b, atol=atol, btol=btol, maxiter=maxiter)
     x, istop, iters = out[0], int(out[1]), int(out[2])
     if column_scale is not None:
         x = column_scale * x
+    if preconditioner is not None:
+        x = preconditioner.matvec(x)
     stopping = {"solver": label, "atol": atol, "btol": btol, "maxiter": maxiter,
                 "istop": istop, "reason": LSMR_REASONS.get(istop, "?")}
     anorm = float(out[5])  # LSMR's estimate of ||A|| (of the scaled operator with Jacobi)
