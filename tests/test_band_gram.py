@@ -193,3 +193,74 @@ def test_a_proof_that_runs_out_of_positive_shifts_says_so(monkeypatch):
     monkeypatch.setattr(band_gram, "TRIES", ((1e-5, 1.1), (2.0, 8.0)))   # the last t is < 0
     res = whole(layer, (4, 10, 10))
     assert res.lower == 0.0 and "failed at every positive t" in res.reason
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+def _one_by_one():
+    """A 1 x 1 conv without padding is A = I_(H W) (x) W: sigma(A) = sigma(W), every pixel read
+    by exactly one tap (so D = 1 and diag(A^T A) = the column norms of W, exactly, for
+    integer W). W is circulant: the eigenvalues of W^T W are |2 + w^k|^2, w = e^(2 pi i / 3),
+    so a = 3 (k = 1, 2) and b = 9 (k = 0)."""
+    W = np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 2.0]])
+    return W, ConvLayer(W.reshape(3, 3, 1, 1)), (3, 4, 5)
+
+
+def test_a_verified_whole_band_bound_is_corollary_b_at_the_first_shift():
+    """docs/theory/frame-bounds.md, Corollary B: a completed Cholesky at
+    t = min(a^(1 - delta), a^ - kappa f), (delta, kappa) = (1e-5, 1.1) first, with
+    f = gamma'_(beta+2) n max g_ii + eps_G, proves a >= t min D (1 - gamma_2)(1 - 4u); the
+    floor is the same shift with min g_ii. Recomputed from the reported estimate, exactly
+    (the same float operations), and below the closed-form a = 3 (sigma_min(W)^2)."""
+    from theory.rigour import U, gamma, gamma_prime
+
+    W, layer, shape = _one_by_one()
+    res = whole(layer, shape)
+    a = float(np.linalg.svd(W, compute_uv=False)[-1]) ** 2
+    assert a == pytest.approx(3.0, rel=1e-15, abs=0)
+    assert res.reason == "verified" and res.n == 3 * 4 * 5
+    col = (W ** 2).sum(axis=0)                        # diag(A^T A) per channel: 5, 5, 5
+    f = gamma_prime(res.beta + 2) * res.n * float(col.max()) + res.eps_G
+    assert res.floor == gamma_prime(res.beta + 2) * res.n * float(col.min()) + res.eps_G
+    assert abs(res.estimate - a) <= 1e-8 * a          # the estimate's tolerance
+    t = min(res.estimate * (1 - 1e-5), res.estimate - 1.1 * f)
+    assert res.lower == t * (1.0 * (1 - gamma(2))) * (1 - 4 * U)
+    assert 0.9999 * a <= res.lower <= a
+
+
+def test_the_whole_band_result_is_reproducible():
+    """Same layer, same result, bit for bit: the Lanczos start vector is seeded, not drawn
+    from ARPACK's generator (whose state moves on from call to call)."""
+    rng = np.random.default_rng(1)
+    layer = ConvLayer(rng.standard_normal((4, 4, 3, 3)) / 3, padding=1)
+    shape = (4, 10, 10)                               # n = 400 > 16: the Lanczos path
+    first, second = whole(layer, shape), whole(layer, shape)
+    assert first.reason == "verified"
+    assert (first.lower, first.estimate, first.residual) == (
+        second.lower, second.estimate, second.residual)
+
+
+def test_a_gram_matrix_that_overflows_proves_nothing_and_does_not_crash():
+    """Weights at 2^600 (frame_bounds would normalise them first; certify_whole_band does
+    not): every entry of A^T A overflows, D = inf / inf is no number, no pixel is left to
+    factorise. The result must be lower = 0 with a reason, never a certificate."""
+    W, _, shape = _one_by_one()
+    layer = ConvLayer(np.ldexp(W, 600).reshape(3, 3, 1, 1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = whole(layer, shape)
+    assert res.lower == 0.0 and res.reason.startswith("no positive bound provable")
+
+
+def test_the_whole_band_timings_are_per_phase_and_add_up():
+    """`seconds` (carried into the tiles certificate's `details["band"]`) records each phase,
+    assemble, estimate and verify, and the total: non-negative, the phases within the
+    total, the total within the wall time of the call."""
+    import time
+
+    _, layer, shape = _one_by_one()
+    t0 = time.perf_counter()
+    res = whole(layer, shape)
+    wall = time.perf_counter() - t0
+    secs = res.seconds
+    assert set(secs) == {"assemble", "estimate", "verify", "total"}
+    assert all(v >= 0 for v in secs.values())
+    assert secs["assemble"] + secs["estimate"] + secs["verify"] <= secs["total"] <= wall

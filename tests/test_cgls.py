@@ -444,3 +444,88 @@ def test_a_stall_window_of_one_judges_each_iteration():
     assert np.linalg.norm(sol.x - x1) / np.linalg.norm(x1) < 1e-12
     assert sol.stopping["relative_residual"] == pytest.approx(
         np.linalg.norm(r1) / np.linalg.norm(b), rel=1e-10, abs=0)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+class _CountingMatrix:
+    """A dense matrix as an operator that counts its products with A and with A^T."""
+
+    def __init__(self, a):
+        from scipy.sparse.linalg import LinearOperator
+
+        self.a, self.products, self.adjoints = a, 0, 0
+
+        def mv(v):
+            self.products += 1
+            return a @ np.ravel(v)
+
+        def rmv(v):
+            self.adjoints += 1
+            return a.T @ np.ravel(v)
+
+        self.op = LinearOperator(a.shape, matvec=mv, rmatvec=rmv, dtype=np.float64)
+
+
+def test_a_rule_two_stop_costs_one_float64_residual_and_reports_it():
+    """Inconsistent data stopped by rule 2 in float64, before the Krylov space is exhausted
+    (16 iterations < D = 20): each iteration costs one product with A and one with A^T, the
+    start one A^T b, and the stop one float64 true residual b - Ax (one more product of
+    each) to confirm rule 2. stopping["replacements"] counts those true residuals (1 here),
+    the final residual is the confirmed one (no further product), and it is the true
+    residual ||b - Ax|| / ||b|| of the dense product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((60, 20))
+    b = a @ rng.standard_normal(20) + 0.1 * rng.standard_normal(60)
+    counted = _CountingMatrix(a)
+    sol = solve_cgls(counted.op, b, atol=1e-4, btol=1e-12, maxiter=200)
+    assert sol.converged and sol.stopping["istop"] == 2 and sol.iterations < a.shape[1]
+    assert sol.stopping["replacements"] == 1
+    assert counted.products == sol.iterations + sol.stopping["replacements"]
+    assert counted.adjoints == sol.iterations + 1 + sol.stopping["replacements"]
+    oracle = np.linalg.norm(b - a @ sol.x) / np.linalg.norm(b)
+    assert sol.stopping["relative_residual"] == pytest.approx(oracle, rel=1e-12, abs=0)
+
+
+class _GainError:
+    """A = e_1 (2 x 1) whose float32 products (`matvec32`, `rmatvec32`) carry a planted
+    gain c: a model of float32 products gone wrong."""
+
+    def __init__(self, c):
+        from scipy.sparse.linalg import aslinearoperator
+
+        self.a, self.c = np.array([[1.0], [0.0]]), c
+        lin = aslinearoperator(self.a)
+        self.shape, self.dtype = lin.shape, lin.dtype
+        self.matvec, self.rmatvec = lin.matvec, lin.rmatvec
+
+    def matvec32(self, v):
+        return self.c * (self.a @ np.ravel(v))
+
+    def rmatvec32(self, v):
+        return self.c * (self.a.T @ np.ravel(v))
+
+
+@pytest.mark.parametrize("ratio, switches", [(9.5, False), (10.5, True)])
+def test_mixed_precision_finishes_in_float64_when_the_recurrence_is_ten_times_off(
+        ratio, switches):
+    """The documented factor 10 of `precision="mixed"`. Closed form of the first step from
+    0 on A = e_1, b = (1, t) with both float32 products scaled by c = 2: s = c, p = c,
+    q = c^2 e_1, alpha = 1/c^2, so x_1 = 1/c and the recurrence r_1 = b - alpha q = (0, t),
+    while the true residual is (1 - 1/c, t): ||r_true|| / ||r_1|| =
+    sqrt(1 + (1 - 1/c)^2 / t^2), set to 9.5 or 10.5 by t. btol = 2 t / ||b|| (atol = 0)
+    makes rule 1 hold for the recurrence but not for the true residual, so the first
+    replacement sees that ratio: at 10.5 the solve finishes in float64 from iteration 1
+    (then one exact step gives x = 1, the least-squares solution), at 9.5 it stays mixed."""
+    c = 2.0
+    t = (1 - 1 / c) / np.sqrt(ratio ** 2 - 1)
+    b = np.array([1.0, t])
+    op = _GainError(c)
+    sol = solve_cgls(op, b, atol=0.0, btol=2 * t / np.linalg.norm(b), maxiter=50,
+                     precision="mixed")
+    assert sol.converged and sol.stopping["istop"] == 1
+    assert sol.stopping["relative_residual"] * np.linalg.norm(b) <= 2 * t
+    if switches:
+        assert sol.stopping["float64_from_iteration"] == 1
+        assert sol.iterations == 2 and sol.x == pytest.approx([1.0], rel=1e-12, abs=0)
+    else:
+        assert "float64_from_iteration" not in sol.stopping

@@ -124,3 +124,34 @@ def test_rayleigh_band_is_ten_sqrt_dim_units_of_upper_wide(t, outside):
     assert rayleigh_outside(below, lower, upper, dim) is outside
     assert rayleigh_outside(above, lower, upper, dim) is outside
 
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+def test_cgls_tolerance_rounding_term_uses_the_given_abs_norm_and_solution_norm():
+    """Closed form of the docstring, btol + atol a xi / ||b|| + 8 sqrt(n) u |||A||| ||x'|| /
+    ||b||: the rounding term uses `abs_norm` (an upper bound on |||A|||_2, not ||A||) and
+    `solution_norm` where given, and falls back to `a_norm` and `x_norm` where not (or where
+    abs_norm is not finite). n = 9 has an exact square root; 5 != 3 and 4 != 2 make a swap
+    show."""
+    from theory.checks import cgls_residual_tolerance
+
+    a_norm, x_norm, b_norm, taps = 3.0, 2.0, 0.75, 9
+    given = cgls_residual_tolerance(0.0, 0.0, a_norm, x_norm, b_norm, taps=taps,
+                                    abs_norm=5.0, solution_norm=4.0)
+    assert given == pytest.approx(8 * 3 * EPS * 5.0 * 4.0 / b_norm, rel=1e-14, abs=0)
+    default = cgls_residual_tolerance(0.0, 0.0, a_norm, x_norm, b_norm, taps=taps)
+    assert default == pytest.approx(8 * 3 * EPS * 3.0 * 2.0 / b_norm, rel=1e-14, abs=0)
+    assert cgls_residual_tolerance(0.0, 0.0, a_norm, x_norm, b_norm, taps=taps,
+                                   abs_norm=np.inf, solution_norm=4.0) == pytest.approx(
+        8 * 3 * EPS * 3.0 * 4.0 / b_norm, rel=1e-14, abs=0)
+    full = cgls_residual_tolerance(1e-10, 2e-10, a_norm, x_norm, b_norm, taps=taps,
+                                   abs_norm=5.0, solution_norm=4.0)
+    assert full == pytest.approx(2e-10 + 1e-10 * 3.0 * 2.0 / b_norm + given, rel=1e-14, abs=0)
+
+
+@pytest.mark.parametrize("shape, axis", [((0, 4, 3, 3), 1), ((4, 0, 5), 0), ((4, 3, 3), 0)])
+def test_crelu_overlap_of_no_positions_or_all_zero_features_is_zero(shape, axis):
+    """An empty batch (N = 0), features with no spatial positions, and all-zero features (a
+    dead layer) have no position where both halves are positive: (0, 0.0), not an error."""
+    from theory.checks import crelu_overlap
+
+    assert crelu_overlap(np.zeros(shape), axis=axis) == (0, 0.0)

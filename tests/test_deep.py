@@ -312,3 +312,20 @@ def test_retries_is_the_largest_number_of_warm_restarts():
         assert r.stopping.get("retries") == 1 and r.iterations == 2 * cap
         assert not r.converged
     assert len(seen) == 2 * cap * len(stages)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+
+
+def test_the_requested_atol_reaches_every_stage():
+    """atol is every stage's stopping rule (each stage's `stopping["atol"]`), not
+    invert_crelu_maxpool's default 1e-14; a looser atol stops the top stage, whose data
+    are the same in both runs, after fewer iterations (control: the default atol)."""
+    x, ws, betas, stages = _stack(seed=1, size=8)
+    fwd = deep_forward(x, stages)
+    kw = dict(solver="cgls", on_not_converged="ignore")
+    loose = invert_deep(fwd.last, fwd.switches, stages, x.shape, atol=1e-6, **kw)
+    default = invert_deep(fwd.last, fwd.switches, stages, x.shape, **kw)
+    assert [r.stopping["atol"] for r in loose.stages] == [1e-6, 1e-6]
+    assert [r.stopping["atol"] for r in default.stages] == [1e-14, 1e-14]
+    assert loose.stages[0].converged and loose.stages[0].iterations < default.stages[0].iterations

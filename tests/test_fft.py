@@ -124,3 +124,26 @@ def test_frequencies_that_vanish_in_exact_arithmetic_are_rank_deficient():
     x = plan.solve(z.reshape(plan.output_shape))
     ref = np.linalg.pinv(dense) @ z
     assert np.linalg.norm(x.ravel() - ref) <= 1e3 * EPS * np.linalg.norm(ref)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("exponent", [-80, 70])
+def test_forward_of_a_normalised_plan_matches_the_dense_product(exponent):
+    """Weights at 2^-80 or 2^70 are factored as 2^-e times a unit-scale bank; `forward` must
+    undo that factor once (y = A x, at the layer's own scale), against the dense matrix.
+    Both sides are float64 sums of C k^2 = 18 products (the FFT adds O(log2(H W) eps)), so
+    rtol 1e-10 relative to ||A x|| is a wide margin and any wrong power of two is far off."""
+    rng = np.random.default_rng(13)
+    w = np.ldexp(rng.standard_normal((4, *SHAPE[:1], 3, 3)), exponent)
+    assert normalising_exponent(float(np.abs(w).max())) != 0     # the normalised path
+    layer = ConvLayer(w, padding=1, padding_mode="circular")
+    plan = CirculantPlan(layer, SHAPE)
+    a = layer.dense(SHAPE)
+    x = rng.standard_normal((3, *SHAPE))
+    ref = (x.reshape(3, -1) @ a.T).reshape(3, 4, *SHAPE[1:])
+    y = plan.forward(x)
+    assert y.shape == ref.shape
+    assert np.linalg.norm(y - ref) <= 1e-10 * np.linalg.norm(ref)
+    one = plan.forward(x[0])                                      # a single (C, H, W) input
+    assert one.shape == ref[0].shape
+    assert np.linalg.norm(one - ref[0]) <= 1e-10 * np.linalg.norm(ref[0])

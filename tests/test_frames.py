@@ -419,3 +419,68 @@ def test_lanczos_no_convergence_names_the_default_gram_operator(monkeypatch):
     a = np.random.default_rng(12).standard_normal((30, 10))
     with pytest.raises(RuntimeError, match=r"smallest eigenvalue of A\^T A did not converge"):
         frames_mod.lanczos_bounds(aslinearoperator(a.T @ a), 30)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+def test_dense_bounds_the_cholesky_proof_cannot_reach_are_the_uncertified_svd():
+    """A = 2^511 diag(1, 1, 1, 1, 1, 1/2): sigma^2 = 2^1022 and 2^1020 (closed form, a
+    diagonal matrix), finite, but the entries of A^T A sum to 5.25 * 2^1022 > 2^1024, past
+    binary64, so no Cholesky proof can be carried out. The SVD values are still returned,
+    exact to rounding, not certified, with no margin and the reason in the note."""
+    import warnings
+
+    from theory.frames import certified_dense_bounds
+
+    a = np.ldexp(np.diag([1.0, 1.0, 1.0, 1.0, 1.0, 0.5]), 511)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fb = certified_dense_bounds(a)
+    tol = 4 * 6 * EPS                                   # the SVD's relative rounding of sigma^2
+    assert fb.lower == pytest.approx(2.0 ** 1020, rel=tol, abs=0)
+    assert fb.upper == pytest.approx(2.0 ** 1022, rel=tol, abs=0)
+    assert fb.exact and fb.method == "dense" and not fb.certified and fb.margin == 0.0
+    assert fb.note == "svd (the Cholesky proof of the upper bound failed)"
+    assert fb.injective and fb.cond == pytest.approx(2.0, rel=tol, abs=0)
+
+
+def test_auto_lanczos_fallback_uses_the_requested_tolerance_and_says_why(monkeypatch):
+    """As in the maxiter test: the band is over its memory limit and the tiles prove only
+    [0, b], so `auto` runs Lanczos on A^T A. A loose `tol=1e-2` must reach `eigsh` (the
+    resolution `rtol = sqrt(tol)` says so; the default 1e-10 would give 1e-5), the note
+    must say that the estimate stands in for the tiles certificate and what that proved,
+    and both ends must lie within their
+    Ritz residual of the extreme eigenvalues of the definition's Gram matrix (LAPACK;
+    absolute rounding ~ D eps b, with a factor 4)."""
+    import scipy.linalg
+
+    from theory import band_gram
+    from theory.testing import reference_matrix
+
+    w = 0.1 * np.random.default_rng(0).standard_normal((4, 4, 3, 3))
+    w[:, :, 1, 1] += np.eye(4)                      # square and well conditioned
+    layer, shape = ConvLayer(w, padding=1), (4, 16, 17)
+    d = 4 * 16 * 17
+    monkeypatch.setattr(band_gram, "BAND_LIMIT_BYTES", 0)
+    tiles = frame_bounds(layer, shape, "tiles", single_tile_limit=0)
+    assert tiles.lower == 0.0 and not tiles.details["conclusive"]
+    fb = frame_bounds(layer, shape, single_tile_limit=0, tol=1e-2)
+    assert fb.method == "iterative" and not fb.exact and not fb.certified
+    assert fb.rtol == np.sqrt(1e-2)
+    assert fb.note.startswith("iterative estimate: the tiles certificate proved only ")
+    assert f"[0, {tiles.upper:.6g}]" in fb.note and f"({tiles.note})" in fb.note
+    # the oracle: A^T A of the definition's matrix, pixels in (y, x, c) order, where it is
+    # banded (bandwidth ((k - 1) W + k - 1) C + C - 1 = 147): LAPACK's banded eigensolver
+    a = reference_matrix(layer, shape)
+    perm = np.arange(d).reshape(shape).transpose(1, 2, 0).ravel()
+    g = a[:, perm].T @ a[:, perm]
+    beta = 147
+    rows, cols = np.nonzero(g)
+    assert np.max(np.abs(rows - cols)) == beta
+    band = np.zeros((beta + 1, d))
+    for k in range(beta + 1):
+        band[k, :d - k] = np.diagonal(g, -k)
+    lo, hi = (float(scipy.linalg.eig_banded(band, lower=True, eigvals_only=True, select="i",
+                                            select_range=(i, i))[0]) for i in (0, d - 1))
+    slack = fb.residual + 4 * d * EPS * hi
+    assert abs(fb.lower - lo) <= slack and abs(fb.upper - hi) <= slack
+    assert fb.injective

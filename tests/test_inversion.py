@@ -501,3 +501,35 @@ def test_non_injective_warning_points_at_the_callers_line():
         invert_crelu(features(wide, x), wide, x.shape, "dense")
     hits = [c for c in caught if issubclass(c.category, NonInjectiveWarning)]
     assert len(hits) == 1 and hits[0].filename == __file__
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+def test_non_square_features_of_the_wrong_size_are_refused_with_both_sizes():
+    """The spatial-size message names the features' H' x W' and the layer's output H x W in
+    that order; a 5 x 7 input (output 5 x 7 with circular padding 1) shows a swap or a
+    repeated side."""
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1, padding_mode="circular")
+    with pytest.raises(ValueError, match=r"features are 5x5 spatially, but the layer maps "
+                                         r"\(1, 5, 7\) to 5x7$"):
+        invert_crelu(np.ones((4, 5, 5)), layer, (1, 5, 7))
+
+
+def test_lsmr_progress_callback_counts_each_step_and_leaves_the_solution_alone():
+    """`solve_lsmr(callback=...)` is called with 1, 2, ..., one call per adjoint product
+    (LSMR's start A^T b, then one per iteration), and the solve is the one without a
+    callback: same iterates, same stop, the least-squares solution (oracle:
+    numpy.linalg.lstsq); with Jacobi column scaling as well."""
+    from theory.solvers import solve_lsmr
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20, 5)) * np.array([1.0, 10.0, 0.1, 3.0, 0.3])
+    b = a @ np.arange(1.0, 6.0)
+    for scale in (None, 1 / np.linalg.norm(a, axis=0)):
+        seen = []
+        kw = dict(atol=1e-12, btol=1e-12, maxiter=100, column_scale=scale)
+        sol = solve_lsmr(a, b, callback=seen.append, **kw)
+        plain = solve_lsmr(a, b, **kw)
+        assert seen == list(range(1, sol.iterations + 2))
+        assert sol.iterations == plain.iterations and np.array_equal(sol.x, plain.x)
+        assert sol.converged and sol.stopping == plain.stopping
+        assert rel(sol.x, np.linalg.lstsq(a, b, rcond=None)[0]) < 1e-10

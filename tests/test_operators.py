@@ -282,3 +282,82 @@ def test_dense_matrix_of_exactly_the_cache_size_is_kept(monkeypatch):
     a = op.dense()
     again = op.dense()
     assert again is not a and np.array_equal(again, a)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+
+
+def _rows_case(seed=0):
+    rng = np.random.default_rng(seed)
+    layer = ConvLayer(rng.standard_normal((6, 2, 3, 3)), stride=2, padding=1)
+    x = rng.standard_normal((2, 8, 8))
+    return rng, *_selection_parts((layer, x, 2, "crelu"))
+
+
+def _scales(w):
+    """Rounding allowances of W v and W^T u per max|v|, max|u| (as `_agree`)."""
+    c = 8 * (max(w.shape) + 1) * EPS
+    return c * np.abs(w).sum(axis=1).max(), c * np.abs(w).sum(axis=0).max()
+
+
+def test_adjoint_of_the_rows_operator_has_the_rows_operator_as_its_adjoint():
+    """`.H` of the im2col operator is W_x, and its own adjoint (`.H.rmatvec`, `.H.H`) is
+    W_x^T again (oracle: the reference matrix's selected signed rows)."""
+    rng, sel, w = _rows_case()
+    op = sel.rows_operator.linear_operator
+    x, y = rng.standard_normal(w.shape[1]), rng.standard_normal(w.shape[0])
+    fwd, bwd = _scales(w)
+    adj = op.H
+    assert adj.shape == (w.shape[1], w.shape[0])
+    assert np.abs(adj.matvec(y) - w.T @ y).max() <= bwd * np.abs(y).max()
+    assert np.abs(adj.rmatvec(x) - w @ x).max() <= fwd * np.abs(x).max()
+    assert np.abs(adj.H.matvec(x) - w @ x).max() <= fwd * np.abs(x).max()
+
+
+def test_rows_operator_of_a_selection_with_int32_indices_matches_the_oracle():
+    """A `MaxPoolSelection` whose index arrays are int32 (built directly, or loaded from a
+    compact file) gives the same im2col operator in both directions as the int64 one."""
+    import dataclasses
+
+    rng, sel, w = _rows_case(1)
+    small = dataclasses.replace(sel, filter_index=sel.filter_index.astype(np.int32),
+                                position=sel.position.astype(np.int32))
+    op = small.rows_operator.linear_operator
+    x, y = rng.standard_normal(w.shape[1]), rng.standard_normal(w.shape[0])
+    fwd, bwd = _scales(w)
+    assert np.abs(op.matvec(x) - w @ x).max() <= fwd * np.abs(x).max()
+    assert np.abs(op.rmatvec(y) - w.T @ y).max() <= bwd * np.abs(y).max()
+
+
+def test_dense_refusal_says_what_to_use_and_force_builds_it(monkeypatch):
+    """Above DENSE_LIMIT columns `dense()` refuses, naming the size, the limit and the two
+    ways out; `force=True` builds the matrix (oracle: reference_matrix). The limit is
+    lowered to 8 so the forced matrix stays small."""
+    import re
+
+    import theory.operator
+    from theory.operator import ConvOperator
+
+    monkeypatch.setattr(theory.operator, "DENSE_LIMIT", 8)
+    layer = ConvLayer(np.random.default_rng(2).standard_normal((2, 1, 2, 2)))
+    op = ConvOperator(layer, (1, 3, 3))
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "a dense matrix for input (1, 3, 3) has 9 columns (> 8); use the "
+            "LinearOperator, or pass force=True") + "$"):
+        op.dense()
+    assert np.allclose(op.dense(force=True), reference_matrix(layer, (1, 3, 3)),
+                       rtol=0, atol=1e-14)
+
+
+def test_operator_frame_bounds_pass_their_options_on():
+    """`ConvOperator.frame_bounds(method, **options)` hands the options to
+    `theory.frame_bounds`: the tile geometry asked for is the one certified, and an
+    option the method does not take is refused by name."""
+    layer = ConvLayer(np.random.default_rng(1).standard_normal((16, 1, 3, 3)), stride=2,
+                      padding=1)
+    op = layer.at((1, 8, 8))
+    fb = op.frame_bounds("tiles", tiles=((2, 2), (2, 2)))
+    assert fb.details["tiles"]["P"] == (2, 2) and fb.details["tiles"]["R"] == (2, 2)
+    assert fb.details["tiles"]["placements"] > 1
+    with pytest.raises(TypeError, match=r"options \['tiles'\] apply only to .* not to 'dense'"):
+        op.frame_bounds("dense", tiles=((2, 2), (2, 2)))

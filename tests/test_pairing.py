@@ -348,3 +348,51 @@ def test_antipodal_pair_mu_is_clipped_to_minus_one():
     p = pairing(bank)
     assert np.all(p.mu >= -1.0)
     assert np.all(p.mu == -1.0)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_low_precision_tensors_are_paired_in_float64(dtype):
+    """A float32, float16 or bfloat16 filter bank is converted exactly to float64 and paired
+    there: mu equals a float64 oracle on the same values (unit rows, Gram matrix, min over
+    j != i) to float64 rounding, not to the rounding of the tensor's own dtype."""
+    w = torch.randn(6, 2, 3, 3, generator=torch.Generator().manual_seed(1)).to(dtype)
+    v = w.to(torch.float64).numpy().reshape(6, -1)                   # exact: a wider format
+    u = v / np.linalg.norm(v, axis=1, keepdims=True)
+    g = u @ u.T
+    np.fill_diagonal(g, np.inf)
+    p = pairing(w)
+    assert p.mu.dtype == np.float64
+    np.testing.assert_array_equal(p.pair, g.argmin(axis=1))
+    np.testing.assert_allclose(p.mu, g.min(axis=1), rtol=0, atol=32 * np.finfo(np.float64).eps)
+
+
+def test_level_zero_is_refused_by_name():
+    """level is the coverage of an open interval (0, 1); 0 would ask for an empty interval."""
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 0\.0"):
+        random_pairing_baseline(4, 3, level=0.0)
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 0\.0"):
+        sign_flip_baseline(np.eye(4, 3) + 0.1, level=0.0)
+
+
+def test_sign_flip_baseline_has_one_bank_mean_per_repetition_from_the_sign_patterns():
+    """Oracle: enumerate all 2^K sign patterns s and run `pairing` on the flipped bank s_i w_i.
+    Every bank mean of the baseline is one of these values, and there are exactly
+    `repetitions` of them (the p-value (count + 1) / (repetitions + 1) counts on them)."""
+    rng = np.random.default_rng(2)
+    bank = rng.standard_normal((4, 5))
+    patterns = np.array([[1.0 if (c >> i) & 1 else -1.0 for i in range(4)] for c in range(16)])
+    possible = np.array([pairing(s[:, None] * bank).mean for s in patterns])
+    for reps in (2, 7, 30):
+        base = sign_flip_baseline(bank, repetitions=reps, seed=3)
+        assert base.repetitions == reps and base.bank_means.shape == (reps,)
+        gap = np.abs(base.bank_means[:, None] - possible[None]).min(axis=1)
+        assert np.all(gap <= 1e-12)
+        assert base.tail_probability(np.inf) == 1.0                    # (reps + 1) / (reps + 1)
+
+
+def test_sign_flip_baseline_reports_the_shape_of_the_bank():
+    base = sign_flip_baseline(np.random.default_rng(0).standard_normal((5, 2, 3, 3)),
+                              repetitions=10, seed=4)
+    assert (base.kind, base.n_filters, base.dim, base.repetitions, base.seed) == \
+        ("sign-flip", 5, 18, 10, 4)

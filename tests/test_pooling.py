@@ -652,3 +652,72 @@ def test_on_non_frame_is_the_deprecated_name_of_on_non_injective():
         with pytest.raises(TypeError, match="on_non_frame='ignore' and on_non_injective='raise'"):
             invert_crelu_maxpool(f, s, few, x.shape, on_non_frame="ignore",
                                  on_non_injective="raise")
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+
+
+def test_a_selection_records_its_activation_and_the_non_frame_warning_names_it():
+    """`MaxPoolSelection.activation` is the activation the features came from, and the
+    non-frame warning of the pooled inverse says which (2 filters: not a frame)."""
+    w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    few = ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1)
+    x = np.random.default_rng(1).random((1, 6, 6))
+    for act in ("crelu", "relu"):
+        f, s = crelu_maxpool(x, few, 2, act)
+        assert selection(f, s, few, x.shape, 2, act).activation == act
+        with pytest.warns(NonInjectiveWarning, match=rf"\({act} \+ 2x2 max-pooling\)"):
+            invert_crelu_maxpool(f, s, few, x.shape, 2, activation=act, solver="dense")
+
+
+def test_a_layer_that_is_not_a_conv_layer_is_refused_naming_its_type():
+    x = np.ones((1, 4, 4))
+    layer = ConvLayer(np.ones((2, 1, 3, 3)), padding=1)
+    f, s = crelu_maxpool(x, layer, 2)
+    with pytest.raises(TypeError, match=r"^layer must be a theory\.ConvLayer, got Conv2d$"):
+        selection(f, s, torch.nn.Conv2d(1, 2, 3, padding=1), x.shape)
+
+
+def test_linear_inverse_far_below_unit_scale_uses_the_unit_scale_bounds():
+    """Weights 2^-600: the frame bounds of W_x (about 2^-1200) underflow to 0, and only
+    the scale-free `unit_lower`/`unit_upper` of the normalised selection keep a. The
+    frame step is then that of the unit-scale layer, x' = 2/(a+b) W_x g with a, b from
+    numpy's SVD (oracle), and obeys the first-iterate bound (b-a)/(b+a)."""
+    rng = np.random.default_rng(22)
+    w = _bank(rng, 12, 1, 3)
+    x = rng.standard_normal((1, 6, 6))
+    tiny = ConvLayer(np.ldexp(w, -600), padding=1)
+    f, s = crelu_maxpool(x, tiny, 2)
+    res = invert_crelu_maxpool(f, s, tiny, x.shape, 2, "linear", certify="dense")
+    fb = res.frame_bounds
+    assert res.solver == "frame-step" and fb.lower == 0.0 and fb.unit_lower > 0
+    unit = ConvLayer(w, padding=1)
+    fu, su = crelu_maxpool(x, unit, 2)      # powers of two scale exactly: same switches
+    assert np.array_equal(su, s) and np.array_equal(fu, np.ldexp(f, 600))
+    unit_sel = selection(fu, su, unit, x.shape, 2)
+    a_mat = unit_sel.dense()
+    sv = np.linalg.svd(a_mat, compute_uv=False)
+    a, b = sv[-1] ** 2, sv[0] ** 2
+    assert a > 0.1 * b                      # a dropped would change the step visibly
+    expect = (2.0 / (a + b)) * a_mat.T @ unit_sel.values
+    assert np.allclose(res.x.ravel(), expect, rtol=0, atol=1e-12 * np.linalg.norm(expect))
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) <= (b - a) / (b + a) + 1e-12
+
+
+def test_lsmr_stopping_record_names_the_operator_it_iterated_with(monkeypatch):
+    """`stopping["solver"]` of an LSMR solve says which form of W_x^T it ran on: the
+    sparse matrix, or (above SPARSE_LIMIT) the matrix-free operator, as `solver` does."""
+    import theory.pooling as tp
+
+    rng = np.random.default_rng(8)
+    layer = ConvLayer(_bank(rng, 9, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    kw = dict(solver="lsmr", certify=False, on_non_injective="ignore")
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
+    assert res.solver == "lsmr-sparse"
+    assert res.stopping["solver"] == "scipy.sparse.linalg.lsmr (lsmr-sparse)"
+    monkeypatch.setattr(tp, "SPARSE_LIMIT", 10)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
+    assert res.solver == "lsmr-operator"
+    assert res.stopping["solver"] == "scipy.sparse.linalg.lsmr (lsmr-operator)"
