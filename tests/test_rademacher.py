@@ -434,3 +434,72 @@ def test_stats_2d_all_zero_inputs_give_zero_suprema():
     for k in ("relu", "crelu"):
         assert out[k].shape == (signs.shape[0],)
         assert np.all(out[k] == 0.0)
+
+
+# Killers of the mutants that survived the seed-3 mutation sample (docs/dev/mutation.md).
+def test_norm_bound_zero_is_refused_by_name():
+    """B must be positive: B = 0 makes every class the zero function, not a class to measure."""
+    X = np.random.default_rng(0).standard_normal((5, 2))
+    match = r"norm bound B must be a positive finite number, got 0\.0"
+    with pytest.raises(ValueError, match=match):
+        rad.linear_class(X, B=0.0)
+    with pytest.raises(ValueError, match=match):
+        rad.two_layer_class(X, B=0.0)
+    with pytest.raises(ValueError, match=match):
+        rad.linear_bounds(X, B=0.0)
+
+
+def test_negative_or_nan_scale_factor_is_refused_with_its_value():
+    est = rad.linear_class(np.ones((3, 2)), exact=True)
+    with pytest.raises(ValueError, match=r"scale factor must be >= 0, got -2\.0"):
+        est.scaled(-2.0)
+    with pytest.raises(ValueError, match=r"scale factor must be >= 0, got nan"):
+        est.scaled(float("nan"))
+
+
+def test_searched_supremum_is_invariant_under_negating_the_inputs():
+    """Every class here is symmetric under u -> -u, so negating the samples (X -> -X, the same
+    problem in the opposite sign convention) leaves each complexity unchanged. The searched
+    lower estimates keep this exactly: every statistic is a function of +-u, the ReLU search
+    ascends both a(u) and a(-u), and the CReLU and AVR ascents are odd in u, so the pool of
+    candidate directions for -X is that for X up to sign. A search that loses the symmetry
+    (e.g. ascends a wrong gradient for a(-u)) gives estimates that depend on the sign of X."""
+    for seed in (0, 1):
+        X = np.random.default_rng(seed).standard_normal((10, 4))       # rank 4: searched
+        plus = rad.two_layer_classes(X, 2, 1.0, 200, 3)
+        minus = rad.two_layer_classes(-X, 2, 1.0, 200, 3)
+        for name in ("relu", "crelu", "avr"):
+            assert plus[name].sup == "lower estimate"
+            assert minus[name].value == pytest.approx(plus[name].value, rel=1e-12, abs=0), name
+
+
+def test_two_layer_classes_defaults_are_those_of_two_layer_class():
+    """The documented defaults n_draws = 1000, n_starts = 8 (and n_iter = 12) hold for the
+    joint estimator as for the single one, so that both give the same estimate (the joint one
+    runs the same search, shared by all activations)."""
+    X2 = np.random.default_rng(0).standard_normal((9, 2))              # rank 2: exact sweep
+    joint = rad.two_layer_classes(X2)
+    for name in rad.ACTIVATIONS:
+        assert joint[name].n_draws == 1000
+        assert joint[name] == rad.two_layer_class(X2, activation=name)
+    X4 = np.random.default_rng(2).standard_normal((10, 4))             # rank 4: searched
+    joint = rad.two_layer_classes(X4, n_draws=60)
+    explicit = rad.two_layer_classes(X4, n_draws=60, n_starts=8, n_iter=12)
+    for name in ("relu", "crelu", "avr"):
+        assert joint[name].sup == "lower estimate"
+        assert joint[name] == explicit[name]
+        assert joint[name] == rad.two_layer_class(X4, activation=name, n_draws=60)
+
+
+def test_linear_class_is_exact_in_a_joint_call_at_any_rank():
+    """The linear class's supremum is closed-form (Cauchy-Schwarz) at every rank, so computed
+    beside searched classes it keeps the label, interval and value of its own call (it was
+    labelled "lower estimate" with a Hoeffding interval when the others needed a search)."""
+    X = np.random.default_rng(2).standard_normal((12, 5))          # rank 5: a search
+    joint = rad.two_layer_classes(X, n_draws=200, seed=3)
+    alone = rad.two_layer_class(X, activation="linear", n_draws=200, seed=3)
+    assert joint["crelu"].sup == "lower estimate"
+    assert joint["linear"].sup == alone.sup == "exact"
+    assert joint["linear"].value == alone.value
+    assert joint["linear"].ci == alone.ci
+    assert joint["linear"].ci_method == alone.ci_method

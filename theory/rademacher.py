@@ -604,16 +604,18 @@ def two_layer_classes(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int
     else:
         signs = sign_draws(L, n_draws, seed)
     stats, exact_sup = _per_draw_stats(Xa, signs, list(activations), n_starts, n_iter, rng)
-    label = "exact" if exact_sup else "lower estimate"
     c2 = float(np.sum(Xa * Xa))
     op = float(np.linalg.norm(Xa, 2))
     out = {}
     for name in activations:
+        # the linear class's supremum is B ||sum_l sigma_l x_l|| (Cauchy-Schwarz) at any rank
+        name_exact = exact_sup or name == "linear"
+        label = "exact" if name_exact else "lower estimate"
         if exact:
             out[name] = _exact_estimate(stats[name], scale, label, delta)
         else:
             out[name] = _interval(stats[name], scale, c2, math.sqrt(L) * op, delta, ci_method,
-                                  exact_sup, seed, int(n_draws), label)
+                                  name_exact, seed, int(n_draws), label)
     return out
 
 
