@@ -14,12 +14,16 @@
     trained first layer (verify/weights, 16x1x7x7) on 1x224x224 at its own geometry (s1, p3)
     and at the three shapes' strides/paddings: method `tiles` (zeros) or `polyphase`
     (circular), time in forward units, the certified interval.
+(f) fast general inversion (issue 13, item 4): LSMR with each right preconditioner (none,
+    Jacobi, circulant symbol; `theory.preconditioner`) on the zero-padded shapes of (d) at
+    3x224x224 and the trained bank (native s1 p3 and at ResNet's s2 p3) on 1x224x224, to
+    atol = btol = 1e-13: iterations, time in forward units (setup included), relative error.
 (e) the comparison table of docs/theory/frame-bounds.md at --compare-size (default 64): the
     certified bounds, Gram iteration's upper bound (Delattre et al., ICML 2023; on the
     polyphase canvas symbol and on the stride-1 layer) and the Lanczos estimate.
 
 Usage: python benchmarks/inversion.py [--quick] [--threads N] [--skip-b] [--json PATH]
-       [--parts a,b,c,d,e] [--compare-size N]
+       [--parts a,b,c,d,e,f] [--compare-size N]
 """
 
 from __future__ import annotations
@@ -284,6 +288,34 @@ def part_e(rows: list, size: int, table: list):
             tl, tl / unit, "", f"residual {est.residual:.1e}" if est else "", False))
 
 
+def part_f(rows: list, size: int = 224, repeat: int = 1):
+    """Preconditioned LSMR inverses; each against the forward unit measured right before and
+    after it. Frame bounds are not computed (certify=False; they are part (d)'s subject), so
+    the preconditioner is named explicitly."""
+    cases = [(label, layer, shape) for label, layer, shape in certified_layers(size)
+             if label.endswith("zeros") and ("random" in label or "native" in label
+                                             or "ResNet" in label)]
+    for label, layer, shape in cases:
+        x = np.random.default_rng(5).random(shape)
+        h = crelu_features(x, layer)
+        for pre in ("none", "jacobi", "circulant"):
+            units, times = [], []
+            for _ in range(repeat):
+                u0 = forward_unit(layer, x)
+                t0 = time.perf_counter()
+                res = invert_crelu(h, layer, shape, "lsmr", certify=False, precondition=pre,
+                                   atol=1e-13, btol=1e-13, maxiter=5000)
+                t = time.perf_counter() - t0
+                u1 = forward_unit(layer, x)
+                times.append(t)
+                units.append(t / (0.5 * (u0 + u1)))
+            med = float(np.median(units))
+            spread = f" ({min(units):.0f}-{max(units):.0f})" if repeat > 1 else ""
+            rows.append(("f", f"{label[:-7]}: lsmr, {pre}", float(np.median(times)), med,
+                         rel(res.x, x), f"{res.iterations} it{spread}, "
+                         f"{res.stopping['reason']}"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64x64 instead of 224x224 in (a); skip (b)")
@@ -292,10 +324,10 @@ def main():
     ap.add_argument("--skip-b", action="store_true", help="skip part (b)")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as JSON (part, "
                     "method, forward_units, relative_error, certified)")
-    ap.add_argument("--parts", default="a,b,c,d", help="parts to run (default a,b,c,d; e is "
-                    "the docs comparison table, slow: Lanczos)")
+    ap.add_argument("--parts", default="a,b,c,d,f", help="parts to run (default a,b,c,d,f; e "
+                    "is the docs comparison table, slow: Lanczos)")
     ap.add_argument("--compare-size", type=int, default=64, help="input size of part (e)")
-    ap.add_argument("--repeat", type=int, default=3, help="repetitions in part (d)")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions in parts (d) and (f)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -308,6 +340,8 @@ def main():
         part_c(rows)
     if "d" in parts:
         part_d(rows, 64 if args.quick else 224, args.repeat)
+    if "f" in parts:
+        part_f(rows, 64 if args.quick else 224, args.repeat)
     table: list = []
     if "e" in parts:
         part_e(rows, args.compare_size, table)

@@ -25,6 +25,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
+from scipy.sparse.linalg import LinearOperator
 
 from theory.activations import crelu_preactivation
 from theory.checks import (
@@ -43,6 +44,7 @@ from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
 from theory.operator import ConvOperator
 from theory.results import InversionBatch, InversionResult
+from theory.polyphase import coarse_form
 from theory.preconditioner import CirculantPreconditioner, jacobi
 from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
 
@@ -51,6 +53,11 @@ Solver = Literal["auto", "fft", "lsmr", "dense"]
 Method = Solver
 
 
+#: `precondition="auto"` considers the circulant preconditioner up to this many coarse
+#: channels (C s_h s_w; `choose_preconditioner`)
+AUTO_CIRCULANT_CHANNELS = 4
+#: ... and uses it when its symbol's Gram has at least this condition number.
+AUTO_CIRCULANT_COND = 10.0
 #: The LSMR preconditioners of `invert_crelu`.
 Precondition = Literal["auto", "none", "jacobi", "circulant"]
 
@@ -281,26 +288,49 @@ def check_choice(value, name: str, choices: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
 
-def choose_preconditioner(precondition: str, injective: bool | None) -> str:
-    """The LSMR preconditioner `invert_crelu` uses: `precondition` resolved.
+def choose_preconditioner(op: ConvOperator, precondition: str, injective: bool | None
+                          ) -> tuple[str, LinearOperator | None]:
+    """The LSMR right preconditioner `invert_crelu` uses: its name and the operator.
 
-    `auto` is Jacobi for a layer whose frame bounds say it is injective and none otherwise
-    (for a non-injective layer preconditioned LSMR would return the minimum-$\\|M^{-1}x\\|$
-    solution instead of the projection onto the row space). The circulant preconditioner is
-    never chosen by `auto`: it saves LSMR iterations but, on the first layers measured
-    (`benchmarks/inversion.py`, part f), costs more time than it saves.
+    `auto`, for a layer whose frame bounds say it is injective: the circulant preconditioner
+    when the coarse form has at most `AUTO_CIRCULANT_CHANNELS` channels (so that it is
+    cheap to build and apply) and its symbol's Gram has condition number at least
+    `AUTO_CIRCULANT_COND` (so that the interior, which it captures, is what slows LSMR
+    down); else Jacobi. When injectivity is not established, none: for a non-injective
+    layer preconditioned LSMR would return the minimum-$\\|M^{-1}x\\|$ solution instead of
+    the projection onto the row space. The thresholds come from `benchmarks/inversion.py`,
+    part f.
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
     >>> from theory.inversion import choose_preconditioner
-    >>> choose_preconditioner("auto", True), choose_preconditioner("auto", None)
-    ('jacobi', 'none')
-    >>> choose_preconditioner("circulant", False)              # an explicit choice is kept
+    >>> rng = np.random.default_rng(0)
+    >>> op = ConvLayer(rng.standard_normal((8, 3, 3, 3)), stride=2, padding=1).at((3, 16, 16))
+    >>> [choose_preconditioner(op, "auto", inj)[0] for inj in (True, None)]   # 12 channels
+    ['jacobi', 'none']
+    >>> smooth = ConvLayer(np.ones((2, 1, 3, 3)) + 0.1 * rng.standard_normal((2, 1, 3, 3)),
+    ...                    padding=1).at((1, 16, 16))     # one channel, ill-conditioned symbol
+    >>> choose_preconditioner(smooth, "auto", True)[0]
+    'circulant'
+    >>> choose_preconditioner(op, "circulant", False)[0]       # an explicit choice is kept
     'circulant'
     """
-    if precondition != "auto":
-        return precondition
-    return "jacobi" if injective is True else "none"
+    if precondition == "none" or (precondition == "auto" and injective is not True):
+        return "none", None
+    if precondition == "jacobi":
+        return "jacobi", jacobi(op)
+    if precondition == "circulant":
+        return "circulant", CirculantPreconditioner(op)
+    if coarse_form(op).channels <= AUTO_CIRCULANT_CHANNELS:
+        try:
+            m = CirculantPreconditioner(op)
+        except (MemoryError, ValueError):
+            m = None
+        if m is not None and m.symbol_cond >= AUTO_CIRCULANT_COND:
+            return "circulant", m
+    return "jacobi", jacobi(op)
 
 
 def invert_crelu(
@@ -357,8 +387,9 @@ def invert_crelu(
     precondition : {"auto", "none", "jacobi", "circulant"}
         The right preconditioner of the `lsmr` solver (`theory.preconditioner`): Jacobi
         column scaling, or the polyphase circulant symbol with the border rescaled. `auto`:
-        `jacobi` when the frame bounds say the layer is injective, else `none`
-        (`choose_preconditioner`). Reported in `stopping["preconditioner"]`.
+        `circulant` or `jacobi` when the frame bounds say the layer is injective (by the
+        rule of `choose_preconditioner`), else `none`. Reported in
+        `stopping["preconditioner"]`.
 
     Returns
     -------
@@ -424,7 +455,8 @@ def invert_crelu(
                                  else "fft" if solver == "fft" else "auto")
 
     injective = None if bounds is None else bounds.injective
-    pre_name = choose_preconditioner(precondition, injective) if solver == "lsmr" else "none"
+    pre_name, pre = (choose_preconditioner(op, precondition, injective) if solver == "lsmr"
+                     else ("none", None))
     if injective is False:
         what = ("the projection of the input onto the row space of A" if pre_name == "none"
                 else f"a least-squares solution (the minimum ||M^-1 x|| one for the {pre_name} "
@@ -454,8 +486,6 @@ def invert_crelu(
         if op.dtype != np.float64:
             raise ValueError("solver='lsmr' needs float64 weights for a theorem-grade inverse; "
                              f"got {op.layer.dtype} (cast the weight with .double())")
-        pre = (None if pre_name == "none" else jacobi(sop) if pre_name == "jacobi"
-               else CirculantPreconditioner(sop))
         per_input = [solve_lsmr(sop.linear_operator, zi.ravel(), atol=atol, btol=btol,
                                 maxiter=maxiter, preconditioner=pre) for zi in zs]
         for sol in per_input:
@@ -525,6 +555,7 @@ def invert_crelu(
     return InversionBatch(results, seconds, residual=lambda: batch_rel, stopping=stopping)
 
 
-__all__ = ["InversionBatch", "InversionResult", "LSMR_REASONS", "Method", "NonInjectiveError",
+__all__ = ["AUTO_CIRCULANT_CHANNELS", "AUTO_CIRCULANT_COND", "InversionBatch", "InversionResult",
+           "LSMR_REASONS", "Method", "NonInjectiveError", "Precondition", "choose_preconditioner",
            "NonInjectiveWarning", "Solver", "invert_crelu", "recovery_tolerance",
            "warn_non_injective"]

@@ -177,6 +177,9 @@ class CirculantPreconditioner(LinearOperator):
         self.input_shape = tuple(op.input_shape)
         self.floor = floor
         self.clipped = int((lam <= floor * top).sum())
+        low = float(lam.min())
+        #: cond of the circulant's Gram, max over min eigenvalue of G(w) (after the floor)
+        self.symbol_cond = top / low
         super().__init__(np.float64, (op.d, op.d))
 
     def _root_apply(self, v: np.ndarray) -> np.ndarray:

@@ -301,7 +301,8 @@ class InversionBatch(Sequence[InversionResult]):
         >>> invert_crelu(h, layer, (2, 4, 4)).converged
         True
         >>> capped = invert_crelu(h, layer, (2, 4, 4), solver="lsmr", maxiter=2,
-        ...                       on_not_converged="ignore", on_inconsistent="ignore")
+        ...                       on_not_converged="ignore", on_inconsistent="ignore",
+        ...                       precondition="none")
         >>> capped.converged
         False
         """

@@ -41,6 +41,7 @@ from scipy.sparse.linalg import LinearOperator
 from theory.conv import ConvLayer, as_tensor
 from theory.features import Activation, _check_activation, check_bias, check_pool
 from theory.frames import FrameBounds
+from theory.preconditioner import column_norms
 
 #: Largest `n_selected * taps` for which the sparse matrix of the selected filters is built
 #: automatically (about 100 MB of index/value arrays).
@@ -421,15 +422,10 @@ class MaxPoolSelection:
 
     @functools.cached_property
     def _column_norms(self) -> np.ndarray:
-        layer = self.layer
-        sq = ConvLayer(layer._weight.to(torch.float64) ** 2, stride=layer.stride,
-                       padding=layer.padding, padding_mode=layer.padding_mode,
-                       dilation=layer.dilation)
         buf = torch.zeros(int(np.prod(self.conv_shape)), dtype=torch.float64)
         buf.index_add_(0, torch.from_numpy(self._rows), torch.ones(self.n_selected,
                                                                    dtype=torch.float64))
-        sums = sq.adjoint(buf.reshape(1, *self.conv_shape), self.input_shape)
-        return np.sqrt(np.maximum(sums.reshape(-1).numpy(), 0.0))
+        return column_norms(self.layer, self.input_shape, buf)
 
     # ---------------------------------------------------------------- frame bounds
     #: The `theory.frame_bounds` methods that apply to a selection.
