@@ -248,6 +248,7 @@ def test_a_gram_matrix_that_overflows_proves_nothing_and_does_not_crash():
     with np.errstate(over="ignore", invalid="ignore"):
         res = whole(layer, shape)
     assert res.lower == 0.0 and res.reason.startswith("no positive bound provable")
+    assert "overflows binary64" in res.reason and "scale the layer" in res.reason
 
 
 def test_the_whole_band_timings_are_per_phase_and_add_up():

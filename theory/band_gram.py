@@ -257,6 +257,11 @@ def certify_whole_band(tc, op=None) -> BandResult:
                           "an image pixel is read by no nonzero weight: A has a zero column", secs)
     phi_h, phi_w = np.ones(cf.h.n_out), np.ones(cf.w.n_out)
     ab, Dv, gl = tc.local_band(0, phi_h, 0, phi_w)
+    if not (np.isfinite(ab).all() and np.isfinite(Dv).all()):
+        return BandResult(0.0, 0.0, 0.0, 0.0, tc.eps_G, n, beta,
+                          "no positive bound provable: the Gram matrix A^T A overflows binary64 "
+                          f"(largest weight {cf.kernel.__abs__().max():.3e}); scale the layer "
+                          "to unit size first, as frame_bounds does", secs)
     keep = Dv > 0
     ab, Dv, gl = compress_band(ab, keep), Dv[keep], gl[keep]
     n, beta = ab.shape[1], ab.shape[0] - 1
