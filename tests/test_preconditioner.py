@@ -237,3 +237,25 @@ def test_auto_takes_the_circulant_where_the_interior_is_ill_conditioned():
     assert auto.stopping["preconditioner"] == "circulant"
     assert auto.iterations < jac.iterations
     assert np.linalg.norm(auto.x - x) <= 1e-9 * np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("exponent", [520, -560])
+@pytest.mark.parametrize("pre", ["auto", "jacobi", "circulant"])
+def test_preconditioners_work_far_from_unit_scale(pre, exponent):
+    """The preconditioners square the weights: they are built from the normalised operator
+    (2^e A), so a layer at 2^520 (squares overflow) or 2^-560 (squares underflow to 0) inverts
+    as at unit scale, with the same preconditioner and the same iterations."""
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((16, 2, 3, 3))
+    shape = (2, 9, 9)
+    x = rng.random(shape)
+    unit = ConvLayer(w, stride=2, padding=1)
+    far = ConvLayer(np.ldexp(w, exponent), stride=2, padding=1)
+    fb = frame_bounds(unit, shape, "dense")
+    ref = invert_crelu(crelu_features(x, unit), unit, shape, "lsmr", bounds=fb, precondition=pre)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = invert_crelu(crelu_features(x, far), far, shape, "lsmr", precondition=pre)
+    assert got.stopping["preconditioner"] == ref.stopping["preconditioner"] != "none"
+    assert got.iterations == ref.iterations
+    assert np.linalg.norm(got.x - x) <= 1e-9 * np.linalg.norm(x)

@@ -455,7 +455,10 @@ def invert_crelu(
                                  else "fft" if solver == "fft" else "auto")
 
     injective = None if bounds is None else bounds.injective
-    pre_name, pre = (choose_preconditioner(op, precondition, injective) if solver == "lsmr"
+    # far from unit scale, solve (2^e A) x = 2^e z: the same x, no square under/overflows
+    # (also in the preconditioners, which square the weights)
+    e, sop = op.normalised
+    pre_name, pre = (choose_preconditioner(sop, precondition, injective) if solver == "lsmr"
                      else ("none", None))
     if injective is False:
         what = ("the projection of the input onto the row space of A" if pre_name == "none"
@@ -467,8 +470,6 @@ def invert_crelu(
             f"the result is {what}", on_non_injective)
 
     zb = z.reshape(-1, *out_shape)
-    # far from unit scale, solve (2^e A) x = 2^e z: the same x, no square under/overflows
-    e, sop = op.normalised
     zs = np.ldexp(zb, e) if e else zb
     if solver == "fft":
         plan = sop.plan
