@@ -265,3 +265,63 @@ def test_the_whole_band_timings_are_per_phase_and_add_up():
     assert set(secs) == {"assemble", "estimate", "verify", "total"}
     assert all(v >= 0 for v in secs.values())
     assert secs["assemble"] + secs["estimate"] + secs["verify"] <= secs["total"] <= wall
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_a_singular_gram_whose_cholesky_breaks_down_reports_the_rounding_floor():
+    """K = C = 2, 1 x 1 taps: filter 0 is (1, 1), filter 1 is zero, so A = I (x) [[1, 1],
+    [0, 0]] and A^T A = I (x) [[1, 1], [1, 1]], exactly singular (a = 0, the dense SVD) and
+    stored exactly, with every diagonal entry 1: the banded Cholesky meets the pivot
+    1 - 1 * 1 = 0 and breaks down. Then some eigenvalue lies within about
+    gamma'_(beta+2) n max g_ii + eps_G of 0 (Demmel); with a constant diagonal that is the
+    floor itself (min g_ii = max g_ii), and it is the residual and the number the reason
+    quotes. Nothing is certified."""
+    W = np.array([[1.0, 1.0], [0.0, 0.0]])
+    layer, shape = ConvLayer(W.reshape(2, 2, 1, 1)), (2, 3, 4)
+    s = np.linalg.svd(reference_matrix(layer, shape), compute_uv=False)
+    assert s[-1] == 0.0                                # the oracle: singular
+    res = whole(layer, shape)
+    assert res.lower == 0.0 and res.estimate == 0.0
+    assert res.reason.startswith("the banded Cholesky of A^T A broke down")
+    assert res.eps_G > 0 and res.floor > res.eps_G
+    assert res.residual == res.floor
+    assert f"within about {res.floor:.3e} of 0" in res.reason
+
+
+def test_the_bandwidth_of_a_one_by_one_conv_is_that_of_its_channel_blocks():
+    """A 1 x 1 conv is A = I (x) W, so A^T A = I (x) W^T W: 3 x 3 blocks on the diagonal,
+    W^T W = circulant (5, 2, 2) without zeros, so bandwidth 2 exactly, one row per input
+    value (n = 3 * 4 * 5, no padding ring), and no more than the footprint's `band_size`.
+    The floor is Lemma C's shift at that bandwidth, with min g_ii = 5."""
+    from theory.rigour import gamma_prime
+
+    W, layer, shape = _one_by_one()
+    assert np.count_nonzero(W.T @ W) == 9
+    op = layer.at(shape)
+    n_max, beta_max = band_gram.band_size(TileCertifier(coarse_form(op)))
+    res = whole(layer, shape)
+    assert (res.n, res.beta) == (60, 2) and res.n <= n_max and res.beta <= beta_max
+    assert res.floor == gamma_prime(2 + 2) * 60 * 5.0 + res.eps_G
+
+
+def test_an_overflowing_gram_matrix_reports_no_estimate_and_no_floor():
+    """As in the overflow test above: nothing was factorised, so the refusal carries no
+    numbers: lower, estimate, residual and the floor are 0, as for the zero-column refusal,
+    not a made-up floor."""
+    W, _, shape = _one_by_one()
+    layer = ConvLayer(np.ldexp(W, 600).reshape(3, 3, 1, 1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = whole(layer, shape)
+    assert "overflows binary64" in res.reason
+    assert (res.lower, res.estimate, res.residual, res.floor) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_compress_band_copies_the_diagonal_of_the_kept_rows_exactly():
+    """Entries are copied, not recomputed: every kept row's diagonal entry comes out as it
+    went in, a zero (and its sign) included; a dropped row takes its entries with it."""
+    ab = np.array([[-0.0, 2.0, 0.0, 3.0], [1.0, 0.0, 5.0, 0.0]])
+    out = band_gram.compress_band(ab, np.array([True, True, False, True]))
+    assert out.shape == (2, 3)
+    assert np.array_equal(out[0], [-0.0, 2.0, 3.0])
+    assert np.array_equal(np.signbit(out[0]), [True, False, False])
+    assert np.array_equal(out[1], [1.0, 0.0, 0.0])

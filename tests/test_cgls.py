@@ -529,3 +529,37 @@ def test_mixed_precision_finishes_in_float64_when_the_recurrence_is_ten_times_of
         assert sol.iterations == 2 and sol.x == pytest.approx([1.0], rel=1e-12, abs=0)
     else:
         assert "float64_from_iteration" not in sol.stopping
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_start_with_nan_or_inf_is_refused_by_name(bad):
+    """A non-finite start `x0` is refused before any product, with a message that names the
+    argument and the problem spelled as numpy and the package's other messages spell it."""
+    a = np.random.default_rng(0).standard_normal((8, 3))
+    x0 = np.zeros(3)
+    x0[1] = bad
+    with pytest.raises(ValueError, match=r"^x0 contains NaN/Inf$"):
+        solve_cgls(a, a @ np.ones(3), atol=1e-10, btol=1e-10, maxiter=10, x0=x0)
+
+
+def test_cgls_stopping_record_holds_the_rule_it_was_given_and_that_rule_holds():
+    """`stopping` records atol, btol and maxiter as passed (three distinct values, so that a
+    lost or swapped entry shows), and the record alone re-checks the stop: rule 1,
+    ||b - Ax|| <= btol ||b|| + atol ||A|| ||x||, with the solver's own estimates of ||A||
+    and ||x|| and its true (float64) residual. Columns scaled from 1 to 100 (60 unknowns)
+    make the convergence gradual, so btol = 1e-6 dominates and the solve stops well before
+    the one with btol = 1e-12 does."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 60)) * np.logspace(0, 2, 60)
+    b = a @ np.ones(60)
+    sol = solve_cgls(a, b, atol=1e-9, btol=1e-6, maxiter=500)
+    st = sol.stopping
+    assert (st["atol"], st["btol"], st["maxiter"]) == (1e-9, 1e-6, 500)
+    assert sol.converged and st["istop"] == 1
+    bn = np.linalg.norm(b)
+    rn = np.linalg.norm(b - a @ sol.x)
+    assert rn <= st["btol"] * bn + st["atol"] * sol.a_norm_estimate * sol.x_norm_estimate
+    assert rn > 1e-12 * bn   # the loose btol is the one that stopped it
+    tight = solve_cgls(a, b, atol=1e-9, btol=1e-12, maxiter=500)
+    assert tight.converged and tight.iterations > sol.iterations

@@ -329,3 +329,41 @@ def test_the_requested_atol_reaches_every_stage():
     assert [r.stopping["atol"] for r in loose.stages] == [1e-6, 1e-6]
     assert [r.stopping["atol"] for r in default.stages] == [1e-14, 1e-14]
     assert loose.stages[0].converged and loose.stages[0].iterations < default.stages[0].iterations
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+
+
+def test_a_stage_that_is_not_a_frame_is_reported_in_the_result_not_warned_per_stage():
+    """invert_deep solves every stage with on_non_injective="ignore": a stage whose selected
+    filters cannot form a frame (ReLU, 2 filters on 1 x 6 x 6: at most 18 values for 36
+    unknowns) says so in `is_frame` and `all_frames`, and no warning is raised (control:
+    the same stage through invert_crelu_maxpool warns)."""
+    from theory.inversion import NonInjectiveWarning
+    from theory.pooling import invert_crelu_maxpool
+
+    w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    stages = [Stage(ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1))]
+    x = np.random.default_rng(1).random((1, 6, 6))
+    fwd = deep_forward(x, stages, "relu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = invert_deep(fwd.last, fwd.switches, stages, x.shape, "relu", solver="dense")
+    assert res.stages[0].is_frame is False and res.all_frames is False
+    with pytest.warns(NonInjectiveWarning, match="do not form a frame"):
+        invert_crelu_maxpool(fwd.last, fwd.switches[0], stages[0].layer, x.shape, 2,
+                             activation="relu", solver="dense", certify=False)
+
+
+def test_the_reported_seconds_are_the_wall_time_of_the_whole_inversion():
+    """`DeepInversionResult.seconds` is a float between the total time of its stages (each
+    stage's own `seconds`; they run one after the other) and the wall time around the call."""
+    import time
+
+    x, stages = _small_certified_stack()
+    fwd = deep_forward(x, stages)
+    t0 = time.perf_counter()
+    res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense")
+    wall = time.perf_counter() - t0
+    assert isinstance(res.seconds, float)
+    assert 0 < sum(r.seconds for r in res.stages) <= res.seconds <= wall

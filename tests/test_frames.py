@@ -484,3 +484,86 @@ def test_auto_lanczos_fallback_uses_the_requested_tolerance_and_says_why(monkeyp
     slack = fb.residual + 4 * d * EPS * hi
     assert abs(fb.lower - lo) <= slack and abs(fb.upper - hi) <= slack
     assert fb.injective
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_certified_polyphase_and_tile_bounds_have_no_ritz_residual():
+    """`residual` is the Ritz residual of an estimate and 0 for the exact methods: a
+    certificate (polyphase, tiles) is no eigensolver output, so it reports 0, in the
+    bounds and in their JSON dict, and its bounds hold against the dense SVD oracle."""
+    from theory.frames import polyphase_bounds, tile_bounds
+
+    rng = np.random.default_rng(0)
+    for layer, shape, bound in (
+            (ConvLayer(rng.standard_normal((12, 2, 3, 3)), stride=2, padding=1,
+                       padding_mode="circular"), (2, 8, 8), polyphase_bounds),
+            (ConvLayer(rng.standard_normal((16, 2, 3, 3)), stride=2, padding=1),
+             (2, 8, 8), tile_bounds)):
+        fb = bound(layer.at(shape))
+        lo, hi, slack = _oracle(layer, shape)
+        assert fb.certified and fb.lower > 0
+        assert fb.lower <= lo + slack and hi - slack <= fb.upper
+        assert fb.residual == 0.0 and fb.as_dict()["residual"] == 0.0
+
+
+def _seed4_selection():
+    """A zero-padded max-pooled CReLU selection, 90 x 64 (D = 64 >= LANCZOS_MIN_DIM)."""
+    from theory.pooling import crelu_maxpool, selection
+
+    rng = np.random.default_rng(3)
+    layer = ConvLayer(rng.standard_normal((4, 1, 3, 3)), padding=1)
+    x = rng.random((1, 8, 8))
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape)
+    assert sel.shape == (90, 64)
+    sv = np.linalg.svd(sel.sparse().toarray(), compute_uv=False)
+    return sel, float(sv[-1]) ** 2, float(sv[0]) ** 2, 4 * 90 * EPS * float(sv[0]) ** 2
+
+
+def test_banded_bounds_are_labelled_banded():
+    """`method="banded"` returns exact bounds named by their method (the `method` field and
+    the JSON dict), equal to the dense SVD's within the Gram route's rounding D eps b."""
+    sel, lo, hi, slack = _seed4_selection()
+    fb = frame_bounds(sel, method="banded")
+    assert fb.method == "banded" and fb.as_dict()["method"] == "banded" and fb.exact
+    tol = slack + 4 * 64 * EPS * hi
+    assert abs(fb.lower - lo) <= tol and abs(fb.upper - hi) <= tol
+
+
+def test_shift_invert_through_frame_bounds_obeys_tol():
+    """`tol` reaches the shift-invert eigensolver: tol=0 (ARPACK: machine precision) gives a
+    Ritz residual of rounding size, tol=0.1 a looser one; both estimates lie within their
+    residual of the dense SVD's extreme eigenvalues."""
+    sel, lo, hi, slack = _seed4_selection()
+    tight = frame_bounds(sel, method="shift-invert", tol=0.0)
+    loose = frame_bounds(sel, method="shift-invert", tol=0.1)
+    for fb in (tight, loose):
+        assert fb.method == "shift-invert" and not fb.exact
+        assert abs(fb.lower - lo) <= fb.residual + slack
+        assert abs(fb.upper - hi) <= fb.residual + slack
+    assert tight.residual <= 1e-12 * hi < loose.residual
+
+
+def test_shift_invert_bounds_are_reproducible_bit_for_bit():
+    """Same matrix, same bounds and residual, bit for bit: both Lanczos runs start from a
+    seeded vector, not from an unseeded random one (eigsh's default)."""
+    from theory.frames import shift_invert_bounds
+
+    sel, *_ = _seed4_selection()
+    runs = [shift_invert_bounds(sel.sparse()) for _ in range(3)]
+    assert len({(fb.lower, fb.upper, fb.residual) for fb in runs}) == 1
+
+
+def test_svd_below_the_gram_resolution_is_returned_uncertified_saying_why():
+    """diag(1, 1e-9): sigma_min/sigma_max = 1e-9 is below sqrt(n u) ~ 1e-8, where a Gram
+    matrix cannot resolve it, yet above the SVD's rank threshold: the exact SVD values
+    (closed form 1e-18 and 1) come back uncertified, without a margin, and the note says
+    why."""
+    from theory.frames import certified_dense_bounds
+
+    fb = certified_dense_bounds(np.diag([1.0, 1e-9]))
+    assert fb.injective and not fb.certified and fb.margin == 0.0
+    assert fb.lower == pytest.approx(1e-18, rel=4 * EPS, abs=0) and fb.upper == 1.0
+    assert fb.note == ("svd; not certified: sigma_min/sigma_max is below the resolution "
+                       "sqrt(n u) of a Gram certificate")
+    assert fb.as_dict()["note"] == fb.note

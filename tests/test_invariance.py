@@ -516,3 +516,27 @@ def test_select_picks_every_per_unit_field():
                       "score", "valid"):
             assert np.array_equal(getattr(one, field), getattr(res, field)[[1]],
                                   equal_nan=field in ("score",)), field
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_a_rate_that_fires_on_every_input_is_refused_by_name():
+    """round(rate * N) = N inputs firing leaves no response below the threshold v_{k+1}
+    (there is none): 0.96 of 10 inputs is refused with a message naming the problem, while
+    0.94 of 10 (k = 9) is the largest rate allowed, whose threshold is each unit's smallest
+    response (oracle: the column minimum; distinct responses fire on 9 of 10)."""
+    r = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match=r"^a firing rate of 0\.96 with 10 inputs leaves no "
+                                         r"input below the threshold"):
+        firing_thresholds(r, rate=0.96)
+    thr = firing_thresholds(r, rate=0.94)
+    assert thr.n_firing == 9
+    np.testing.assert_array_equal(thr.threshold, r.min(axis=0))
+    assert thr.global_rate.tolist() == [0.9, 0.9]
+
+
+def test_no_natural_images_message_is_exactly_the_problem():
+    """The empty-batch error is the plain sentence, for a tensor and for an array (a search
+    for the phrase would also accept it buried in other text)."""
+    for empty in (torch.zeros((0, 1, 4, 4)), np.zeros((0, 1, 4, 4))):
+        with pytest.raises(ValueError, match=r"^no natural images given$"):
+            invariance_scores(_brightness_units, empty, [lambda x: x])

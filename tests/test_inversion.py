@@ -533,3 +533,67 @@ def test_lsmr_progress_callback_counts_each_step_and_leaves_the_solution_alone()
         assert sol.iterations == plain.iterations and np.array_equal(sol.x, plain.x)
         assert sol.converged and sol.stopping == plain.stopping
         assert rel(sol.x, np.linalg.lstsq(a, b, rcond=None)[0]) < 1e-10
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_lsmr_solution_names_its_solver_and_records_the_rule_it_was_given():
+    """`solve_lsmr` returns `solver="lsmr"` (the documented name, as `"dense"`, `"cgls"`,
+    `"fft"`), and its `stopping` holds atol, btol and maxiter as passed (three distinct
+    values): enough to re-check the stop, rule 1 ||b - Ax|| <= btol ||b|| + atol ||A|| ||x||
+    with LSMR's own estimates of ||A|| and ||x||. LSMR tests its recurrence residual; the
+    true one differs by rounding, O(k u ||A|| ||x||) ~ 1e-12 ||b|| here, far below the 1%
+    of btol ||b|| = 1e-8 ||b|| allowed. Columns scaled from 1 to 100 make the convergence
+    gradual, so the loose btol = 1e-6 is what stops the solve."""
+    from theory.solvers import solve_lsmr
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 60)) * np.logspace(0, 2, 60)
+    b = a @ np.ones(60)
+    sol = solve_lsmr(a, b, atol=1e-9, btol=1e-6, maxiter=500)
+    st = sol.stopping
+    assert sol.solver == "lsmr"
+    assert (st["atol"], st["btol"], st["maxiter"]) == (1e-9, 1e-6, 500)
+    assert sol.converged and st["istop"] == 1
+    bn, rn = np.linalg.norm(b), np.linalg.norm(b - a @ sol.x)
+    rule = st["btol"] * bn + st["atol"] * sol.a_norm_estimate * sol.x_norm_estimate
+    assert rn <= 1.01 * rule and rn > 1e-12 * bn
+    tight = solve_lsmr(a, b, atol=1e-9, btol=1e-12, maxiter=500)
+    assert tight.converged and tight.iterations > sol.iterations
+
+
+def test_an_explicit_lsmr_preconditioner_is_used_and_reported():
+    """`precondition="jacobi"` on the lsmr path is applied and reported in
+    `stopping["preconditioner"]`: with the second input channel's weights 1000 times the
+    first's, unpreconditioned LSMR does not converge within its default iteration cap
+    (min(M, D) = 72) while Jacobi column scaling does, and recovers x (an injective layer
+    with 144 rows and 72 unknowns, consistent data)."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 2, 3, 3))
+    w[:, 1] *= 1e3
+    layer = ConvLayer(w, padding=1)
+    x = rng.standard_normal((2, 6, 6))
+    h = features(layer, x)
+    kw = dict(certify=False, on_inconsistent="ignore", on_not_converged="ignore")
+    plain = invert_crelu(h, layer, x.shape, "lsmr", precondition="none", **kw)
+    scaled = invert_crelu(h, layer, x.shape, "lsmr", precondition="jacobi", **kw)
+    assert plain.stopping["preconditioner"] == "none" and not plain.converged
+    assert scaled.stopping["preconditioner"] == "jacobi" and scaled.converged
+    assert scaled.iterations < plain.iterations and rel(scaled.x, x) < 1e-7
+
+
+@pytest.mark.parametrize("e", [520, -560])
+def test_batch_relative_residual_of_a_layer_far_from_unit_scale(e):
+    """The batch's ||AX - Z||_F / ||Z||_F for a bank at 2^520 (squares of the features
+    overflow binary64) or 2^-560 (they underflow), with features off the range of A (a
+    random z, residual ~0.7). Oracle: the definition, evaluated on the data times 2^-e
+    (exact: a power of two) with conv2d's forward."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(np.ldexp(rng.standard_normal((4, 2, 3, 3)), e), padding=1,
+                      padding_mode="circular")
+    z = np.ldexp(rng.standard_normal((3, 4, 6, 6)), e)
+    h = np.concatenate([np.maximum(z, 0), np.maximum(-z, 0)], axis=1)
+    batch = invert_crelu(h, layer, (2, 6, 6), "fft", on_inconsistent="ignore")
+    oracle = (np.linalg.norm(np.ldexp(np.asarray(layer.forward(batch.x)) - z, -e))
+              / np.linalg.norm(np.ldexp(z, -e)))
+    assert oracle > 0.1
+    assert batch.relative_residual == pytest.approx(oracle, rel=1e-10, abs=0)

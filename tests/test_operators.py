@@ -361,3 +361,51 @@ def test_operator_frame_bounds_pass_their_options_on():
     assert fb.details["tiles"]["placements"] > 1
     with pytest.raises(TypeError, match=r"options \['tiles'\] apply only to .* not to 'dense'"):
         op.frame_bounds("dense", tiles=((2, 2), (2, 2)))
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+
+
+def test_rows_operator_of_a_response_selected_twice_matches_the_oracle():
+    """Features that no input produces (a reconstructed intermediate of a deep inversion)
+    can select one response twice: the positive and the negative channel of a unit both
+    positive at the same switch. W_x^T then holds that row twice, with opposite signs, and
+    the im2col adjoint must add both contributions, afresh on every call (oracle: the
+    reference matrix's selected signed rows, two different y in a row)."""
+    rng = np.random.default_rng(3)
+    k = 6
+    layer = ConvLayer(rng.standard_normal((k, 2, 3, 3)), stride=2, padding=1)
+    x = rng.standard_normal((2, 8, 8))
+    f, s = conv_crelu_maxpool(x, layer)
+    kk, pi, pj = np.nonzero(f[:k] > 0)
+    f[k + kk[:3], pi[:3], pj[:3]] = 1.0 + np.arange(3)     # the negative channel too,
+    s[k + kk[:3], pi[:3], pj[:3]] = s[kk[:3], pi[:3], pj[:3]]   # at the same switch
+    sel = selection(f, s, layer, x.shape)
+    rows = sel.rows_operator
+    assert int(rows.multiplicity.max()) == 2 and int((rows.multiplicity == 2).sum()) == 3
+    a = reference_matrix(layer, x.shape)
+    _, ho, wo = layer.output_shape(x.shape)
+    w = a[sel.filter_index * (ho * wo) + sel.position] * sel.sign[:, None]
+    op = rows.linear_operator
+    fwd, bwd = _scales(w)
+    for _ in range(2):
+        v, y = rng.standard_normal(w.shape[1]), rng.standard_normal(w.shape[0])
+        assert np.abs(op.matvec(v) - w @ v).max() <= fwd * np.abs(v).max()
+        assert np.abs(op.rmatvec(y) - w.T @ y).max() <= bwd * np.abs(y).max()
+
+
+def test_an_operator_of_something_that_is_not_a_layer_is_refused_naming_its_type():
+    from theory.operator import ConvOperator
+
+    with pytest.raises(TypeError, match=r"^layer must be a theory\.ConvLayer, got ndarray$"):
+        ConvOperator(np.ones((1, 1, 2, 2)), (1, 3, 3))
+
+
+def test_adjoint_of_the_wrong_shape_is_refused_naming_both_shapes():
+    import re
+
+    op = ConvLayer(np.ones((1, 1, 2, 2))).at((1, 3, 3))
+    for y in (np.ones((1, 3, 3)), np.ones((2, 2)), np.ones((2, 1, 1, 2, 2))):
+        with pytest.raises(ValueError, match="^" + re.escape(
+                f"y must end in the output shape (1, 2, 2), got {y.shape}") + "$"):
+            op.adjoint(y)

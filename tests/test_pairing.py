@@ -396,3 +396,14 @@ def test_sign_flip_baseline_reports_the_shape_of_the_bank():
                               repetitions=10, seed=4)
     assert (base.kind, base.n_filters, base.dim, base.repetitions, base.seed) == \
         ("sign-flip", 5, 18, 10, 4)
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_random_pairing_baseline_defaults_are_200_banks_from_seed_0():
+    """The documented defaults: 200 random banks, seed 0, a central 95 % interval; the default
+    call is the explicit one (same banks, so the same bank means)."""
+    base = random_pairing_baseline(4, 3)
+    assert (base.kind, base.repetitions, base.seed, base.level) == ("iid", 200, 0, 0.95)
+    assert base.bank_means.shape == (200,)
+    explicit = random_pairing_baseline(4, 3, repetitions=200, seed=0, level=0.95)
+    np.testing.assert_array_equal(base.bank_means, explicit.bank_means)

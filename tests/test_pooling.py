@@ -721,3 +721,124 @@ def test_lsmr_stopping_record_names_the_operator_it_iterated_with(monkeypatch):
     res = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
     assert res.solver == "lsmr-operator"
     assert res.stopping["solver"] == "scipy.sparse.linalg.lsmr (lsmr-operator)"
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+
+
+def test_uncertified_dense_solve_takes_the_residual_tolerance_from_its_exact_spectrum():
+    """certify=False, the dense solver, a frame: without bounds, the residual tolerance is
+    `rounding_residual_tolerance(C kh kw, K, cond)` with cond = sigma_max / sigma_min of
+    W_x^T, the spectrum the dense solve computed anyway (oracle: numpy's SVD of the dense
+    matrix; the two LAPACK SVDs agree to a few cond * eps relative, allowed 64 cond eps)."""
+    from theory.checks import rounding_residual_tolerance
+
+    rng = np.random.default_rng(31)
+    layer = ConvLayer(rng.standard_normal((9, 1, 3, 3)), padding=1)   # not orthonormal
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="dense", certify=False)
+    assert res.solver == "dense" and res.frame_bounds is None
+    sv = np.linalg.svd(selection(f, s, layer, x.shape, 2).dense(), compute_uv=False)
+    cond = float(sv[0] / sv[-1])
+    assert 1.5 < cond < 1e6                  # a finite cond that is not 1: it shows
+    expect = rounding_residual_tolerance(9, 9, cond)
+    assert res.checks["residual_tolerance"] == pytest.approx(expect, rel=64 * cond * EPS, abs=0)
+    assert res.relative_residual <= expect
+
+
+def test_the_frame_step_records_the_bounds_it_used():
+    """`inverse="linear"`: the stopping record names the one frame-algorithm step and the
+    bounds a, b of its step size 2 / (a + b), those of the result's certificate."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(_bank(rng, 9, 1, 3), padding=1)
+    x = rng.random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, "linear", certify="dense")
+    fb = res.frame_bounds
+    assert res.solver == "frame-step" and fb.lower > 0
+    assert res.stopping == {"solver": "one frame-algorithm step", "a": fb.lower, "b": fb.upper}
+
+
+def test_given_bounds_are_used_as_given_and_not_recomputed():
+    """`bounds=` is used as given: valid but loose bounds a' = a/2, b' = 2b (a, b from numpy's
+    SVD of W_x^T) are the result's certificate and set the frame step 2/(a'+b') W_x g
+    (oracle: the dense matrix), which obeys the first-iterate bound (b'-a')/(b'+a') and
+    differs from the step with the tight bounds."""
+    from theory import FrameBounds
+
+    rng = np.random.default_rng(32)
+    layer = ConvLayer(_bank(rng, 12, 1, 3), padding=1)
+    x = rng.standard_normal((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape, 2)
+    w = sel.dense()
+    sv = np.linalg.svd(w, compute_uv=False)
+    a, b = float(sv[-1] ** 2) / 2, float(sv[0] ** 2) * 2
+    given = FrameBounds(a, b, True, "given")
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, "linear", bounds=given)
+    assert res.frame_bounds is given and res.stopping["a"] == a and res.stopping["b"] == b
+    expect = (2.0 / (a + b)) * w.T @ sel.values
+    tight = (2.0 / (2 * a + b / 2)) * w.T @ sel.values     # the step with the SVD's a, b
+    assert np.linalg.norm(expect - tight) > 0.1 * np.linalg.norm(expect)
+    assert np.allclose(res.x.ravel(), expect, rtol=0, atol=1e-12 * np.linalg.norm(expect))
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) <= (b - a) / (b + a) + 1e-12
+
+
+def test_uncertified_non_frame_with_fewer_values_than_unknowns_is_reported():
+    """certify=False: fewer selected values than unknowns (ReLU, 2 filters on 1 x 6 x 6:
+    at most 2 * 9 = 18 < 36) decide it without bounds: the result is not a frame and the
+    warning says n < D."""
+    w = np.linalg.qr(np.random.default_rng(0).standard_normal((9, 9)))[0]
+    few = ConvLayer(w[:2].reshape(2, 1, 3, 3), padding=1)
+    x = np.random.default_rng(1).random((1, 6, 6))
+    f, s = crelu_maxpool(x, few, 2, "relu")
+    n = int((f > 0).sum())
+    assert 0 < n < 36
+    with pytest.warns(NonInjectiveWarning, match=rf"{n} < 36 measurements"):
+        res = invert_crelu_maxpool(f, s, few, x.shape, 2, activation="relu", certify=False)
+    assert res.is_frame is False and res.frame_bounds is None
+
+
+def test_uncertified_non_frame_with_untouched_input_values_is_reported():
+    """certify=False with more values than unknowns: an input value that no selected filter
+    touches (a zero column of W_x^T) still decides it. A black 5 x 5 corner and no zero
+    windows leave the pixels of the 3 x 3 corner untouched; the warning counts them
+    (oracle: the zero columns of the dense matrix) and the result is not a frame."""
+    rng = np.random.default_rng(33)
+    layer = ConvLayer(rng.standard_normal((16, 1, 3, 3)), padding=1)
+    x = rng.random((1, 8, 8))
+    x[:, :5, :5] = 0.0
+    f, s = crelu_maxpool(x, layer, 2)
+    sel = selection(f, s, layer, x.shape, 2, zero_windows=False)
+    untouched = int(np.sum(np.abs(sel.dense()).sum(axis=0) == 0))
+    assert sel.n_selected >= sel.dim and untouched >= 9
+    with pytest.warns(NonInjectiveWarning,
+                      match=rf": {untouched} input value\(s\) no selected filter touches;"):
+        res = invert_crelu_maxpool(f, s, layer, x.shape, 2, certify=False, zero_windows=False)
+    assert res.is_frame is False
+
+
+def test_the_zero_image_is_recovered_with_relative_residual_zero_and_no_warning():
+    """x = 0: every pooled value is 0, only the zero windows measure (g = 0, n > 0). The
+    reconstruction is 0 and its relative residual is 0 (0 / 0 defined as 0: nothing is
+    inconsistent), so no warning is raised."""
+    rng = np.random.default_rng(0)
+    layer = ConvLayer(_bank(rng, 9, 1, 3), padding=1)
+    x = np.zeros((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = invert_crelu_maxpool(f, s, layer, x.shape, 2)
+    assert res.n_selected > 0 and res.n_zero_window == res.n_selected and res.is_frame
+    assert np.array_equal(res.x, x)
+    assert res.relative_residual == 0.0 and res.checks["relative_residual"] == 0.0
+
+
+def test_a_warm_start_for_lsmr_is_refused_saying_which_solvers_take_one():
+    layer = ConvLayer(_bank(np.random.default_rng(0), 9, 1, 3), padding=1)
+    x = np.random.default_rng(1).random((1, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    with pytest.raises(ValueError, match=r"^x0 \(a warm start\) needs solver='cgls' or "
+                                         r"'auto'; LSMR starts at 0$"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", x0=x)

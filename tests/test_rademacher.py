@@ -503,3 +503,36 @@ def test_linear_class_is_exact_in_a_joint_call_at_any_rank():
     assert joint["linear"].value == alone.value
     assert joint["linear"].ci == alone.ci
     assert joint["linear"].ci_method == alone.ci_method
+
+
+# Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
+def test_theorem41_bound_defaults_are_paired_with_the_complexity_estimators():
+    """`theorem41_bound` takes n_draws and seed "as in `linear_class`" (1000 draws, seed 0):
+    called with its defaults it is `linear_class`'s default estimate on the raw inputs scaled
+    by c sqrt(d_in) B, and it averages over the same sign vectors as a default
+    `two_layer_class` call, whose linear class it equals (Notes), so that the ratio of a
+    default complexity to a default bound is a paired comparison."""
+    X = np.random.default_rng(5).standard_normal((9, 2))
+    d, B = 3, 2.0
+    bound = rad.theorem41_bound(X, d, B)
+    assert (bound.seed, bound.n_draws, bound.method) == (0, 1000, "monte carlo")
+    assert bound == rad.linear_class(X).scaled(math.sqrt(d) * B)
+    lin = rad.two_layer_class(X, d, B, "linear")
+    assert lin.seed == 0
+    assert bound.value == pytest.approx(lin.value, rel=1e-12, abs=0)
+
+
+def test_a_single_search_start_is_accepted_and_its_pool_is_in_that_of_more_starts():
+    """`n_starts >= 1` (as the error says): one start is a valid, cheaper search. The linear
+    optimum and the top singular vectors are always tried and the runs are independent, so
+    the pool of one start is contained in that of eight (the same starts plus random ones)
+    and its lower estimate is no larger, draw by draw; `n_starts = 0` is refused by name."""
+    X = np.random.default_rng(7).standard_normal((8, 3))               # rank 3: searched
+    kw = {"activations": ("relu", "crelu", "avr"), "n_iter": 4}
+    one = rad.two_layer_classes(X, 2, 1.0, 100, 0, n_starts=1, **kw)
+    eight = rad.two_layer_classes(X, 2, 1.0, 100, 0, n_starts=8, **kw)
+    for name in kw["activations"]:
+        assert one[name].sup == "lower estimate" and one[name].n_draws == 100
+        assert 0.0 < one[name].value <= eight[name].value * (1 + 1e-12), name
+    with pytest.raises(ValueError, match=r"^need n_starts >= 1 and n_iter >= 0, got 0, 4$"):
+        rad.two_layer_classes(X, 2, 1.0, 100, 0, n_starts=0, **kw)
