@@ -15,16 +15,20 @@ $AM$. Two choices of a nonsingular $M$, both applied matrix-free:
   block-diagonal Gram $F^{-1}\,\mathrm{blockdiag}_\omega(G(\omega))\,F$,
   $G(\omega) = \hat W(\omega)^H \hat W(\omega)$ ($C' \times C'$, `theory.symbol`), which
   agrees with $A^TA$ away from the image border (the classical circulant preconditioner of a
-  block-Toeplitz matrix, here of the zero-padded and strided Gram). We take
+  block-Toeplitz matrix, here of the zero-padded and strided Gram).
 
-  $$M = D_s\, E^T F^{-1}\,\mathrm{blockdiag}_\omega\big(G(\omega)^{-1/2}\big)\, F\, E,
-    \qquad D_s = \operatorname{diag}\big(\sqrt{d_\circ / d_A}\big),$$
+The circulant preconditioner is
 
-  with $d_A$ the squared column norms of $A$ and $d_\circ$ those of the circulant
-  ($\sum_{o,q} W'[o, c', q]^2$ for every pixel of phase channel $c'$): in the interior
-  $d_A = d_\circ$ and $D_s = I$; at the border $D_s$ rescales as Jacobi does. The
-  eigenvalues of $G(\omega)$ are clipped below at `floor` times the largest, so $M$ is
-  nonsingular even where the circulant is not injective.
+$$
+M = D_s\, E^T F^{-1}\,\mathrm{blockdiag}_\omega\big(G(\omega)^{-1/2}\big)\, F\, E,
+\qquad D_s = \operatorname{diag}\big(\sqrt{d_\circ / d_A}\big),
+$$
+
+with $d_A$ the squared column norms of $A$ and $d_\circ$ those of the circulant
+($\sum_{o,q} W'[o, c', q]^2$ for every pixel of phase channel $c'$): in the interior
+$d_A = d_\circ$ and $D_s = I$; at the border $D_s$ rescales as Jacobi does. The eigenvalues of
+$G(\omega)$ are clipped below at `floor` times the largest, so $M$ is nonsingular even where the
+circulant is not injective.
 
 Neither choice changes the solution of an injective system, only how fast LSMR reaches it;
 for a non-injective $A$ LSMR on $AM$ from 0 returns the minimum-$\|M^{-1}x\|$ solution, not
@@ -34,9 +38,6 @@ rounding and stopping bound) are unchanged: they are made on $Ax - z$, whatever 
 """
 
 from __future__ import annotations
-
-import functools
-import math
 
 import numpy as np
 import torch
@@ -208,5 +209,10 @@ class CirculantPreconditioner(LinearOperator):
                               matmat=self._rmatmat, rmatmat=self._matmat, dtype=self.dtype)
 
 
-__all__ = ["CIRCULANT_LIMIT_BYTES", "CirculantPreconditioner", "EIGEN_FLOOR", "column_norms",
-           "jacobi"]
+__all__ = [
+    "CIRCULANT_LIMIT_BYTES",
+    "EIGEN_FLOOR",
+    "CirculantPreconditioner",
+    "column_norms",
+    "jacobi",
+]
