@@ -43,9 +43,9 @@ from theory.checks import (
 from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
 from theory.operator import ConvOperator
-from theory.results import InversionBatch, InversionResult
 from theory.polyphase import coarse_form
 from theory.preconditioner import CirculantPreconditioner, jacobi
+from theory.results import InversionBatch, InversionResult
 from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
 
 Solver = Literal["auto", "fft", "lsmr", "dense"]
