@@ -325,3 +325,18 @@ def test_compress_band_copies_the_diagonal_of_the_kept_rows_exactly():
     assert np.array_equal(out[0], [-0.0, 2.0, 3.0])
     assert np.array_equal(np.signbit(out[0]), [True, False, False])
     assert np.array_equal(out[1], [1.0, 0.0, 0.0])
+
+
+# Killers of the mutants that survived the seed-5 mutation sample (docs/dev/mutation.md).
+def test_min_eigenpair_at_sixteen_pixels_is_exact_with_a_close_pair():
+    """Up to n = 16 pixels the eigenpair comes from the dense factor, exact to rounding even
+    when the two smallest eigenvalues are 1e-7 apart (Lanczos at tol 1e-8 would mix their
+    vectors). Oracle, closed form: G = diag(d) has the pair (d_0 = 1, +-e_0)."""
+    n = 16
+    d = np.concatenate([[1.0, 1.0 + 1e-7], np.linspace(2.0, 3.0, n - 2)])
+    ab = np.vstack([d, np.zeros(n)])                     # lower band storage, bandwidth 1
+    lam, v = band_gram.band_min_eigenpair(ab, np.ones(n))
+    assert lam == pytest.approx(1.0, rel=10 * n * EPS, abs=0)
+    assert v.shape == (n,)
+    assert abs(abs(v[0]) - 1.0) <= 10 * n * EPS
+    assert np.abs(v[1:]).max() <= 10 * n * EPS

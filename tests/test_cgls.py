@@ -563,3 +563,38 @@ def test_cgls_stopping_record_holds_the_rule_it_was_given_and_that_rule_holds():
     assert rn > 1e-12 * bn   # the loose btol is the one that stopped it
     tight = solve_cgls(a, b, atol=1e-9, btol=1e-12, maxiter=500)
     assert tight.converged and tight.iterations > sol.iterations
+
+
+# Killers of the mutants that survived the seed-5 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("atol, btol", [(1e-10, -1e-10), (1e-10, np.inf), (1e-10, np.nan),
+                                        (-1e-10, 1e-10), (np.inf, 1e-10)])
+def test_each_bad_stopping_tolerance_is_refused_on_its_own(atol, btol):
+    """Either tolerance negative or not finite is refused even when the other one is valid."""
+    a = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"atol and btol must be finite and >= 0"):
+        solve_cgls(a, np.ones(3), atol=atol, btol=btol, maxiter=10)
+
+
+def test_callback_gets_every_iteration_count_up_to_a_least_squares_stop():
+    """Inconsistent data stopped by rule 2: the callback sees 1, 2, ..., iterations."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((12, 5))
+    b = a @ np.arange(1.0, 6.0) + rng.standard_normal(12)   # not in the range of A
+    seen = []
+    sol = solve_cgls(a, b, atol=1e-10, btol=1e-14, maxiter=100, callback=seen.append)
+    assert sol.stopping["istop"] == 2 and sol.iterations >= 2
+    assert seen == list(range(1, sol.iterations + 1))
+    x_ls = np.linalg.lstsq(a, b, rcond=None)[0]     # oracle: the dense least-squares solution
+    assert np.linalg.norm(sol.x - x_ls) <= 1e-6 * np.linalg.norm(x_ls)
+
+
+@pytest.mark.parametrize("scale", [None, np.ones(1)])
+def test_a_step_lost_to_underflow_stops_unconverged_instead_of_crashing(scale):
+    """A = 1e-160: gamma = ||A^T b||^2 = 1e-320 is still a (subnormal) positive float64,
+    but ||A p||^2 = 1e-640 underflows to 0, so the first step has no curvature. The solve
+    must stop, not converged (code 8), with x still 0, rather than raise."""
+    a = np.array([[1e-160]])
+    assert a[0, 0] ** 2 > 0.0 and (a[0, 0] ** 2) ** 2 == 0.0   # the premise
+    sol = solve_cgls(a, np.ones(1), atol=1e-12, btol=1e-12, maxiter=10, column_scale=scale)
+    assert not sol.converged and sol.stopping["istop"] == 8 and sol.iterations == 0
+    assert np.array_equal(sol.x, np.zeros(1))

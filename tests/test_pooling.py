@@ -842,3 +842,49 @@ def test_a_warm_start_for_lsmr_is_refused_saying_which_solvers_take_one():
     with pytest.raises(ValueError, match=r"^x0 \(a warm start\) needs solver='cgls' or "
                                          r"'auto'; LSMR starts at 0$"):
         invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", x0=x)
+
+
+# Killers of the mutants that survived the seed-5 mutation sample (docs/dev/mutation.md).
+def _uneven_pooled_case():
+    """A pooled CReLU case whose filters have very different norms (uneven column norms)."""
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((6, 2, 3, 3)) * rng.uniform(0.2, 3.0, (6, 1, 1, 1))
+    layer = ConvLayer(w, padding=1)
+    x = rng.random((2, 6, 6))
+    f, s = crelu_maxpool(x, layer, 2)
+    return layer, x, f, s
+
+
+def test_lsmr_stops_at_the_maxiter_it_was_given():
+    """`maxiter` reaches LSMR: a cap of 3 stops it after 3 iterations, not converged, and
+    `on_not_converged="raise"` says so (uncapped, the same system needs > 100 iterations)."""
+    from theory.checks import NotConvergedError
+
+    layer, x, f, s = _uneven_pooled_case()
+    kw = dict(solver="lsmr", certify=False, on_non_injective="ignore")
+    full = invert_crelu_maxpool(f, s, layer, x.shape, 2, **kw)
+    assert full.converged and full.iterations > 10
+    capped = invert_crelu_maxpool(f, s, layer, x.shape, 2, maxiter=3, on_not_converged="ignore",
+                                  **kw)
+    assert capped.iterations == 3 and not capped.converged
+    assert capped.stopping["maxiter"] == 3
+    with pytest.raises(NotConvergedError, match="maxiter"):
+        invert_crelu_maxpool(f, s, layer, x.shape, 2, maxiter=3, on_not_converged="raise", **kw)
+
+
+def test_jacobi_scale_spread_is_the_spread_of_the_selected_column_norms():
+    """`stopping["scale_spread"]` of a Jacobi-preconditioned solve is max/min of the column
+    norms of W_x^T, the oracle built from the layer's dense matrix (its selected signed rows)."""
+    from theory.testing import reference_matrix
+
+    layer, x, f, s = _uneven_pooled_case()
+    sel = selection(f, s, layer, x.shape, 2)
+    w_sel = reference_matrix(layer, x.shape)[sel._rows] * np.asarray(sel.sign)[:, None]
+    cn = np.linalg.norm(w_sel, axis=0)
+    assert cn.min() > 0
+    spread = cn.max() / cn.min()
+    assert spread > 2.0                       # uneven: a spread of 1 would be visible
+    res = invert_crelu_maxpool(f, s, layer, x.shape, 2, solver="lsmr", precondition="jacobi",
+                               certify=False)
+    assert res.stopping["preconditioner"].startswith("jacobi")
+    assert res.stopping["scale_spread"] == pytest.approx(spread, rel=1e-12, abs=0)

@@ -259,3 +259,50 @@ def test_preconditioners_work_far_from_unit_scale(pre, exponent):
     assert got.stopping["preconditioner"] == ref.stopping["preconditioner"] != "none"
     assert got.iterations == ref.iterations
     assert np.linalg.norm(got.x - x) <= 1e-9 * np.linalg.norm(x)
+
+
+# Killers of the mutants that survived the seed-5 mutation sample (docs/dev/mutation.md).
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_column_norms_of_selected_rows_match_the_dense_rows(padding_mode):
+    """`rows`: the norms of the columns of the selected (or weighted) rows of the dense A."""
+    rng = np.random.default_rng(5)
+    layer = ConvLayer(rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1,
+                      padding_mode=padding_mode)
+    shape = (2, 7, 7)
+    a = reference_matrix(layer, shape)
+    out = layer.output_shape(shape)
+    mask = (rng.random(out) < 0.4).astype(np.float64)
+    np.testing.assert_allclose(pc.column_norms(layer, shape, rows=mask),
+                               np.linalg.norm(a[mask.ravel() > 0], axis=0), rtol=1e-12, atol=0)
+    weights = rng.random(out)
+    np.testing.assert_allclose(pc.column_norms(layer, shape, rows=weights),
+                               np.sqrt((a ** 2).T @ weights.ravel()), rtol=1e-12, atol=0)
+
+
+def test_circulant_counts_the_eigenvalues_it_clips():
+    """Binomial 3x3 filter [1,2,1]^T [1,2,1], circular, stride 1, 8x8: G(w) = |h(w)|^2 with
+    h(w) = (1 + e^{-i w1})^2 (1 + e^{-i w2})^2, zero exactly where w1 = pi or w2 = pi (and at
+    least (2 - 2 cos(3 pi / 4))^2 * 16 > 5 elsewhere, top 256: far above the floor). On the
+    half spectrum (8 x 5 frequencies) that is row w1 = pi (5) plus column w2 = pi (8) less
+    their common one: 12 clipped; a generic injective filter clips none."""
+    box = ConvLayer(np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])[None, None], padding=1,
+                    padding_mode="circular")
+    op = box.at((1, 8, 8))
+    assert pc.CirculantPreconditioner(op).clipped == 12
+    generic = ConvLayer(np.random.default_rng(0).standard_normal((8, 1, 3, 3)), padding=1,
+                        padding_mode="circular")
+    assert pc.CirculantPreconditioner(generic.at((1, 8, 8))).clipped == 0
+
+
+def test_circulant_refuses_exactly_above_the_size_of_its_matrices(monkeypatch):
+    """The limit is on the complex128 per-frequency matrices it stores: at exactly their size
+    it builds, one byte less and it refuses."""
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((4, 2, 3, 3)), stride=2,
+                      padding=1)
+    shape = (2, 8, 8)
+    need = pc.CirculantPreconditioner(layer.at(shape))._root.numpy().nbytes
+    monkeypatch.setattr(pc, "CIRCULANT_LIMIT_BYTES", need)
+    pc.CirculantPreconditioner(layer.at(shape))
+    monkeypatch.setattr(pc, "CIRCULANT_LIMIT_BYTES", need - 1)
+    with pytest.raises(MemoryError, match=r"use the Jacobi preconditioner"):
+        pc.CirculantPreconditioner(layer.at(shape))
