@@ -536,3 +536,32 @@ def test_a_single_search_start_is_accepted_and_its_pool_is_in_that_of_more_start
         assert 0.0 < one[name].value <= eight[name].value * (1 + 1e-12), name
     with pytest.raises(ValueError, match=r"^need n_starts >= 1 and n_iter >= 0, got 0, 4$"):
         rad.two_layer_classes(X, 2, 1.0, 100, 0, n_starts=0, **kw)
+
+
+@pytest.mark.parametrize("exponent", [-700, -170, 3, 600])
+def test_estimates_scale_with_the_samples_bit_for_bit(exponent):
+    """Every class is positively homogeneous: the samples times 2^k give every estimate (value
+    and interval) times 2^k, exactly. At 2^-700 the squares of the samples underflow and at
+    2^600 they overflow; the estimates must not (they were 0 at 2^-700 before the samples were
+    brought to unit scale)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((7, 3))
+    big = np.ldexp(X, exponent)
+
+    def same(a, b):
+        assert np.ldexp(a.value, exponent) == b.value and b.value > 0
+        assert tuple(np.ldexp(a.ci, exponent)) == tuple(b.ci)
+
+    same(rad.linear_class(X, n_draws=50, seed=1), rad.linear_class(big, n_draws=50, seed=1))
+    same(rad.linear_class(X, exact=True), rad.linear_class(big, exact=True))
+    lo, hi = rad.linear_bounds(X)
+    assert rad.linear_bounds(big) == (np.ldexp(lo, exponent), np.ldexp(hi, exponent))
+    for exact in (True, False):
+        a = rad.two_layer_classes(X, n_draws=40, seed=2, exact=exact)
+        b = rad.two_layer_classes(big, n_draws=40, seed=2, exact=exact)
+        for name in a:
+            same(a[name], b[name])
+    planar = X[:, :2]
+    same(rad.two_layer_class(planar, activation="crelu", exact=True),
+         rad.two_layer_class(np.ldexp(planar, exponent), activation="crelu", exact=True))
+    same(rad.theorem41_bound(X, n_draws=30), rad.theorem41_bound(big, n_draws=30))

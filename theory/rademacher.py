@@ -196,6 +196,29 @@ def _as_samples(x: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
+def _unit_scale(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """`(arr * 2^-e, e)` with the largest absolute entry in [0.5, 1).
+
+    Exact (a power of two), so every product, sum and square root below is the unit-scale one
+    times a power of two, bit for bit; only the squares no longer under- or overflow. All the
+    classes here are positively homogeneous in the samples, so `_rescaled(estimate, e)` gives
+    the estimate of `arr`.
+    """
+    top = float(np.max(np.abs(arr)))
+    if top == 0.0:
+        return arr, 0
+    e = int(np.frexp(top)[1])
+    return (np.ldexp(arr, -e), e) if e else (arr, 0)
+
+
+def _rescaled(est: "RademacherEstimate", e: int) -> "RademacherEstimate":
+    """The estimate of the samples `2^e X` from that of `X` (value and interval times 2^e)."""
+    if e == 0:
+        return est
+    return dataclasses.replace(est, value=float(np.ldexp(est.value, e)),
+                               ci=(float(np.ldexp(est.ci[0], e)), float(np.ldexp(est.ci[1], e))))
+
+
 def _check_common(B: float, n_draws: int, delta: float, ci_method: str) -> None:
     if not (np.isfinite(B) and B > 0):
         raise ValueError(f"norm bound B must be a positive finite number, got {B}")
@@ -338,7 +361,7 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
     >>> bool(mc.ci[0] <= r_crelu <= mc.ci[1])
     True
     """
-    phi = _as_samples(features, "features")
+    phi, e = _unit_scale(_as_samples(features, "features"))
     _check_common(B, n_draws, delta, ci_method)
     L = phi.shape[0]
     scale = B / L
@@ -346,12 +369,12 @@ def linear_class(features: np.ndarray, B: float = 1.0, n_draws: int = 1000, seed
         _check_enumerable(L)
         stats = np.concatenate([np.linalg.norm(s @ phi, axis=1)
                                 for s in _chunks(all_signs(L))])
-        return _exact_estimate(stats, scale, "exact", delta)
+        return _rescaled(_exact_estimate(stats, scale, "exact", delta), e)
     stats = np.linalg.norm(sign_draws(L, n_draws, seed) @ phi, axis=1)
     flat = phi.reshape(-1)
     c2 = float(flat @ flat)
-    return _interval(stats, scale, c2, math.sqrt(L * c2), delta, ci_method, True, seed,
-                     int(n_draws), "exact")
+    return _rescaled(_interval(stats, scale, c2, math.sqrt(L * c2), delta, ci_method, True,
+                               seed, int(n_draws), "exact"), e)
 
 
 def linear_bounds(features: np.ndarray, B: float = 1.0) -> tuple[float, float]:
@@ -374,11 +397,11 @@ def linear_bounds(features: np.ndarray, B: float = 1.0) -> tuple[float, float]:
     >>> bool(lower <= exact <= upper)                        # Khintchine-Kahane and Jensen
     True
     """
-    phi = _as_samples(features, "features")
+    phi, e = _unit_scale(_as_samples(features, "features"))
     if not (np.isfinite(B) and B > 0):
         raise ValueError(f"norm bound B must be a positive finite number, got {B}")
     upper = B / phi.shape[0] * math.sqrt(float(np.sum(phi * phi)))
-    return upper / math.sqrt(2.0), upper
+    return float(np.ldexp(upper / math.sqrt(2.0), e)), float(np.ldexp(upper, e))
 
 
 def _chunks(signs: np.ndarray) -> list[np.ndarray]:
@@ -586,7 +609,7 @@ def two_layer_classes(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int
     >>> two_layer_classes(rich, n_draws=50, seed=0, activations=("crelu",))["crelu"].sup
     'lower estimate'
     """
-    Xa = _as_samples(X, "X")
+    Xa, e = _unit_scale(_as_samples(X, "X"))
     _check_common(B, n_draws, delta, ci_method)
     if int(d_in) != d_in or d_in < 1:
         raise ValueError(f"d_in must be a positive integer, got {d_in}")
@@ -616,6 +639,7 @@ def two_layer_classes(X: np.ndarray, d_in: int = 1, B: float = 1.0, n_draws: int
         else:
             out[name] = _interval(stats[name], scale, c2, math.sqrt(L) * op, delta, ci_method,
                                   name_exact, seed, int(n_draws), label)
+        out[name] = _rescaled(out[name], e)
     return out
 
 
