@@ -122,6 +122,11 @@ def certify_lower(X: np.ndarray, t) -> np.ndarray | bool:
     >>> bool(certify_lower(X, 0.999)), bool(certify_lower(X, 1.001))
     (True, False)
     """
+    return _certify(X, t, 1.0)
+
+
+def _certify(X: np.ndarray, t, sign: float) -> np.ndarray | bool:
+    """Prove ``sign * X_b - diag(t_b) >= 0`` (``sign`` is +1 or -1: negation is exact)."""
     X = np.asarray(X, dtype=np.float64)
     squeeze = X.ndim == 2
     if squeeze:
@@ -138,23 +143,28 @@ def certify_lower(X: np.ndarray, t) -> np.ndarray | bool:
     Xt = torch.from_numpy(X)
     if not torch.equal(Xt, Xt.transpose(1, 2)):
         raise ValueError("certify_lower needs exactly symmetric matrices")
-    diag = np.diagonal(X, axis1=1, axis2=2).copy()
+    diag = sign * np.diagonal(X, axis1=1, axis2=2)
     shifted = diag - t                                  # only used to pick the scaling
     good = (shifted > 0).all(axis=1) & np.isfinite(diag).all(axis=1) & np.isfinite(t).all(axis=1)
     good &= torch.isfinite(Xt.sum(dim=(1, 2))).numpy()
     out = good.copy()
     if good.any():
+        everyone = bool(good.all())
         gi = np.flatnonzero(good)
         s = _scaling(shifted[gi])
         st_ = torch.from_numpy(s)
-        Y = Xt[torch.from_numpy(gi)] * st_[:, :, None] * st_[:, None, :]   # exact (powers of 2)
+        Y = Xt * st_[:, :, None] if everyone else Xt[torch.from_numpy(gi)] * st_[:, :, None]
+        Y *= (sign * st_)[:, None, :]                   # exact (sign and powers of 2)
         yd = diag[gi] * s * s - t[gi] * s * s
         zd = yd - _margin(yd, n, gamma_prime(n + 1), axis=1)[:, None]
         idx = torch.arange(n)
         Y[:, idx, idx] = torch.from_numpy(zd)
         positive = (zd > 0).all(axis=1)
         res = np.zeros(len(gi), bool)
-        if positive.any():
+        if positive.all():
+            _, info = torch.linalg.cholesky_ex(Y)
+            res[:] = info.numpy() == 0
+        elif positive.any():
             _, info = torch.linalg.cholesky_ex(Y[torch.from_numpy(positive)])
             res[positive] = info.numpy() == 0
         out[gi] = res
@@ -172,7 +182,7 @@ def certify_upper(X: np.ndarray, b) -> np.ndarray | bool:
     >>> bool(certify_upper(X, 3.001)), bool(certify_upper(X, 2.999))
     (True, False)
     """
-    return certify_lower(-np.asarray(X, dtype=np.float64), -np.asarray(b, dtype=np.float64))
+    return _certify(X, -np.asarray(b, dtype=np.float64), -1.0)
 
 
 def certify_lower_band(ab: np.ndarray, t) -> bool:

@@ -24,15 +24,11 @@ tau^2)`` (Cauchy-Schwarz: ``|c_h c_w| + |s_h s_w| <= 1``). Hence, uniformly in `
     ||A~(w) - A(w)||_2 <= ||A~(w) - A(w)||_F <= eps_A = sqrt(2) beta ||Wabs||_F,
     Wabs[o, c] = sum_q |W[o, c, q]|.
 
-**Lemma G (rounding of the Gram).** With the real embedding
-``R = [[Ar, -Ai], [Ai, Ar]]`` (``R^T R`` is the real embedding of ``A^H A`` and has the same
-eigenvalues, each twice) every entry of ``fl(R^T R)`` is a dot product of length ``2K`` (as
-``Ar^T Ar + Ai^T Ai`` etc.), so ``||fl(R^T R) - R^T R||_2 <= gamma_{2K} || |R| ||_2^2
-<= gamma_{2K} ||R||_F^2 = 2 gamma_{2K} ||A~(w)||_F^2 =: eps_G(w)``.
-
-With ``b`` certified by Lemma C for ``fl(R^T R)``: ``sigma_max(A(w)) <= sqrt(b + eps_G) + eps_A``;
-with ``t`` certified: ``sigma_min(A(w)) >= sqrt(max(t - eps_G, 0)) - eps_A`` (Weyl's inequality
-for singular values, twice).
+The certified bounds (`symbol_bounds`) do not form ``A^H A`` from ``A~``: they use the Gram
+symbol built from the kernel's autocorrelation (`theory.gram_symbol`, Lemma R, which reuses
+Lemma S's twiddles and contraction order) and prove every frequency with Lemma C
+(`theory.rigour`): with ``b`` certified for ``G~(w)``, ``sigma_max(A(w))^2 <= b + eps_G``;
+with ``t`` certified, ``sigma_min(A(w))^2 >= t - eps_G`` (Weyl's inequality).
 """
 
 from __future__ import annotations
@@ -111,30 +107,15 @@ def symbol(cf: Coarse, Nh: int, Nw: int, half: bool = True) -> Symbol:
     return Symbol(Ar, Ai, eps_A, Nh, Nw, fh, fw)
 
 
-def _real_gram(Ar: np.ndarray, Ai: np.ndarray, side: str):
-    """Real embedding of A^H A (side 'C') or A A^H (side 'K'), stacked over frequencies."""
-    ar, ai = torch.from_numpy(Ar), torch.from_numpy(Ai)
-    if side == "K":
-        ar, ai = ar.transpose(1, 2), -ai.transpose(1, 2)      # A -> A^H
-    arT, aiT = ar.transpose(1, 2), ai.transpose(1, 2)
-    re = torch.bmm(arT, ar) + torch.bmm(aiT, ai)              # dot products of length 2K
-    P3 = torch.bmm(arT, ai)
-    im = P3 - torch.bmm(aiT, ar)
-    G = torch.cat([torch.cat([re, -im], dim=2), torch.cat([im, re], dim=2)], dim=1)
-    G = 0.5 * (G + G.transpose(1, 2))      # exactly symmetric (adds at most u |G|)
-    inner = ar.shape[1]
-    fro2 = (ar ** 2).sum(dim=(1, 2)) + (ai ** 2).sum(dim=(1, 2))
-    eps_G = (2 * gamma(2 * inner + 4) * fro2 * (1 + 1e-6)).numpy()
-    return G.numpy(), eps_G
-
-
 @dataclasses.dataclass
 class SymbolBounds:
     """Certified bounds on the extreme per-frequency singular values (squared).
 
     ``lower <= min_w sigma_min(A(w))^2`` (the ``C'``-th singular value; 0 if ``K < C'``) and
     ``upper >= max_w sigma_max(A(w))^2`` over the grid; ``est_*`` are the uncertified
-    eigenvalue estimates they were derived from.
+    eigenvalue estimates they were derived from (the extremes over the ``n_estimated``
+    frequencies whose Gram matrix was diagonalised); ``eps_gram`` is Lemma R's bound on the
+    rounding of the Gram symbol (`theory.gram_symbol`).
     """
 
     lower: float
@@ -142,17 +123,48 @@ class SymbolBounds:
     est_lower: float
     est_upper: float
     certified: bool
-    eps_A: float
+    eps_gram: float
     n_freq: int
     attempts: int
+    n_estimated: int
+
+
+#: Grids of at most this many frequencies are all diagonalised for the estimates; larger ones
+#: only on the subgrid of every `SCREEN_STEP`-th frequency per axis, then at every frequency
+#: whose proof fails (see `symbol_bounds`).
+SCREEN_ALL = 1024
+SCREEN_STEP = 4
+
+
+def _certify_at(gs, idx: np.ndarray, value: float, upper: bool, chunk: int) -> np.ndarray:
+    """Lemma C on the real embeddings of ``G~`` at the flat frequencies ``idx``."""
+    ok = np.zeros(len(idx), bool)
+    everyone = len(idx) == gs.real.shape[0]          # idx is then arange(F): no copies
+    for s0 in range(0, len(idx), chunk):
+        X = gs.real[s0:s0 + chunk] if everyone else gs.real_embedding(idx[s0:s0 + chunk])
+        ok[s0:s0 + chunk] = certify_upper(X, value) if upper else certify_lower(X, value)
+    return ok
 
 
 def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
-                  chunk: int = 2048) -> SymbolBounds:
+                  chunk: int = 4096) -> SymbolBounds:
     """Certified ``[min_w sigma_min^2, max_w sigma_max^2]`` of the symbol on a grid.
 
-    Lemmas S, G (module notes) and C (`theory.rigour`) applied to every frequency with one
-    common shift per side; `lower` is 0 when ``K < C'`` or nothing positive is provable.
+    Lemma R (`theory.gram_symbol`) and Lemma C (`theory.rigour`) applied to every frequency
+    with one common shift per side; `lower` is 0 when ``K < C'`` or nothing positive is
+    provable.
+
+    Notes
+    -----
+    Every frequency is proved, always; only the *choice* of the shifts uses estimates. The
+    estimates are the extreme eigenvalues (`eigvalsh`) of ``G~`` on a subgrid (all frequencies
+    when there are at most `SCREEN_ALL`). The upper shift ``b`` is the estimate enlarged by a
+    relative ``delta`` of the Cholesky margin's size; the frequencies where the proof of
+    ``G~ <= b`` fails are exactly those whose largest eigenvalue exceeds about ``b``. They
+    are diagonalised, the estimate is raised, and only they are proved again at the new
+    ``b`` (a proof at a smaller ``b`` holds at a larger one). The lower shift is found the
+    same way from below. So the bounds are as tight as with every frequency diagonalised:
+    the final estimate is a computed eigenvalue, within ``delta`` of the certified bound.
 
     Examples
     --------
@@ -165,55 +177,70 @@ def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
     >>> sb.certified, bool(81 <= sb.upper < 81 * (1 + 1e-9)), sb.lower   # symbol vanishes at w=(2,*)
     (True, True, 0.0)
     """
+    from theory.gram_symbol import gram_symbol
+
     K, Cc = cf.kernel.shape[:2]
-    sym = symbol(cf, Nh, Nw)
-    Ar = sym.Ar.reshape(-1, K, Cc)
-    Ai = sym.Ai.reshape(-1, K, Cc)
-    F = Ar.shape[0]
     lower_possible = need_lower and K >= Cc
     side = "C" if (Cc <= K) else "K"
-    grams, epsG, lo_est, hi_est = [], [], np.inf, 0.0
-    for s0 in range(0, F, chunk):
-        G, eG = _real_gram(Ar[s0:s0 + chunk], Ai[s0:s0 + chunk], side)
-        n2 = G.shape[-1] // 2
-        Gc = G[:, :n2, :n2] + 1j * G[:, n2:, :n2]             # complex Hermitian A^H A
-        lam = np.linalg.eigvalsh(Gc)
-        lo_est = min(lo_est, float(lam[:, 0].min()))
-        hi_est = max(hi_est, float(lam[:, -1].max()))
-        grams.append(G)
-        epsG.append(eG)
-    epsG_all = np.concatenate(epsG)
-    eg = float(epsG_all.max())
-    # upper: certify lambda_max(fl(R^T R)) <= b for every frequency
-    n = grams[0].shape[-1]
+    gs = gram_symbol(cf, Nh, Nw, side)
+    Fh, Fw = gs.shape
+    F = Fh * Fw
+    evaluated = np.zeros(F, bool)
+    if F <= SCREEN_ALL:
+        evaluated[:] = True
+    else:
+        evaluated.reshape(Fh, Fw)[::SCREEN_STEP, ::SCREEN_STEP] = True
+    lam = np.linalg.eigvalsh(gs.complex(np.flatnonzero(evaluated)))
+    lo_est, hi_est = float(lam[:, 0].min()), float(lam[:, -1].max())
+    n = 2 * gs.n                             # the real embedding's order
+
+    def estimate(idx):
+        nonlocal lo_est, hi_est
+        new = idx[~evaluated[idx]]
+        if new.size:
+            lam_new = np.linalg.eigvalsh(gs.complex(new))
+            evaluated[new] = True
+            lo_est = min(lo_est, float(lam_new[:, 0].min()))
+            hi_est = max(hi_est, float(lam_new[:, -1].max()))
+        return new.size > 0
+
+    sweeps = 0
+    # upper: prove lambda_max(G~(w)) <= b at every frequency
     delta = 4 * n * (n + 1) * U + 1e-15     # about the Cholesky margin of Lemma C
-    b = None
-    for attempt in range(1, 6):
+    b, pending, raises = None, np.arange(F), 0
+    while raises < 5:
+        sweeps += 1
         b_try = hi_est * (1 + delta) + delta * max(hi_est, 1e-300)
-        if all(certify_upper(G, b_try).all() for G in grams):
+        pending = pending[~_certify_at(gs, pending, b_try, True, chunk)]
+        if pending.size == 0:
             b = b_try
             break
-        delta *= 100
+        if not estimate(pending):            # failures already diagonalised: widen the margin
+            delta *= 100
+            raises += 1
     t = None
     if lower_possible:
         d2 = 4 * n * (n + 1) * U + 1e-15
-        for attempt_l in range(1, 6):
+        pending, raises = np.arange(F), 0
+        while raises < 5:
+            sweeps += 1
             t_try = lo_est - d2 * max(hi_est, 1e-300)
             if t_try <= 0:
                 t = 0.0
                 break
-            if all(certify_lower(G, t_try).all() for G in grams):
+            pending = pending[~_certify_at(gs, pending, t_try, False, chunk)]
+            if pending.size == 0:
                 t = t_try
                 break
-            d2 *= 100
+            if not estimate(pending):
+                d2 *= 100
+                raises += 1
     certified = b is not None and (t is not None or not lower_possible)
-    upper = (math.sqrt(b + eg) + sym.eps_A) ** 2 * (1 + 8 * U) if b is not None else math.inf
-    if t is not None and t > eg:
-        lower = max(math.sqrt(t - eg) - sym.eps_A, 0.0) ** 2 * (1 - 8 * U)
-    else:
-        lower = 0.0
+    eg = gs.eps
+    upper = (b + eg) * (1 + 4 * U) if b is not None else math.inf
+    lower = (t - eg) * (1 - 4 * U) if (t is not None and t > eg) else 0.0
     return SymbolBounds(lower, upper, max(lo_est, 0.0) if lower_possible else 0.0, hi_est,
-                        certified, sym.eps_A, F, attempt)
+                        certified, eg, F, sweeps, int(evaluated.sum()))
 
 
 __all__ = ["Symbol", "SymbolBounds", "symbol", "symbol_bounds"]
