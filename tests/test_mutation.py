@@ -7,6 +7,7 @@ accepts, i.e. the roots of a quadratic, found here by bisection on the test itse
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -116,18 +117,66 @@ def test_summarise_counts_no_tests_as_survived():
 
 
 def test_equivalent_survivors_leave_the_non_equivalent_score_only():
-    statuses = {"a": "killed", "b": "killed", "c": "survived", "d": "no tests", "e": "killed"}
-    s = mut.summarise(40, statuses, equivalent=["c", "e", "zz"])  # e was killed: not counted
-    assert s["equivalent"] == ["c"] and s["score"] == 0.6
-    assert s["score_non_equivalent"] == 0.75
+    statuses = {"a": "killed", "b": "killed", "m.x_f__mutmut_3": "survived", "d": "no tests",
+                "e": "killed"}
+    diffs = {"m.x_f__mutmut_3": "-    x + 1\n+    x - 1", "d": "-a\n+b"}
+    fp = mut.diff_fingerprint(diffs["m.x_f__mutmut_3"])
+    s = mut.summarise(40, statuses, {"m.x_f__mutmut_3": fp, "e": fp, "zz": fp}, diffs)
+    assert s["equivalent"] == ["m.x_f__mutmut_3"] and s["score"] == 0.6   # e was killed
+    assert s["score_non_equivalent"] == 0.75 and s["equivalent_stale"] == []
     assert s["wilson95_non_equivalent"] == list(mut.wilson_interval(3, 4))
+
+
+def test_a_verdict_follows_its_mutation_not_its_number():
+    """Planted staleness: after an edit renumbers a function's mutants, the verdict's name
+    means another mutation; it must not count for it, and must count for its own mutation
+    under the new number."""
+    judged = "--- m\n+++ m\n@@ -1 +1 @@\n-    return x + 1\n+    return x - 1"
+    other = "--- m\n+++ m\n@@ -1 +1 @@\n-    raise ValueError('bad')\n+    raise ValueError(None)"
+    verdicts = {"m.x_f__mutmut_3": mut.diff_fingerprint(judged)}
+    # the name now carries another (killable, surviving) mutation
+    s = mut.summarise(10, {"m.x_f__mutmut_3": "survived", "k": "killed"}, verdicts,
+                      {"m.x_f__mutmut_3": other})
+    assert s["equivalent"] == [] and s["equivalent_stale"] == ["m.x_f__mutmut_3"]
+    assert s["score_non_equivalent"] == s["score"] == 0.5
+    # the judged mutation survives as mutant 9 of the same function: still equivalent
+    s = mut.summarise(10, {"m.x_f__mutmut_9": "survived", "k": "killed"}, verdicts,
+                      {"m.x_f__mutmut_9": judged})
+    assert s["equivalent"] == ["m.x_f__mutmut_9"] and s["score_non_equivalent"] == 1.0
+    # the same change in another function is not covered
+    s = mut.summarise(10, {"m.x_g__mutmut_3": "survived"}, verdicts, {"m.x_g__mutmut_3": judged})
+    assert s["equivalent"] == []
+    # no recorded diff: not covered
+    assert mut.summarise(10, {"m.x_f__mutmut_3": "survived"}, verdicts)["equivalent"] == []
 
 
 def test_equivalent_verdicts_in_pyproject_name_sampled_mutants_with_reasons():
     equivalent = mut.load_equivalent()
-    assert equivalent and all(r.strip() for r in equivalent.values())
+    assert equivalent and all(v["reason"].strip() for v in equivalent.values())
+    assert all(len(v["diff"]) == 16 for v in equivalent.values())
     modules = {".".join(m[:-3].split("/")) for m in mut.load_modules()}
     assert all(name.rsplit(".", 1)[0] in modules for name in equivalent), equivalent
+
+
+def test_load_equivalent_refuses_a_verdict_without_its_diff(tmp_path):
+    p = tmp_path / "pyproject.toml"
+    p.write_text('[tool.crelu-mutation.equivalent]\n"theory.a.x_f__mutmut_1" = "a reason"\n')
+    with pytest.raises(ValueError, match="reason = .*diff = "):
+        mut.load_equivalent(p)
+    p.write_text('[tool.crelu-mutation.equivalent]\n'
+                 '"theory.a.x_f__mutmut_1" = {reason = "r", diff = "123"}\n')
+    with pytest.raises(ValueError, match="16-digit diff_fingerprint"):
+        mut.load_equivalent(p)
+
+
+@pytest.mark.slow  # mutmut regenerates every module with a verdict: minutes
+@pytest.mark.skipif(importlib.util.find_spec("mutmut") is None, reason="mutmut not installed")
+def test_every_equivalence_verdict_matches_the_current_source():
+    """Each verdict's mutation still exists under its name (an edit that renumbers a
+    function's mutants must re-key the verdict: --check-equivalent names the new number)."""
+    report = mut.check_equivalent(mut.load_equivalent())
+    bad = {n: (r["state"], r["now"]) for n, r in report.items() if r["state"] != "ok"}
+    assert not bad, bad
 
 
 def test_table_and_atomic_json(tmp_path):

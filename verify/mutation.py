@@ -179,7 +179,8 @@ def classify(exit_code: int | None) -> str:
 
 
 def summarise(generated: int, statuses: Mapping[str, str],
-              equivalent: Sequence[str] = ()) -> dict[str, Any]:
+              equivalent: Mapping[str, str] | None = None,
+              diffs: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Counts, score and 95% Wilson interval of one module's sampled mutants.
 
     Parameters
@@ -188,9 +189,15 @@ def summarise(generated: int, statuses: Mapping[str, str],
         How many mutants mutmut generates for the module.
     statuses : mapping
         Sampled mutant name -> verdict (:func:`classify`).
-    equivalent : sequence of str
-        Mutants judged equivalent (by a person, with the reason in pyproject.toml): a
-        survivor among them is left out of ``score_non_equivalent``.
+    equivalent : mapping, optional
+        Mutant name -> the `diff_fingerprint` of the mutation judged equivalent (by a
+        person, with the reason in pyproject.toml). A survivor among them is left out of
+        ``score_non_equivalent`` if its diff in ``diffs`` has the fingerprint of a verdict on
+        the same function (under any mutant number: an edit of the function renumbers its
+        mutants). A survivor named in a verdict whose diff differs (the name now means
+        another mutation) is listed in ``equivalent_stale`` and counts as a survivor.
+    diffs : mapping, optional
+        Mutant name -> its diff in this run (recorded for every mutant not killed).
 
     Examples
     --------
@@ -198,8 +205,12 @@ def summarise(generated: int, statuses: Mapping[str, str],
     ...                     "e": "no tests"})
     >>> s["sampled"], s["killed"], s["survived"], s["no_tests"], s["timeout"], s["score"]
     (5, 2, 2, 1, 1, 0.5)
-    >>> summarise(100, {"a": "killed", "c": "survived"}, equivalent=["c"])["score_non_equivalent"]
+    >>> d = {"c": "-    x + 1\\n+    x - 1"}
+    >>> summarise(100, {"a": "killed", "c": "survived"}, {"c": diff_fingerprint(d["c"])},
+    ...           d)["score_non_equivalent"]
     1.0
+    >>> summarise(100, {"a": "killed", "c": "survived"}, {"c": "0" * 16}, d)["equivalent_stale"]
+    ['c']
     """
     _check_count("generated", generated)
     if len(statuses) > generated:
@@ -214,7 +225,12 @@ def summarise(generated: int, statuses: Mapping[str, str],
     timeout = counts.pop(_TIMEOUT, 0)
     interval = wilson_interval(killed, killed + survived)
     survivors = sorted(k for k, v in statuses.items() if v in (_SURVIVED, _NO_TESTS))
-    equiv = sorted(set(survivors) & set(equivalent))
+    equivalent, diffs = equivalent or {}, diffs or {}
+    # a verdict is about a mutation of one function, whatever number mutmut gives it
+    judged_mutations = {(function_of(n), fp) for n, fp in equivalent.items()}
+    equiv = sorted(n for n in survivors if n in diffs
+                   and (function_of(n), diff_fingerprint(diffs[n])) in judged_mutations)
+    stale = sorted(n for n in survivors if n in equivalent and n not in equiv)
     interval_ne = wilson_interval(killed, killed + survived - len(equiv))
     return {
         "generated": generated,
@@ -228,6 +244,7 @@ def summarise(generated: int, statuses: Mapping[str, str],
         "wilson95": None if interval is None else list(interval),
         "survivors": survivors,
         "equivalent": equiv,
+        "equivalent_stale": stale,
         "score_non_equivalent": mutation_score(killed, survived - len(equiv)),
         "wilson95_non_equivalent": None if interval_ne is None else list(interval_ne),
     }
@@ -353,12 +370,16 @@ def mutant_diffs(mutated: Path, module: str, names: Sequence[str]) -> dict[str, 
     """
     if not names:
         return {}
+    return _diffs_from_code(mutated.read_text("utf-8"), module, names)
+
+
+def _diffs_from_code(code: str, module: str, names: Sequence[str]) -> dict[str, str]:
     import difflib
 
     import libcst as cst
     from mutmut.mutation.diff_apply import read_mutant_function, read_original_function
 
-    tree = cst.parse_module(mutated.read_text("utf-8"))
+    tree = cst.parse_module(code)
     diffs = {}
     for name in names:
         orig, mutant = (cst.Module([f]).code.strip() for f in
@@ -366,6 +387,93 @@ def mutant_diffs(mutated: Path, module: str, names: Sequence[str]) -> dict[str, 
         diffs[name] = "\n".join(difflib.unified_diff(orig.split("\n"), mutant.split("\n"),
                                                      fromfile=module, tofile=module, lineterm=""))
     return diffs
+
+
+def current_diffs(module: str, names: Sequence[str]) -> dict[str, str]:
+    """The diffs of ``names`` as mutmut would generate them from the current source of
+    ``module`` (no tests run); a name mutmut no longer generates maps to ``""``."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+    from mutmut.utils.format_utils import get_mutant_name
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # mutmut reads its [tool.mutmut] from ./pyproject.toml
+    try:
+        path = Path(module)
+        mutated = mutate_file_contents(str(path), path.read_text("utf-8"))
+    finally:
+        os.chdir(cwd)
+    present = {get_mutant_name(path, n) for n in mutated.mutant_names}
+    out = _diffs_from_code(mutated.code, module, [n for n in names if n in present])
+    return {n: out.get(n, "") for n in names}
+
+
+def diff_fingerprint(diff: str) -> str:
+    """What an equivalence verdict is about: a hash of the mutant's changed lines.
+
+    A verdict is keyed by mutmut's mutant name, which is a number within its function; an
+    edit of the function renumbers the mutants, so the same name can come to mean another
+    mutation. The verdict therefore also records this fingerprint, and it counts only for a
+    mutant whose diff has it (context lines and line numbers are left out, so an edit
+    elsewhere in the function keeps the verdict).
+
+    Examples
+    --------
+    >>> a = "--- m\\n+++ m\\n@@ -1,2 +1,2 @@\\n def f():\\n-    return x + 1\\n+    return x - 1"
+    >>> b = "--- m\\n+++ m\\n@@ -4,2 +4,2 @@\\n def f(y):\\n-    return x + 1\\n+    return x - 1"
+    >>> diff_fingerprint(a) == diff_fingerprint(b), len(diff_fingerprint(a))
+    (True, 16)
+    >>> diff_fingerprint(a) == diff_fingerprint(a.replace("x - 1", "x * 1"))
+    False
+    """
+    import hashlib
+
+    changed = [line for line in diff.splitlines()
+               if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))]
+    return hashlib.sha256("\n".join(changed).encode("utf-8")).hexdigest()[:16]
+
+
+def function_of(mutant: str) -> str:
+    """``theory.fft.xǁCǁf__mutmut_3`` -> ``theory.fft.xǁCǁf`` (the mutated function)."""
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def module_of(mutant: str) -> str:
+    """``theory.fft.xǁCǁf__mutmut_3`` -> ``theory/fft.py``."""
+    return mutant.split(".x", 1)[0].replace(".", "/") + ".py"
+
+
+def check_equivalent(equivalent: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Each verdict against the current source: ``{name: {"state", "fingerprint", "diff",
+    "now"}}``.
+
+    ``state`` is ``"ok"`` (the mutant still has the recorded diff), ``"renumbered"`` (the
+    judged mutation is now mutant ``now`` of the same function: re-key the verdict) or
+    ``"stale"`` (the function no longer has that mutation: judge again).
+    """
+    by_module: dict[str, list[str]] = {}
+    for name in equivalent:
+        by_module.setdefault(module_of(name), []).append(name)
+    report = {}
+    for module, names in sorted(by_module.items()):
+        current = current_diffs(module, names)
+        lost = [n for n in names
+                if not current[n] or diff_fingerprint(current[n]) != equivalent[n]["diff"]]
+        siblings: dict[str, str] = {}
+        if lost:
+            every = list_mutants(module)
+            funcs = {function_of(n) for n in lost}
+            siblings = current_diffs(module, [m for m in every if function_of(m) in funcs])
+        for name in names:
+            diff = current[name]
+            fp = diff_fingerprint(diff) if diff else ""
+            entry = {"state": "ok", "fingerprint": fp, "diff": diff, "now": name}
+            if name in lost:
+                moved = [m for m, d in siblings.items() if function_of(m) == function_of(name)
+                         and diff_fingerprint(d) == equivalent[name]["diff"]]
+                entry.update(state="renumbered", now=moved[0]) if moved else entry.update(
+                    state="stale", now="")
+            report[name] = entry
+    return report
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -400,16 +508,26 @@ def _fmt_ci(ci: Sequence[float] | None) -> str:
     return "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def load_equivalent(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
-    """``[tool.crelu-mutation.equivalent]``: mutant name -> why it is equivalent."""
+def load_equivalent(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, dict[str, str]]:
+    """``[tool.crelu-mutation.equivalent]``: mutant name -> ``{"reason", "diff"}``.
+
+    Each verdict is an inline table ``{reason = "...", diff = "<fingerprint>"}``: why the
+    mutant is equivalent, and the `diff_fingerprint` of the mutation that was judged.
+    """
     tomllib = _toml()
 
     data = tomllib.loads(pyproject.read_text("utf-8"))
     table = data.get("tool", {}).get("crelu-mutation", {}).get("equivalent", {})
-    empty = [k for k, v in table.items() if not str(v).strip()]
-    if empty:
-        raise ValueError(f"[tool.crelu-mutation.equivalent] {empty[0]}: give the reason")
-    return table
+    for name, value in table.items():
+        if not isinstance(value, dict) or not str(value.get("reason", "")).strip():
+            raise ValueError(f"[tool.crelu-mutation.equivalent] {name}: give the verdict as "
+                             f"{{reason = \"...\", diff = \"...\"}} (python -m verify.mutation "
+                             f"--check-equivalent prints the fingerprint)")
+        if not re.fullmatch(r"[0-9a-f]{16}", str(value.get("diff", ""))):
+            raise ValueError(f"[tool.crelu-mutation.equivalent] {name}: diff must be the "
+                             f"16-digit diff_fingerprint of the mutation judged, got "
+                             f"{value.get('diff')!r}")
+    return {k: {"reason": str(v["reason"]), "diff": str(v["diff"])} for k, v in table.items()}
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:
@@ -421,7 +539,8 @@ def write_results(path: Path, data: Mapping[str, Any]) -> None:
 
 
 _SUMMARY_KEYS = ("generated", "sampled", "killed", "survived", "no_tests", "timeout", "other",
-                 "score", "wilson95", "survivors", "equivalent", "score_non_equivalent",
+                 "score", "wilson95", "survivors", "equivalent", "equivalent_stale",
+                 "score_non_equivalent",
                  "wilson95_non_equivalent")
 
 
@@ -456,13 +575,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recheck", action="store_true",
                         help="rerun only the survivors recorded in --out (after tests were "
                              "added) and update their verdicts; the first run's counts are kept")
+    parser.add_argument("--check-equivalent", action="store_true",
+                        help="run nothing: check every [tool.crelu-mutation.equivalent] verdict "
+                             "against the mutants of the current source (exit 1 if one is "
+                             "stale), printing the current diff and fingerprint of each")
     parser.add_argument("--rescore", action="store_true",
                         help="run nothing: recompute the scores in --out with the current "
                              "[tool.crelu-mutation.equivalent] verdicts")
     args = parser.parse_args(argv)
 
     modules = load_modules()
-    equivalent = load_equivalent()
+    verdicts = load_equivalent()
+    if args.check_equivalent:
+        report = check_equivalent(verdicts)
+        for name, r in report.items():
+            print(f"{r['state']}: {name} (its diff now: {r['fingerprint'] or 'none'})"
+                  + (f" -> the judged mutation is now {r['now']}"
+                     if r["state"] == "renumbered" else ""))
+            if r["state"] == "stale":
+                print(r["diff"] or "  (mutmut no longer generates this mutant)")
+        stale = [n for n, r in report.items() if r["state"] != "ok"]
+        print(f"{len(report) - len(stale)} of {len(report)} verdicts match the current source")
+        return 1 if stale else 0
+    equivalent = {k: v["diff"] for k, v in verdicts.items()}
     chosen = args.module or list(modules)
     unknown = [m for m in chosen if m not in modules]
     if unknown:
@@ -485,7 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rescore:
         for module, old in results.items():
             keep = {k: v for k, v in old.items() if k not in _SUMMARY_KEYS}
-            results[module] = {**summarise(old["generated"], old["mutants"], equivalent), **keep}
+            results[module] = {**summarise(old["generated"], old["mutants"], equivalent,
+                                           old.get("diffs")), **keep}
         _write(out, results)
         print(format_table(results))
         return 0
@@ -518,15 +654,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              ("killed", "survived", "no_tests", "timeout",
                                               "score", "wilson95", "survivors")}
             merged = {**old["mutants"], **statuses}
-            summary = summarise(old["generated"], merged, equivalent)
+            merged_diffs = {**{k: v for k, v in old["diffs"].items() if k not in statuses},
+                            **diffs}
+            summary = summarise(old["generated"], merged, equivalent, merged_diffs)
             summary.update(command=old["command"], tests=modules[module],
                            seconds=old["seconds"], mutants=merged,
-                           diffs={**{k: v for k, v in old["diffs"].items() if k not in statuses},
-                                  **diffs},
+                           diffs=merged_diffs,
                            first_run=first, recheck={"command": command, "mutants": statuses,
                                                      "seconds": round(seconds, 1)})
         else:
-            summary = summarise(len(names), statuses, equivalent)
+            summary = summarise(len(names), statuses, equivalent, diffs)
             summary.update(command=command, tests=modules[module], seconds=round(seconds, 1),
                            mutants=statuses, diffs=diffs)
         print(format_table({module: summary}).splitlines()[-1], flush=True)
