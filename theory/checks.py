@@ -233,7 +233,8 @@ def lsmr_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
 
 def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: float,
                             b_norm: float, taps: int = 1, abs_norm: float | None = None,
-                            solution_norm: float | None = None) -> float:
+                            solution_norm: float | None = None, istop: int = 1,
+                            cond: float | None = None) -> float:
     r"""What CGLS's stopping rule guarantees for the relative residual, as evaluated
     independently (by another conv routine than the solver's).
 
@@ -256,6 +257,29 @@ def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
     Unlike LSMR's (`lsmr_residual_tolerance`) there is no term growing with the
     iteration count: the rule was tested on a fresh residual, not on the recurrence.
 
+    *A stop on rule 2* (``istop=2``: the gradient test
+    $\|(AS)^T\tilde r\| \le \nu(\mathrm{atol}\|\tilde r\| + \delta)$ on a fresh float64
+    residual $\tilde r$, $\nu \le \|AS\|$, $\delta = 8\sqrt n\,u\,\||A|\|\,\|x'\|$)
+    says nothing about $\|\tilde r\|$ by itself: on consistent data the solve reaches the
+    rounding floor of rule 2 before rule 1 when btol is near $u$. For consistent data
+    ($b = Ax^\star$) the exact residual $r = A(x^\star - x')$ lies in the range of $AS$, so
+    $\|(AS)^Tr\| \ge \sigma_{\min}(AS)\|r\|$, while
+    $\|(AS)^Tr\| \le \|(AS)^T\tilde r\| + \|AS\|\,\|r - \tilde r\|
+    \le \|AS\|(\mathrm{atol}(\|r\| + \delta) + 2\delta)$ (the second $\delta$ also covers
+    the gradient's own rounding, smaller by the factor $\|\tilde r\|/\|b\|$). With
+    $\kappa = \kappa(AS)$ = `cond` and $\kappa\,\mathrm{atol} < 1/2$:
+
+    $$
+    \frac{\|b - Ax'\|_{\rm indep}}{\|b\|} \le
+    \frac{1}{\|b\|}\Big(\frac{\kappa(2 + \mathrm{atol})\,\delta}{1 - \kappa\,\mathrm{atol}}
+    + \delta\Big).
+    $$
+
+    `cond` is the solver's Ritz estimate of $\kappa(AS)$ (`Solution.cond_estimate`), which
+    is from below: a too small $\kappa$ makes this tolerance too small, so the error it can
+    cause is a false alarm, never a missed inconsistency. Without a finite `cond` (or with
+    $\kappa\,\mathrm{atol} \ge 1/2$) the rule-1 tolerance is returned, the stricter one.
+
     Examples
     --------
     >>> from theory.checks import cgls_residual_tolerance
@@ -265,13 +289,20 @@ def cgls_residual_tolerance(atol: float, btol: float, a_norm: float, x_norm: flo
     '2.0001e-10'
     >>> cgls_residual_tolerance(1e-10, 1e-10, 3.0, 2.0, b_norm=0.0)
     inf
+    >>> r2 = cgls_residual_tolerance(1e-14, 1e-14, 3.0, 2.0, 6.0, taps=27, istop=2, cond=50.0)
+    >>> delta = 8 * 27 ** 0.5 * 2.0 ** -52 * 3.0 * 2.0 / 6.0       # the rounding floor / ||b||
+    >>> bool(abs(r2 - (50 * (2 + 1e-14) * delta / (1 - 50e-14) + delta)) < 1e-25)
+    True
     """
     if b_norm == 0 or not np.isfinite(a_norm):
         return float("inf")
     abs_norm = a_norm if abs_norm is None or not np.isfinite(abs_norm) else abs_norm
     solution_norm = x_norm if solution_norm is None else solution_norm
-    return (btol + atol * a_norm * x_norm / b_norm
-            + 8.0 * np.sqrt(taps) * _EPS * abs_norm * solution_norm / b_norm)
+    floor = 8.0 * np.sqrt(taps) * _EPS * abs_norm * solution_norm / b_norm   # delta / ||b||
+    rule1 = btol + atol * a_norm * x_norm / b_norm + floor
+    if istop == 2 and cond is not None and np.isfinite(cond) and cond * atol < 0.5:
+        return float(cond * (2.0 + atol) * floor / (1.0 - cond * atol) + floor)
+    return float(rule1)
 
 
 def crelu_overlap(h: np.ndarray, axis: int) -> tuple[int, float]:

@@ -493,7 +493,9 @@ def _check_exact(sel: MaxPoolSelection, x: np.ndarray, g: np.ndarray, rel: float
         solver_tol = cgls_residual_tolerance(atol, btol, sol.a_norm_estimate,
                                              sol.x_norm_estimate, gnorm, taps,
                                              abs_norm=sel.abs_norm_bound(),
-                                             solution_norm=float(np.linalg.norm(x)))
+                                             solution_norm=float(np.linalg.norm(x)),
+                                             istop=int(sol.stopping.get("istop", 1)),
+                                             cond=sol.cond_estimate)
     else:
         solver_tol = float("nan")
     # the solver's guarantee widens the rounding tolerance; without a certificate (no
