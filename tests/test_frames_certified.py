@@ -428,3 +428,39 @@ def test_cholesky_certificate_proves_below_and_refuses_above(seed, n):
     if lamb[0] > gap:
         assert certify_lower_banded(xb, lamb[0] - gap, beta)
     assert not certify_lower_banded(xb, lamb[0] + gap, beta)
+
+
+@pytest.mark.parametrize("geom", [(2, 1, 4, 20, 12), (1, 1, 3, 5, 30), (2, 3, 7, 40, 30)])
+def test_screened_tile_verification_equals_the_unscreened(geom, monkeypatch):
+    """The tile screen (estimate the interior class, the others only when their proof
+    fails) certifies the same lower bound as estimating every class up front, with fewer
+    estimates; both contain the dense truth."""
+    s, p, ks, k, n = geom
+    rng = np.random.default_rng(5)
+    layer = ConvLayer(_bank(rng, k, 2, ks), stride=s, padding=p)
+    shape = (2, n, n)
+    cf = coarse_form(layer.at(shape))
+    screened = TileCertifier(cf).certify((4, 4), (2, 2), max_local=10 ** 6)
+    monkeypatch.setattr(tiles_mod, "SCREEN", False)
+    full = TileCertifier(cf).certify((4, 4), (2, 2), max_local=10 ** 6)
+    assert full.verified and screened.verified and full.lower > 0
+    assert abs(screened.lower - full.lower) <= 1e-4 * full.lower
+    assert sum(not math.isnan(tt.est) for tt in screened.types) < len(full.types)
+    lo, _, slack = truth(layer, shape)
+    assert screened.lower <= lo + slack and full.lower <= lo + slack
+
+
+def test_planted_screen_that_skips_failed_classes_breaks_containment(monkeypatch):
+    """Negative control: if the classes whose proof fails were accepted (only the interior
+    class decides t), the bound exceeds the dense truth: the boundary classes are what limit
+    it, and only their proofs catch it."""
+    rng = np.random.default_rng(5)
+    layer = ConvLayer(_bank(rng, 20, 2, 4), stride=2, padding=1)
+    shape = (2, 20, 20)
+    cf = coarse_form(layer.at(shape))
+    lo, _, slack = truth(layer, shape)
+    good = TileCertifier(cf).certify((4, 4), (2, 2), max_local=10 ** 6)
+    assert good.verified and good.lower <= lo + slack
+    monkeypatch.setattr(tiles_mod, "certify_lower_band", lambda ab, t: True)
+    bad = TileCertifier(cf).certify((4, 4), (2, 2), max_local=10 ** 6)
+    assert bad.lower > lo + slack

@@ -232,7 +232,7 @@ def _tiled(layer, cf, tc, upper, upper_ok, details, tiles, tile_limit, single_ti
     details["tiles"] = {"P": P, "R": R, "types": len(res.types), "placements": res.n_tiles,
                         "max_local": res.max_local, "t": res.t, "s_min": res.s_min,
                         "eps_G": res.eps_G, "reason": res.reason, "seconds": res.seconds,
-                        "type_estimates": [tt.est for tt in res.types],
+                        "type_estimates": [None if math.isnan(tt.est) else tt.est for tt in res.types],
                         "type_counts": [tt.count for tt in res.types]}
     exact = False
     single = len(res.types) == 1 and res.n_tiles == 1
