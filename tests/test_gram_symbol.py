@@ -189,3 +189,37 @@ def test_planted_screen_without_refinement_is_loose(monkeypatch):
     bad = symbol_bounds(cf, Nh, Nw)
     assert len(calls) > 1                                       # the refinement was reached
     assert (not bad.certified) or bad.lower < lo * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_eps_is_lemma_r_written_out(k):
+    """Lemma R's bound from its statement, with the lags' sums written as loops over taps
+    (independent of `_lags`' slicing and storage): the code's eps must equal it. A wrong
+    term count (e.g. n_R without the tree's ceil(log2 K)) or a misplaced lag changes it."""
+    import math
+
+    from theory.rigour import gamma
+    from theory.symbol import TAU
+
+    w = np.random.default_rng(k).standard_normal((k, 2, 3, 3))
+    cf = coarse_form(ConvLayer(w, stride=2, padding=1, padding_mode="circular").at((2, 8, 8)))
+    W = cf.kernel
+    K, C, kh, kw = W.shape
+    absR = np.zeros((C, C))
+    P = np.zeros((C, C))
+    for dh in range(-(kh - 1), kh):
+        for dw in range(-(kw - 1), kw):
+            r = np.zeros((C, C))
+            p = np.zeros((C, C))
+            for qh in range(kh):
+                for qw in range(kw):
+                    if 0 <= qh + dh < kh and 0 <= qw + dw < kw:
+                        r += W[:, :, qh, qw].T @ W[:, :, qh + dh, qw + dw]
+                        p += np.abs(W[:, :, qh, qw]).T @ np.abs(W[:, :, qh + dh, qw + dw])
+            absR += np.abs(r)
+            P += p
+    beta = 4.01 * TAU + 1.01 * gamma((2 * kw - 1) + 2 * (2 * kh - 1))
+    n_r = kh * kw + (math.ceil(math.log2(K)) if K > 1 else 0)
+    E = math.sqrt(2) * beta * absR + gamma(n_r) * P
+    expected = float(np.sqrt((E ** 2).sum())) * (1 + 1e-6)
+    assert abs(gram_symbol(cf, 4, 4).eps - expected) <= 1e-9 * expected
