@@ -652,6 +652,7 @@ def test_pooled_cgls_rule2_stop_is_no_false_alarm():
     import warnings
 
     from test_pooling import _uneven_pooled_case
+
     from theory import invert_crelu_maxpool
     from theory.checks import InconsistentFeaturesWarning
 
