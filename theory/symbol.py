@@ -146,8 +146,14 @@ def _certify_at(gs, idx: np.ndarray, value: float, upper: bool, chunk: int) -> n
     return ok
 
 
+#: Frequencies per batched Cholesky proof, and the most bytes of its scaled copy (wide
+#: layers get smaller chunks).
+CHUNK = 4096
+CHUNK_BYTES = 64 * 2 ** 20
+
+
 def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
-                  chunk: int = 4096) -> SymbolBounds:
+                  chunk: int | None = None) -> SymbolBounds:
     """Certified ``[min_w sigma_min^2, max_w sigma_max^2]`` of the symbol on a grid.
 
     Lemma R (`theory.gram_symbol`) and Lemma C (`theory.rigour`) applied to every frequency
@@ -193,6 +199,8 @@ def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
     lam = np.linalg.eigvalsh(gs.complex(np.flatnonzero(evaluated)))
     lo_est, hi_est = float(lam[:, 0].min()), float(lam[:, -1].max())
     n = 2 * gs.n                             # the real embedding's order
+    if chunk is None:
+        chunk = max(1, min(CHUNK, CHUNK_BYTES // (8 * n * n)))
 
     def estimate(idx):
         nonlocal lo_est, hi_est
