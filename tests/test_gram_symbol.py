@@ -43,7 +43,7 @@ def exact_gram(cf, Nh: int, Nw: int, side: str = "C") -> np.ndarray:
 
 
 def torus_spectrum(gs) -> np.ndarray:
-    """Eigenvalues of G~ over the full torus (conjugate frequencies counted), sorted."""
+    """Eigenvalues of G~ on the half plane, (Fh, Fw, n) (the caller counts conjugates)."""
     Fh, Fw = gs.shape
     lam = np.linalg.eigvalsh(gs.complex()).reshape(Fh, Fw, -1)
     return lam

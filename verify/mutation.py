@@ -274,8 +274,9 @@ def load_modules(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, list[st
     return modules
 
 
-def list_mutants(module: str) -> list[str]:
-    """The names of the mutants mutmut generates for ``module`` (e.g. ``theory/frames.py``)."""
+def _mutated(module: str) -> tuple[list[str], str]:
+    """mutmut's mutants of ``module`` (e.g. ``theory/frames.py``): their names and the mutated
+    source, generated in-process (no tests run; seconds to a minute for a large module)."""
     from mutmut.mutation.file_mutation import mutate_file_contents
     from mutmut.utils.format_utils import get_mutant_name
 
@@ -286,7 +287,12 @@ def list_mutants(module: str) -> list[str]:
         mutated = mutate_file_contents(str(path), path.read_text("utf-8"))
     finally:
         os.chdir(cwd)
-    return [get_mutant_name(path, name) for name in mutated.mutant_names]
+    return [get_mutant_name(path, name) for name in mutated.mutant_names], mutated.code
+
+
+def list_mutants(module: str) -> list[str]:
+    """The names of the mutants mutmut generates for ``module`` (e.g. ``theory/frames.py``)."""
+    return _mutated(module)[0]
 
 
 def _toml_list(values: Sequence[str]) -> str:
@@ -389,21 +395,14 @@ def _diffs_from_code(code: str, module: str, names: Sequence[str]) -> dict[str, 
     return diffs
 
 
-def current_diffs(module: str, names: Sequence[str]) -> dict[str, str]:
+def current_diffs(module: str, names: Sequence[str],
+                  mutated: tuple[list[str], str] | None = None) -> dict[str, str]:
     """The diffs of ``names`` as mutmut would generate them from the current source of
-    ``module`` (no tests run); a name mutmut no longer generates maps to ``""``."""
-    from mutmut.mutation.file_mutation import mutate_file_contents
-    from mutmut.utils.format_utils import get_mutant_name
-
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # mutmut reads its [tool.mutmut] from ./pyproject.toml
-    try:
-        path = Path(module)
-        mutated = mutate_file_contents(str(path), path.read_text("utf-8"))
-    finally:
-        os.chdir(cwd)
-    present = {get_mutant_name(path, n) for n in mutated.mutant_names}
-    out = _diffs_from_code(mutated.code, module, [n for n in names if n in present])
+    ``module`` (no tests run); a name mutmut no longer generates maps to ``""``.
+    ``mutated``: the module's `_mutated` result, if already generated."""
+    every, code = mutated if mutated is not None else _mutated(module)
+    present = set(every)
+    out = _diffs_from_code(code, module, [n for n in names if n in present])
     return {n: out.get(n, "") for n in names}
 
 
@@ -455,14 +454,15 @@ def check_equivalent(equivalent: Mapping[str, Mapping[str, str]]) -> dict[str, d
         by_module.setdefault(module_of(name), []).append(name)
     report = {}
     for module, names in sorted(by_module.items()):
-        current = current_diffs(module, names)
+        mutated = _mutated(module)                  # once per module: the slow step
+        current = current_diffs(module, names, mutated)
         lost = [n for n in names
                 if not current[n] or diff_fingerprint(current[n]) != equivalent[n]["diff"]]
         siblings: dict[str, str] = {}
         if lost:
-            every = list_mutants(module)
             funcs = {function_of(n) for n in lost}
-            siblings = current_diffs(module, [m for m in every if function_of(m) in funcs])
+            siblings = current_diffs(module, [m for m in mutated[0] if function_of(m) in funcs],
+                                     mutated)
         for name in names:
             diff = current[name]
             fp = diff_fingerprint(diff) if diff else ""
