@@ -46,11 +46,38 @@ def test_norm_preserved(z):
 
 
 def test_crelu_of_conv_is_relu_of_paired_bank():
+    """Identity (4) within the rounding bound of two conv calls (which may sum in different
+    orders: torch picks its kernel by the channel counts), for several channel counts."""
+    from verify.claims.identities import paired_bank_bound
+
     rng = np.random.default_rng(0)
-    w, x = torch.from_numpy(rng.standard_normal((4, 3, 3, 3))), torch.from_numpy(rng.standard_normal((2, 3, 8, 8)))
-    lhs = crelu(torch.nn.functional.conv2d(x, w))
-    rhs = relu(torch.nn.functional.conv2d(x, torch.cat([w, -w])))
-    assert torch.equal(lhs, rhs)
+    for k, c in ((4, 3), (7, 5), (16, 8)):
+        w = torch.from_numpy(rng.standard_normal((k, c, 3, 3)))
+        x = torch.from_numpy(rng.standard_normal((2, c, 8, 8)))
+        lhs = crelu(torch.nn.functional.conv2d(x, w))
+        rhs = relu(torch.nn.functional.conv2d(x, torch.cat([w, -w])))
+        assert bool(((lhs - rhs).abs() <= paired_bank_bound(x, w)).all())
+
+
+def test_paired_bank_bound_covers_another_summation_order_and_not_ten_times_more():
+    """The bound against an independent evaluation order (float64 einsum over the unfolded
+    patches, summed by numpy, not by conv2d): within it. A perturbation of ten times the
+    bound in one entry (a planted error) is outside it."""
+    from verify.claims.identities import paired_bank_bound
+
+    rng = np.random.default_rng(1)
+    w = torch.from_numpy(rng.standard_normal((6, 4, 3, 3)) * 10.0 ** rng.integers(-2, 3))
+    x = torch.from_numpy(rng.standard_normal((1, 4, 7, 7)))
+    cols = torch.nn.functional.unfold(x, 3).numpy()[0]                # (36, 25)
+    z = np.einsum("kj,jp->kp", w.reshape(6, -1).numpy()[:, ::-1], cols[::-1]).reshape(1, 6, 5, 5)
+    other = relu(np.concatenate([z, -z], axis=1))
+    lhs = crelu(torch.nn.functional.conv2d(x, w)).numpy()
+    bound = paired_bank_bound(x, w).numpy()
+    assert (np.abs(lhs - other) <= bound).all()
+    bad = other.copy()
+    i = np.unravel_index(np.argmax(bound), bound.shape)
+    bad[i] += 10 * bound[i]
+    assert not (np.abs(lhs - bad) <= bound).all()
 
 
 def test_relu_alone_violates_identity():
