@@ -531,6 +531,33 @@ def test_mixed_precision_finishes_in_float64_when_the_recurrence_is_ten_times_of
         assert "float64_from_iteration" not in sol.stopping
 
 
+def test_mixed_precision_reaches_least_squares_on_inconsistent_data_by_finishing_in_float64():
+    """Inconsistent data (wrong switches) and atol = 1e-10: the float32 gradient cannot fall
+    below about u_32 ||A|| ||r|| = 6e-8 ||A|| ||r||, so rule 2 never holds in float32. The
+    mixed solve stalls, finishes in float64 and stops on rule 2 (the least-squares
+    solution, as the float64 solve does: control), instead of stopping as 'not converged'
+    (stagnation, code 9), which would hide the inconsistency from the residual check."""
+    x, layer, f, s, sel, a = _case(seed=7, h=16, w=16)
+    _, ho, wo = layer.output_shape(x.shape)
+    i, j = np.divmod(s, wo)
+    bad = ((i // 2) * 2 + (1 - i % 2)) * wo + (j // 2) * 2 + (1 - j % 2)
+    wrong = selection(f, bad, layer, x.shape)
+    op, g, scale = wrong.rows_operator.linear_operator, wrong.rhs, _scale(wrong)
+    runs = {p: solve_cgls(op, g, atol=1e-10, btol=1e-10, maxiter=2000, column_scale=scale,
+                          precision=p) for p in ("float64", "mixed")}
+    for p, sol in runs.items():
+        assert sol.converged and sol.stopping["istop"] == 2, (p, sol.stopping["reason"])
+    assert "float64_from_iteration" in runs["mixed"].stopping
+    assert "float64_from_iteration" not in runs["float64"].stopping
+    lsq = np.linalg.lstsq(wrong.dense(), g, rcond=None)[0]      # the dense oracle
+    for sol in runs.values():
+        assert np.linalg.norm(sol.x - lsq) <= 1e-6 * np.linalg.norm(lsq)
+    with pytest.warns(InconsistentFeaturesWarning, match="not consistent"):   # the default
+        res = invert_crelu_maxpool(f, bad, layer, x.shape, 2, solver="cgls", certify=False,
+                                   precondition="jacobi", atol=1e-10, btol=1e-10)
+    assert res.stopping["precision"] == "mixed" and res.converged
+
+
 # Killers of the mutants that survived the seed-4 mutation sample (docs/dev/mutation.md).
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_start_with_nan_or_inf_is_refused_by_name(bad):

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse
+from scipy.linalg.blas import daxpy
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, lsmr
 
 #: scipy's lsmr `istop` codes and their meaning (reported in `stopping`).
@@ -232,7 +233,10 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
         float64, and $r$ is replaced by the float64 residual $b - Ax$ whenever the
         recurrence has fallen by `replace_factor` since the last replacement and before
         any stop (van der Vorst and Ye, SIAM J. Sci. Comput. 22, 2000). If a replacement
-        finds the recurrence more than 10 times off, the solve finishes in float64.
+        finds the recurrence more than 10 times off, the solve finishes in float64; so it
+        does when it stalls (below): a float32 gradient has an error of about
+        $u_{32}\|A\|\|r\|$, so on inconsistent data rule 2 with atol below $10^{-7}$
+        can only hold in float64.
     a_norm : float, optional
         An upper bound on $\||A|\|_2$ (`MaxPoolSelection.abs_norm_bound`), reported in
         `stopping["a_norm_bound"]` for the rounding term of
@@ -250,7 +254,8 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
         inconsistent data the residual levels off at the least-squares one while the
         gradient keeps falling at that rate until rule 2 holds. Both stalling for 25
         iterations means rounding: a rule below the floor of float64 (e.g. rule 2 with a
-        tiny atol on almost consistent data). `stall_window=0` disables it.
+        tiny atol on almost consistent data). In mixed precision a stall switches to
+        float64 products (and restarts the window) instead. `stall_window=0` disables it.
     taps : int, optional
         Terms per row of $A$ (with `a_norm`): gives rule 2 its rounding floor (Notes).
     label : str
@@ -389,15 +394,19 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     def a_norm_now() -> float:
         """||A S|| estimated by the largest Ritz value (from below, as LSMR's estimate)."""
         if hi_cache[0] != len(alphas) + len(segment[0]):
-            _, hi = _ritz(*_longest(alphas, betas, segment))
+            hi = _ritz_max(*_longest(alphas, betas, segment))
             hi_cache[:] = [len(alphas) + len(segment[0]), float(hi) if np.isfinite(hi) else 0.0]
         return float(np.sqrt(hi_cache[1]))
 
+    inv_scale = (None if scale is None else
+                 np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0))
+    ybuf = np.empty(d)
+
     def y_norm() -> float:   # ||S^{-1} x||: the solution of the scaled system
-        if scale is None:
+        if inv_scale is None:
             return float(np.linalg.norm(x))
-        return float(np.linalg.norm(np.divide(x, scale, out=np.zeros_like(x),
-                                              where=scale > 0)))
+        np.multiply(x, inv_scale, out=ybuf)
+        return float(np.sqrt(ybuf @ ybuf))
 
     def rule1(rn: float) -> bool:
         return rn <= btol * bnorm + atol * a_norm_now() * y_norm()
@@ -405,10 +414,12 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     floor_per_x = (8.0 * np.sqrt(taps) * _EPS * float(a_norm)
                    if taps is not None and a_norm is not None else 0.0)
 
-    def rule2(rn: float, svec) -> bool:
-        sg = svec if scale is None else scale * svec     # (A S)^T r
+    def rule2(rn: float, svec, sg2: float | None = None) -> bool:
+        """`sg2`: ||(A S)^T r||^2 = s^T M s when the caller has it (gamma)."""
+        if sg2 is None:
+            sg2 = float(svec @ svec) if msq is None else float(svec @ (msq * svec))
         delta = floor_per_x * float(np.linalg.norm(x))   # rounding of a float64 residual
-        return float(np.linalg.norm(sg)) <= a_norm_now() * (atol * rn + delta)
+        return float(np.sqrt(max(sg2, 0.0))) <= a_norm_now() * (atol * rn + delta)
 
     code = 7
     r_is_true = True
@@ -435,8 +446,8 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                 code = 2 if rule2(rec_rn, s_vec) else 8
                 break
             alpha = gamma / qq
-            x += alpha * p
-            r -= alpha * q
+            x = daxpy(p, x, a=alpha)  # x += alpha p, r -= alpha q: one pass each, in place
+            r = daxpy(q, r, a=-alpha)  # for contiguous float64 (a copy otherwise)
             r_is_true = False
             it += 1
             alphas.append(alpha)
@@ -458,14 +469,18 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                 r_is_true = True
                 replacements += 1
             s_vec = adj(r)
-            if rule2(rec_rn, s_vec):              # inconsistent data: least squares reached?
+            z = precond(s_vec)
+            gamma_new = float(s_vec @ z)          # = ||(A S)^T r||^2
+            if rule2(rec_rn, s_vec, gamma_new):   # inconsistent data: least squares reached?
                 if not fresh or adj is not rmv:
                     r = b - mv(x)
                     rec_rn = float(np.linalg.norm(r))
                     s_vec = rmv(r)
+                    z = precond(s_vec)
+                    gamma_new = float(s_vec @ z)
                     r_is_true = True
                     replacements += 1
-                if rule2(rec_rn, s_vec):
+                if rule2(rec_rn, s_vec, gamma_new):
                     code = 2
                     if callback is not None:
                         callback(it)
@@ -487,11 +502,20 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                     r_is_true = True
                     replacements += 1
                     grads[-1] = min(grads[-2], float(np.linalg.norm(s_vec)))
-                if stalled():
+                    z = precond(s_vec)
+                    gamma_new = float(s_vec @ z)
+                if stalled() and mixed:
+                    # float32 products put a floor of about u_32 ||A|| ||r|| under the
+                    # gradient, so rule 2 cannot hold for inconsistent data: finish in float64
+                    fwd, adj, mixed = mv, rmv, False
+                    float64_from, restart = it, True
+                    s_vec = rmv(r)                 # r is the true residual here
+                    z = precond(s_vec)
+                    gamma_new = float(s_vec @ z)
+                    history, grads = [rec_rn], [float(np.linalg.norm(s_vec))]
+                elif stalled():
                     code = 9
                     break
-            z = precond(s_vec)
-            gamma_new = float(s_vec @ z)
             if restart:
                 if len(alphas) > len(segment[0]):
                     segment = (alphas, betas)
@@ -500,7 +524,8 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
             else:
                 beta = gamma_new / gamma
                 betas.append(beta)
-                p = z + beta * p
+                p *= beta
+                p += z
             gamma = gamma_new
     r_true = r if r_is_true else b - mv(x)
     true_rn = float(np.linalg.norm(r_true))
@@ -529,20 +554,40 @@ def _longest(alphas, betas, segment):
     return alphas, betas
 
 
-def _ritz(alphas: list[float], betas: list[float]) -> tuple[float, float]:
-    """Extreme eigenvalues of the Lanczos tridiagonal of CG's coefficients (`nan` if none)."""
+def _ritz_max(alphas: list[float], betas: list[float]) -> float:
+    """The largest eigenvalue of the Lanczos tridiagonal (`_ritz`'s second value) alone, by
+    bisection (LAPACK stebz): O(k) per call instead of the whole spectrum's O(k^2)."""
     k = len(alphas)
     if k == 0:
-        return float("nan"), float("nan")
+        return float("nan")
+    diag, off = _tridiagonal(alphas, betas)
+    if off.size == 0:
+        return float(diag[0])
+    from scipy.linalg import eigvalsh_tridiagonal
+
+    return float(eigvalsh_tridiagonal(diag, off, select="i",
+                                      select_range=(diag.size - 1, diag.size - 1))[0])
+
+
+def _tridiagonal(alphas, betas) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal and off-diagonal of the Lanczos tridiagonal of CG's coefficients."""
+    k = len(alphas)
     a = np.asarray(alphas, dtype=np.float64)
     bt = np.asarray(betas[: k - 1], dtype=np.float64)
     k = min(k, bt.size + 1)
     a = a[:k]
     diag = 1.0 / a
     diag[1:] += bt[: k - 1] / a[:-1]
-    if k == 1:
+    return diag, np.sqrt(np.maximum(bt[: k - 1], 0.0)) / a[:-1]
+
+
+def _ritz(alphas: list[float], betas: list[float]) -> tuple[float, float]:
+    """Extreme eigenvalues of the Lanczos tridiagonal of CG's coefficients (`nan` if none)."""
+    if len(alphas) == 0:
+        return float("nan"), float("nan")
+    diag, off = _tridiagonal(alphas, betas)
+    if off.size == 0:
         return float(diag[0]), float(diag[0])
-    off = np.sqrt(np.maximum(bt[: k - 1], 0.0)) / a[:-1]
     from scipy.linalg import eigvalsh_tridiagonal
 
     ev = eigvalsh_tridiagonal(diag, off)
