@@ -9,8 +9,9 @@ relative difference: the noise of a shared machine). Methods, in one run:
 
 * ``lsmr+jacobi`` (before): scipy LSMR on the matrix-free operator W_x^T with Jacobi
   column scaling, atol = btol = 1e-10 (the solver of ``invert_crelu_maxpool`` before CGLS);
-* ``cgls+jacobi``: the default now, CGLS on the im2col operator, float64, same tolerances;
-* ``cgls+jacobi/mixed``: the same with float32 products and float64 residual replacement;
+* ``cgls+jacobi``: CGLS on the im2col operator, float64 products, same tolerances;
+* ``cgls+jacobi/mixed``: the same with float32 products and float64 residual replacement
+  (``precision="auto"``, the default, is mixed);
 * with ``--parts ...,extra``: LSMR and CGLS without preconditioning, and the ReLU column
   (not a frame: LSMR's projection, capped at ``--relu-maxiter``).
 
@@ -45,7 +46,8 @@ def _methods(extra: bool, relu_maxiter: int):
     """(name, activation, keyword arguments of invert_crelu_maxpool)."""
     base = dict(certify=False, atol=TOL, btol=TOL, on_non_injective="ignore")
     out = [("lsmr+jacobi", "crelu", dict(base, solver="lsmr", precondition="jacobi")),
-           ("cgls+jacobi", "crelu", dict(base, solver="cgls", precondition="jacobi")),
+           ("cgls+jacobi", "crelu", dict(base, solver="cgls", precondition="jacobi",
+                                         precision="float64")),
            ("cgls+jacobi/mixed", "crelu", dict(base, solver="cgls", precondition="jacobi",
                                                precision="mixed"))]
     if extra:

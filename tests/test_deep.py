@@ -195,11 +195,13 @@ def test_adaptive_tolerance_is_the_documented_bound():
 
 
 def test_the_requested_precision_reaches_every_stage():
-    """precision="mixed" runs every stage's CGLS in mixed precision (as each stage's
-    `stopping["precision"]` reports); the default runs them in float64 (control)."""
+    """precision="float64" runs every stage's CGLS in float64 (as each stage's
+    `stopping["precision"]` reports), "mixed" in mixed precision, and the default ("auto")
+    is mixed."""
     x, ws, betas, stages = _stack(seed=1, size=8)
     fwd = deep_forward(x, stages)
-    for precision, kw in (("mixed", {"precision": "mixed"}), ("float64", {})):
+    for precision, kw in (("float64", {"precision": "float64"}),
+                          ("mixed", {"precision": "mixed"}), ("mixed", {})):
         res = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="cgls", **kw)
         assert [r.solver for r in res.stages] == ["cgls", "cgls"]
         assert [r.stopping["precision"] for r in res.stages] == [precision, precision]

@@ -264,7 +264,7 @@ def invert_deep(
     zero_windows: bool = True,
     maxiter: int | Sequence[int | None] | None = None,
     solver: Literal["auto", "dense", "lsmr", "cgls"] = "auto",
-    precision: Literal["float64", "mixed"] = "float64",
+    precision: Literal["auto", "float64", "mixed"] = "auto",
     adaptive_tol: bool = False, retries: int = 1,
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     callback: Callable[[int, PoolInversionResult], None] | None = None,

@@ -200,7 +200,7 @@ def invert_crelu_maxpool(
     zero_tol: float = 0.0,
     zero_windows: bool = True,
     precondition: Literal["auto", "jacobi", "none"] = "auto",
-    precision: Literal["float64", "mixed"] = "float64",
+    precision: Literal["auto", "float64", "mixed"] = "auto",
     bias=None,
     x0=None,
     on_non_injective: Literal["warn", "raise", "ignore"] = "warn",
@@ -260,10 +260,14 @@ def invert_crelu_maxpool(
         not the projection; every coordinate no selected filter touches still comes back 0.
         `auto`: `jacobi` when the set is certified a frame, else `none`. For CGLS the same
         scaling is the preconditioner $M^2$ of its normal equations.
-    precision : {"float64", "mixed"}
+    precision : {"auto", "float64", "mixed"}
         CGLS only: `mixed` runs its two products per iteration in float32 with float64
-        residual replacement (`theory.solvers.solve_cgls`); the stopping rule and every
-        check stay in float64.
+        residual replacement (`theory.solvers.solve_cgls`); the stopping rule, the
+        residual it is confirmed on and every check stay in float64, so the solution is
+        as accurate as with `float64`. `auto` (the default) is `mixed`: the two products
+        are most of an iteration's time and float32 halves the GEMM in them (the
+        max-pooling page of the docs has both, measured); `float64` keeps every product
+        in double precision.
     x0 : array, optional
         A start for CGLS (warm start, e.g. the last iterate of a solve that hit its cap),
         of `input_shape` (or `(N, *input_shape)` for a batch). From a start the iterates
@@ -328,7 +332,7 @@ def invert_crelu_maxpool(
         certify, bounds = (False if bounds == "none" else bounds), None
     check_choice(inverse, "inverse", ("exact", "linear"))
     check_choice(solver, "solver", ("auto", "dense", "lsmr", "cgls"))
-    check_choice(precision, "precision", ("float64", "mixed"))
+    check_choice(precision, "precision", ("auto", "float64", "mixed"))
     check_choice(precondition, "precondition", ("auto", "jacobi", "none"))
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
     check_policy(on_inconsistent, "on_inconsistent")
@@ -368,7 +372,7 @@ def invert_crelu_maxpool(
 def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bounds,
                 atol: float, btol: float, maxiter: int | None, precondition: str,
                 on_non_injective: str, on_inconsistent: str, on_not_converged: str,
-                iteration_callback, t0: float, precision: str = "float64", x0=None
+                iteration_callback, t0: float, precision: str = "auto", x0=None
                 ) -> PoolInversionResult:
     """Certify, solve and check one selection (see `invert_crelu_maxpool`)."""
     g, d, n = sel.rhs, sel.dim, sel.n_selected
@@ -427,6 +431,7 @@ def _invert_one(sel: MaxPoolSelection, inverse: str, solver: str, certify, bound
                 scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 1.0)
             if use == "cgls":
                 used = "cgls"
+                precision = "mixed" if precision == "auto" else precision
                 sol = solve_cgls(sel.rows_operator.linear_operator, g, atol=atol, btol=btol,
                                  maxiter=cap, column_scale=scale, precision=precision,
                                  a_norm=sel.abs_norm_bound(), taps=sel._taps, x0=x0,
