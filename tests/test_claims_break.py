@@ -166,6 +166,34 @@ def test_prop21_with_lsmr_stopped_after_two_iterations(monkeypatch, ctx):
         assert case["relative_error"] <= case["cond"] * case["relative_residual"] * 1.01
 
 
+def test_prop21_with_cgls_stopped_after_two_iterations(monkeypatch, ctx):
+    from theory import inversion
+
+    real = inversion.solve_cgls
+    monkeypatch.setattr(inversion, "solve_cgls",
+                        lambda op, b, **kw: real(op, b, **{**kw, "maxiter": 2}))
+    _only(monkeypatch, "cgls")
+    record = not_passing(reconstruction, "prop21-random-banks", ctx, ("fail",))
+    for case in record["measured"]["cases"]:
+        assert case["solver"] == "cgls" and not case["converged"] and not case["pass"]
+
+
+def test_prop21_with_a_cgls_solve_off_by_a_part_in_a_billion(monkeypatch, ctx):
+    """A converged CGLS whose answer is then scaled by 1 + 1e-9: the residual check sees it
+    (1e-9 is far above the rounding level of these layers)."""
+    from theory import inversion
+
+    real = inversion.solve_cgls
+
+    def off(*args, **kw):
+        sol = real(*args, **kw)
+        return dataclasses.replace(sol, x=sol.x * (1 + 1e-9))
+
+    monkeypatch.setattr(inversion, "solve_cgls", off)
+    _only(monkeypatch, "cgls")
+    not_passing(reconstruction, "prop21-random-banks", ctx, ("fail",))
+
+
 @pytest.mark.parametrize("method", ["fft", "dense"])
 def test_prop21_with_a_solve_off_by_a_part_in_a_billion(monkeypatch, ctx, method):
     from theory import inversion

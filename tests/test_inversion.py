@@ -316,13 +316,14 @@ def test_bounds_probe_quotients_are_scale_free_rayleigh_quotients():
     assert all(s[-1] ** 2 * (1 - 1e-12) <= v <= s[0] ** 2 * (1 + 1e-12) for v in q)
 
 
-@pytest.mark.parametrize("shape, solver", [((1, 32, 32), "dense"), ((1, 25, 41), "lsmr")])
+@pytest.mark.parametrize("shape, solver", [((1, 32, 32), "dense"), ((1, 25, 41), "cgls")])
 def test_auto_picks_dense_up_to_and_including_the_limit(shape, solver):
     """Documented: `auto` takes `dense` if the input has at most AUTO_DENSE_LIMIT (1024)
-    values, else `lsmr` (zero padding, so no fft). 32x32 = 1024, 25x41 = 1025."""
+    values, else `cgls` (zero padding, so no fft; no certificate, so no circulant
+    preconditioner, which would make it `lsmr`). 32x32 = 1024, 25x41 = 1025."""
     from theory.conv import AUTO_DENSE_LIMIT
 
-    assert int(np.prod(shape)) - AUTO_DENSE_LIMIT == {"dense": 0, "lsmr": 1}[solver]
+    assert int(np.prod(shape)) - AUTO_DENSE_LIMIT == {"dense": 0, "cgls": 1}[solver]
     layer = ConvLayer(np.random.default_rng(0).standard_normal((1, 1, 3, 3)), stride=4,
                       padding=1)   # 64 outputs: the dense least squares is cheap
     x = np.random.default_rng(1).standard_normal(shape)
@@ -597,3 +598,68 @@ def test_batch_relative_residual_of_a_layer_far_from_unit_scale(e):
               / np.linalg.norm(np.ldexp(z, -e)))
     assert oracle > 0.1
     assert batch.relative_residual == pytest.approx(oracle, rel=1e-10, abs=0)
+
+
+# ------------------------------------------------------------------ the CGLS path (issue 13)
+def _strided_case(seed=0, size=20):
+    rng = np.random.default_rng(seed)
+    layer = ConvLayer(rng.standard_normal((24, 3, 5, 5)) / np.sqrt(75), stride=2, padding=2)
+    return layer, rng.standard_normal((3, size, size))
+
+
+@pytest.mark.parametrize("precision", ["float64", "mixed"])
+def test_cgls_inverts_a_zero_padded_strided_layer_exactly(precision):
+    """CGLS on the im2col operator, Jacobi-scaled (the certificate says injective): the
+    input back to the cond * rounding level, against the truth and numpy's lstsq on the
+    definition-built matrix (an independent oracle)."""
+    from theory.testing import reference_matrix
+
+    layer, x = _strided_case()
+    res = invert_crelu(features(layer, x), layer, x.shape, "cgls", precision=precision,
+                       atol=1e-14, btol=1e-14)
+    assert res.solver == "cgls" and res.converged and res.injective
+    assert res.stopping["preconditioner"] == "jacobi"
+    assert res.stopping["precision"] == precision
+    assert res.relative_residual <= res.checks["residual_tolerance"]
+    lsq = np.linalg.lstsq(reference_matrix(layer, x.shape), np.asarray(layer.forward(x)).ravel(),
+                          rcond=None)[0]
+    cond = res.frame_bounds.cond
+    err = np.linalg.norm(res.x - x) / np.linalg.norm(x)
+    assert err <= cond * res.checks["residual_tolerance"]
+    assert np.linalg.norm(res.x.ravel() - lsq) <= 1e-9 * np.linalg.norm(lsq)
+
+
+def test_auto_takes_cgls_with_jacobi_and_lsmr_for_the_circulant():
+    """Above the dense limit, zero padding, certified injective: `auto` runs CGLS with
+    Jacobi scaling; for a layer whose preconditioner is the circulant one (one channel, an
+    ill-conditioned symbol: `choose_preconditioner`'s doctest layer) it runs LSMR."""
+    layer, x = _strided_case(size=24)
+    assert invert_crelu(features(layer, x), layer, x.shape).solver == "cgls"
+    rng = np.random.default_rng(0)
+    smooth = ConvLayer(np.ones((2, 1, 3, 3)) + 0.1 * rng.standard_normal((2, 1, 3, 3)),
+                       padding=1)
+    xs = rng.standard_normal((1, 40, 40))
+    res = invert_crelu(features(smooth, xs), smooth, xs.shape)
+    assert res.solver == "lsmr" and res.stopping["preconditioner"] == "circulant"
+
+
+def test_cgls_flags_relu_features_and_refuses_the_circulant():
+    """Negative control: ReLU-only features are not consistent, and the CGLS path says so
+    (the residual is tens of percent). The circulant preconditioner is refused by name."""
+    layer, x = _strided_case(seed=1)
+    h = features(layer, x)
+    k = layer.out_channels
+    h[k:] = 0
+    with pytest.warns(InconsistentFeaturesWarning, match="not consistent"):
+        res = invert_crelu(h, layer, x.shape, "cgls", atol=1e-14, btol=1e-14)
+    assert res.relative_residual > 0.1
+    with pytest.raises(ValueError, match="circulant preconditioner needs solver='lsmr'"):
+        invert_crelu(features(layer, x), layer, x.shape, "cgls", precondition="circulant")
+
+
+def test_cgls_batch_reports_each_input():
+    layer, x = _strided_case(seed=2)
+    xb = np.stack([x, 2 * x + 1])
+    res = invert_crelu(features(layer, xb), layer, x.shape, "cgls")
+    assert len(res) == 2 and all(r.solver == "cgls" and r.converged for r in res)
+    assert np.abs(res.x - xb).max() <= 1e-8 * np.abs(xb).max()

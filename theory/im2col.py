@@ -31,7 +31,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
+from scipy.sparse.linalg import LinearOperator
 
 from theory.conv import ConvLayer
 
@@ -191,4 +193,82 @@ class Im2colConv:
         return torch.zeros(c, h, w, dtype=dtype).index_add_(2, self._cidx, g).reshape(-1)
 
 
-__all__ = ["Im2colConv"]
+class Im2colOperator(LinearOperator):
+    r"""A conv layer's matrix $A$ (`M x D`, $M = KH'W'$, $D = CHW$) as a float64 scipy
+    LinearOperator computed by `Im2colConv`, with float32 products for mixed precision.
+
+    What `theory.solvers.solve_cgls` needs of an operator: `matvec` and `rmatvec` in
+    float64, `matvec32` and `rmatvec32` (products in float32, float64 in and out), and
+    `abs_norm_bound` for its rounding floor.
+
+    Parameters
+    ----------
+    layer : ConvLayer
+    input_shape : (C, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import ConvLayer
+    >>> from theory.im2col import Im2colOperator
+    >>> rng = np.random.default_rng(0)
+    >>> layer = ConvLayer(rng.standard_normal((4, 2, 3, 3)), stride=2, padding=1)
+    >>> op = Im2colOperator(layer, (2, 7, 7))
+    >>> a = layer.dense((2, 7, 7))
+    >>> x, y = rng.standard_normal(98), rng.standard_normal(64)
+    >>> op.shape, bool(np.allclose(op.matvec(x), a @ x)), bool(np.allclose(op.rmatvec(y), a.T @ y))
+    ((64, 98), True, True)
+    >>> bool(np.allclose(op.matvec32(x), a @ x, atol=1e-5)), op.matvec32(x).dtype
+    (True, dtype('float64'))
+    >>> bool(np.linalg.norm(np.abs(a), 2) <= op.abs_norm_bound())
+    True
+    """
+
+    def __init__(self, layer: ConvLayer, input_shape: Sequence[int]):
+        self.layer = layer
+        self.conv = Im2colConv(layer, input_shape, (torch.float64, torch.float32))
+        k, ho, wo = self.conv.output_shape
+        c, h, w = self.conv.input_shape
+        super().__init__(np.float64, (k * ho * wo, c * h * w))
+
+    @staticmethod
+    def _t(v) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+
+    def _matvec(self, x):
+        return self.conv.forward(self._t(x)).reshape(-1).numpy().copy()   # off the workspace
+
+    def _rmatvec(self, y):
+        return self.conv.adjoint(self._t(y)).numpy()
+
+    def _adjoint(self):
+        return LinearOperator((self.shape[1], self.shape[0]), matvec=self._rmatvec,
+                              rmatvec=self._matvec, dtype=np.float64)
+
+    def matvec32(self, x) -> np.ndarray:
+        """$Ax$ with float32 products (float64 in and out)."""
+        return self.conv.forward(self._t(x), torch.float32).reshape(-1).to(torch.float64).numpy()
+
+    def rmatvec32(self, y) -> np.ndarray:
+        """$A^Ty$ with float32 products (float64 in and out)."""
+        return self.conv.adjoint(self._t(y), torch.float32).to(torch.float64).numpy()
+
+    def abs_norm_bound(self) -> float:
+        r"""$\sqrt{\|A\|_1\|A\|_\infty} \ge \||A|\|_2 \ge \|A\|_2$ (Higham, *Accuracy
+        and Stability of Numerical Algorithms*, 6.3): the largest $\|w_k\|_1$ times the
+        largest column sum $|A|^T\mathbf 1$ (one adjoint conv of the absolute weights; a
+        circular layer's wrapped taps counted separately, still an upper bound)."""
+        if not hasattr(self, "_abs_norm"):
+            absw = self.layer._weight.to(torch.float64).abs()
+            row_max = float(absw.reshape(absw.shape[0], -1).sum(1).max())
+            lay = self.layer
+            conv = Im2colConv(ConvLayer(absw, stride=lay.stride, padding=lay.padding,
+                                        padding_mode=lay.padding_mode, dilation=lay.dilation),
+                              self.conv.input_shape)
+            ones = torch.ones(self.conv.output_shape, dtype=torch.float64)
+            col_max = float(conv.adjoint(ones).max())
+            self._abs_norm = float(np.sqrt(row_max * col_max))
+        return self._abs_norm
+
+
+__all__ = ["Im2colConv", "Im2colOperator"]

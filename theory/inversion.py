@@ -33,6 +33,7 @@ from theory.checks import (
     InconsistentFeaturesWarning,
     NotConvergedError,
     NotConvergedWarning,
+    cgls_residual_tolerance,
     check_policy,
     crelu_overlap,
     lsmr_residual_tolerance,
@@ -42,13 +43,15 @@ from theory.checks import (
 )
 from theory.conv import AUTO_DENSE_LIMIT, ConvLayer, as_tensor
 from theory.frames import FrameBounds
+from theory.im2col import Im2colOperator
 from theory.operator import ConvOperator
 from theory.polyphase import coarse_form
-from theory.preconditioner import CirculantPreconditioner, jacobi
+from theory.preconditioner import CirculantPreconditioner, column_norms, jacobi
 from theory.results import InversionBatch, InversionResult
-from theory.solvers import LSMR_REASONS, solve_dense, solve_fft, solve_lsmr
+from theory.solvers import (CGLS_REASONS, LSMR_REASONS, solve_cgls, solve_dense, solve_fft,
+                            solve_lsmr)
 
-Solver = Literal["auto", "fft", "lsmr", "dense"]
+Solver = Literal["auto", "fft", "cgls", "lsmr", "dense"]
 #: Deprecated name of `Solver`.
 Method = Solver
 
@@ -349,6 +352,7 @@ def invert_crelu(
     on_not_converged: Literal["warn", "raise", "ignore"] = "warn",
     method: Solver | None = None,
     precondition: Precondition = "auto",
+    precision: Literal["auto", "float64", "mixed"] = "auto",
 ) -> InversionResult | InversionBatch:
     """Reconstruct the input of `CReLU(layer(x))` from its features.
 
@@ -360,13 +364,19 @@ def invert_crelu(
         The layer that produced the pre-activation (without bias), or `layer.at(shape)`.
     input_shape : (C, H, W)
         Needed with a ConvLayer; a ConvOperator carries its own.
-    solver : {"auto", "fft", "lsmr", "dense"}
+    solver : {"auto", "fft", "cgls", "lsmr", "dense"}
         `fft`: exact least squares per frequency (circulant layers). `dense`: numpy
-        least squares on the dense matrix (small inputs). `lsmr`: scipy's LSMR on the
-        LinearOperator (any stride, padding), started at 0 so it converges to the
-        minimum-norm solution. `auto`: `fft` if possible, else `dense` if the input has
-        at most `AUTO_DENSE_LIMIT` values, else `lsmr`.
-    atol, btol, maxiter : LSMR stopping rule (see `scipy.sparse.linalg.lsmr`); reported.
+        least squares on the dense matrix (small inputs). `cgls`: CGLS
+        (`theory.solvers.solve_cgls`) on the layer computed by im2col
+        (`theory.im2col.Im2colOperator`), with Jacobi column scaling or none. `lsmr`:
+        scipy's LSMR on the LinearOperator, with any preconditioner. Both iterative
+        solvers handle any stride and padding and start at 0, so they converge to the
+        minimum-norm (with a preconditioner $M$: minimum $\\|M^{-1}x\\|$) solution. `auto`:
+        `fft` if possible, else `dense` if the input has at most `AUTO_DENSE_LIMIT`
+        values, else `lsmr` when the preconditioner is the circulant one (which CGLS, a
+        diagonal scaling only, cannot take), else `cgls`.
+    atol, btol, maxiter : the iterative solvers' stopping rule (LSMR's, see
+        `scipy.sparse.linalg.lsmr`; CGLS tests the same rule on a fresh residual); reported.
     certify : bool or str
         Compute the frame bounds (the injectivity certificate) with `frame_bounds`:
         `True` picks the method (`fft` for the fft solver, else `auto`), a string names
@@ -389,7 +399,11 @@ def invert_crelu(
         column scaling, or the polyphase circulant symbol with the border rescaled. `auto`:
         `circulant` or `jacobi` when the frame bounds say the layer is injective (by the
         rule of `choose_preconditioner`), else `none`. Reported in
-        `stopping["preconditioner"]`.
+        `stopping["preconditioner"]`. The `cgls` solver takes `jacobi` or `none`.
+    precision : {"auto", "float64", "mixed"}
+        The `cgls` solver's products: `mixed` runs them in float32 with float64 residual
+        replacement, the stopping rule and every check in float64 (`solve_cgls`); `auto`
+        (the default) is `mixed`.
 
     Returns
     -------
@@ -419,7 +433,11 @@ def invert_crelu(
     t0 = time.perf_counter()
     solver = _renamed(solver, method, "method", "solver", "auto")
     op = _bound_operator(layer, input_shape)
-    check_choice(solver, "solver", ("auto", "fft", "lsmr", "dense"))
+    check_choice(solver, "solver", ("auto", "fft", "cgls", "lsmr", "dense"))
+    check_choice(precision, "precision", ("auto", "float64", "mixed"))
+    if solver == "cgls" and precondition == "circulant":
+        raise ValueError("solver='cgls' takes a diagonal column scaling only (precondition="
+                         "'jacobi' or 'none'); the circulant preconditioner needs solver='lsmr'")
     check_choice(on_non_injective, "on_non_injective", ("warn", "raise", "ignore"))
     check_policy(on_inconsistent, "on_inconsistent")
     check_policy(on_not_converged, "on_not_converged")
@@ -442,9 +460,11 @@ def invert_crelu(
                          "features are non-negative (positive half, then negative half)")
     z = crelu_preactivation(h, axis=h.ndim - 3)
 
+    auto_iterative = False
     if solver == "auto":
         solver = ("fft" if op.is_circulant
-                  else "dense" if op.d <= AUTO_DENSE_LIMIT else "lsmr")
+                  else "dense" if op.d <= AUTO_DENSE_LIMIT else "cgls")
+        auto_iterative = solver == "cgls"
     if solver == "dense":
         op.check_dense_size()        # before any work: refuse by size, not by exhaustion
     given_bounds = bounds is not None
@@ -458,8 +478,14 @@ def invert_crelu(
     # far from unit scale, solve (2^e A) x = 2^e z: the same x, no square under/overflows
     # (also in the preconditioners, which square the weights)
     e, sop = op.normalised
-    pre_name, pre = (choose_preconditioner(sop, precondition, injective) if solver == "lsmr"
-                     else ("none", None))
+    pre_name, pre = ("none", None)
+    if solver == "lsmr" or (solver == "cgls" and auto_iterative):
+        pre_name, pre = choose_preconditioner(sop, precondition, injective)
+        if pre_name == "circulant":   # CGLS scales columns only: LSMR takes the circulant
+            solver = "lsmr"
+    elif solver == "cgls":   # asked for: Jacobi, or none as choose_preconditioner decides
+        jac = precondition == "jacobi" or (precondition == "auto" and injective is True)
+        pre_name = "jacobi" if jac else "none"
     if injective is False:
         what = ("the projection of the input onto the row space of A" if pre_name == "none"
                 else f"a least-squares solution (the minimum ||M^-1 x|| one for the {pre_name} "
@@ -483,12 +509,25 @@ def invert_crelu(
         res_norms = np.linalg.norm(x_all.reshape(len(zs), -1) @ a.T - zs.reshape(len(zs), -1),
                                    axis=1)
         per_input = [dataclasses.replace(sol, x=xi) for xi in x_all]
-    else:  # lsmr
+    else:  # lsmr, cgls
         if op.dtype != np.float64:
-            raise ValueError("solver='lsmr' needs float64 weights for a theorem-grade inverse; "
-                             f"got {op.layer.dtype} (cast the weight with .double())")
-        per_input = [solve_lsmr(sop.linear_operator, zi.ravel(), atol=atol, btol=btol,
-                                maxiter=maxiter, preconditioner=pre) for zi in zs]
+            raise ValueError(f"solver='{solver}' needs float64 weights for a theorem-grade "
+                             f"inverse; got {op.layer.dtype} (cast the weight with .double())")
+        if solver == "cgls":
+            prec = "mixed" if precision == "auto" else precision
+            cop = Im2colOperator(sop.layer, shape)
+            scale = None
+            if pre_name == "jacobi":
+                cn = column_norms(sop.layer, shape)
+                scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 1.0)
+            cap = maxiter if maxiter is not None else 10 * min(op.m, op.d)
+            per_input = [solve_cgls(cop, zi.ravel(), atol=atol, btol=btol, maxiter=cap,
+                                    column_scale=scale, precision=prec,
+                                    a_norm=cop.abs_norm_bound(), taps=cop.conv.taps,
+                                    label=f"cgls ({prec}, im2col operator)") for zi in zs]
+        else:
+            per_input = [solve_lsmr(sop.linear_operator, zi.ravel(), atol=atol, btol=btol,
+                                    maxiter=maxiter, preconditioner=pre) for zi in zs]
         for sol in per_input:
             sol.stopping["preconditioner"] = pre_name
         x_all = np.stack([sol.x for sol in per_input]).reshape(-1, *shape)
@@ -518,6 +557,16 @@ def invert_crelu(
                                                sol.x_norm_estimate, float(z_norms[i]),
                                                sol.iterations, c_in * kh * kw)
             tol = max(tol, lsmr_tol) if np.isfinite(lsmr_tol) else tol
+        elif solver == "cgls":
+            # what its rule promises for an independent evaluation (rule 1, or rule 2 on
+            # consistent data with the Ritz estimate of cond(AS)); on the scale of 2^e A
+            cgls_tol = cgls_residual_tolerance(
+                atol, btol, sol.a_norm_estimate, sol.x_norm_estimate, float(z_norms[i]),
+                c_in * kh * kw, abs_norm=cop.abs_norm_bound(),
+                solution_norm=float(np.linalg.norm(sol.x)),
+                istop=int(sol.stopping.get("istop", 1)), cond=sol.cond_estimate)
+            if np.isfinite(cgls_tol) and (np.isfinite(tol) or sol.converged):
+                tol = max(tol, cgls_tol) if np.isfinite(tol) else cgls_tol
         checks = {"relative_residual": rel, "residual_tolerance": tol,
                   "both_halves_positive": both, "converged": sol.converged}
         where = f" (input {i})" if h.ndim == 4 else ""
@@ -536,7 +585,7 @@ def invert_crelu(
                        "layer or shape?)", on_inconsistent, InconsistentFeaturesWarning,
                        InconsistentFeaturesError)
         if not sol.converged:
-            report(f"LSMR did not converge{where}: {sol.stopping.get('reason', '?')} after "
+            report(f"{'CGLS' if solver == 'cgls' else 'LSMR'} did not converge{where}: {sol.stopping.get('reason', '?')} after "
                    f"{sol.iterations} iterations (relative residual {rel:.3e}); raise maxiter "
                    "or loosen atol/btol", on_not_converged, NotConvergedWarning,
                    NotConvergedError)
@@ -547,9 +596,10 @@ def invert_crelu(
     if h.ndim == 3:
         return results[0]
     stopping = per_input[0].stopping
-    if solver == "lsmr":
+    if solver in ("lsmr", "cgls"):
         worst = max(sol.stopping["istop"] for sol in per_input)
-        stopping = {**stopping, "istop": worst, "reason": LSMR_REASONS.get(worst, "?")}
+        reasons = LSMR_REASONS if solver == "lsmr" else CGLS_REASONS
+        stopping = {**stopping, "istop": worst, "reason": reasons.get(worst, "?")}
     zsq = float(np.sum(z_norms ** 2))
     batch_rel = float(np.sqrt(np.sum(res_norms ** 2) / zsq)) if zsq > 0 else float(
         np.sqrt(np.sum(res_norms ** 2)))

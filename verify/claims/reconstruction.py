@@ -38,7 +38,8 @@ def recover(layer, x, method, broken=False):
     h = crelu_features(x, layer)
     if broken:
         h = relu_only(h)
-    kwargs = dict(atol=LSMR_TOL, btol=LSMR_TOL, maxiter=LSMR_MAXITER) if method == "lsmr" else {}
+    kwargs = (dict(atol=LSMR_TOL, btol=LSMR_TOL, maxiter=LSMR_MAXITER)
+              if method in ("lsmr", "cgls") else {})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = invert_crelu(h, layer, x.shape[-3:], method, **kwargs)
@@ -75,6 +76,7 @@ def random_cases(ctx: Context):
         ("zeros s=2, 16 filters 3x4x4", ConvLayer(g(16, 3, 4, 4), stride=2, padding=1), (3, 16, 18), "dense"),
         ("zeros s=2, 24 filters 3x5x5", ConvLayer(g(24, 3, 5, 5), stride=2, padding=2), (3, 16, 16), "lsmr"),
         ("circular s=3, 40 filters 3x5x5", ConvLayer(g(40, 3, 5, 5), stride=3, padding=1, padding_mode="circular"), (3, 18, 18), "lsmr"),
+        ("zeros s=2, 24 filters 3x5x5", ConvLayer(g(24, 3, 5, 5), stride=2, padding=2), (3, 20, 20), "cgls"),
     ]
     if ctx.profile == "full":
         cases.append(("zeros s=2, 24 filters 3x5x5", ConvLayer(g(24, 3, 5, 5), stride=2, padding=2), (3, 64, 64), "lsmr"))
@@ -145,10 +147,11 @@ def photo_panel(ctx: Context, layer: ConvLayer, size: int | None) -> str:
 _STATEMENT = ("For h = CReLU(Ax), z = h+ - h- = Ax exactly and x' = A^+ z = x whenever A is "
               "injective (lower frame bound a > 0).")
 _THRESHOLD = ("every input: relative residual ||Ax' - z|| / ||z|| <= tau and relative error "
-              "<= recovery_tolerance (fft, dense) or <= cond * tau (lsmr, which must also have "
-              "converged, not stopped on maxiter); tau = 4 sqrt(C kh kw K) cond u "
-              "(theory.checks.rounding_residual_tolerance), or for LSMR its stopping guarantee "
-              "if larger (theory.checks.lsmr_residual_tolerance)")
+              "<= recovery_tolerance (fft, dense) or <= cond * tau (lsmr, cgls, which must also "
+              "have converged, not stopped on maxiter); tau = 4 sqrt(C kh kw K) cond u "
+              "(theory.checks.rounding_residual_tolerance), or for LSMR and CGLS their stopping "
+              "guarantee if larger (theory.checks.lsmr_residual_tolerance, "
+              "cgls_residual_tolerance)")
 _RATIONALE = ("CReLU features are consistent (z = Ax exactly), so the residual of an exact "
               "inverse is rounding only: Higham-Mary probabilistic bound 4 sqrt(n) u for the "
               "length-n = C kh kw K sums, amplified by cond(A) (theory.checks); a backward-"
@@ -161,7 +164,7 @@ CLAIMS = [
         id="prop21-random-banks",
         kind="theorem",
         statement=_STATEMENT + " Checked on random Gaussian banks: circular and zero padding, "
-                  "strides 1-3, with the fft, dense and lsmr solvers.",
+                  "strides 1-3, with the fft, dense, lsmr and cgls solvers.",
         source="Shang et al. 2016, Sec. 2.3 (Proposition 2.1); docs/theory/proposition-2-1.md",
         docs="theory/proposition-2-1.md#proposition",
         threshold=_THRESHOLD,
