@@ -15,7 +15,8 @@
     and at the three shapes' strides/paddings: method `tiles` (zeros) or `polyphase`
     (circular), time in forward units, the certified interval.
 (f) fast general inversion (issue 13, item 4): LSMR with each right preconditioner (none,
-    Jacobi, circulant symbol; `theory.preconditioner`) on the zero-padded shapes of (d) at
+    Jacobi, circulant symbol; `theory.preconditioner`), and CGLS on the im2col operator with
+    Jacobi scaling, float64 and mixed products, on the zero-padded shapes of (d) at
     3x224x224 and the trained bank (native s1 p3 and at ResNet's s2 p3) on 1x224x224, to
     atol = btol = 1e-13: iterations, time in forward units (setup included), relative error.
 (e) the comparison table of docs/theory/frame-bounds.md at --compare-size (default 64): the
@@ -289,8 +290,8 @@ def part_e(rows: list, size: int, table: list):
 
 
 def part_f(rows: list, size: int = 224, repeat: int = 1):
-    """Preconditioned LSMR inverses; each against the forward unit measured right before and
-    after it. Frame bounds are not computed (certify=False; they are part (d)'s subject), so
+    """Preconditioned LSMR and Jacobi-scaled CGLS (float64 and mixed products) inverses; each
+    against the forward unit measured right before and after it. Frame bounds are not computed (certify=False; they are part (d)'s subject), so
     the preconditioner is named explicitly."""
     cases = [(label, layer, shape) for label, layer, shape in certified_layers(size)
              if label.endswith("zeros") and ("random" in label or "native" in label
@@ -298,20 +299,23 @@ def part_f(rows: list, size: int = 224, repeat: int = 1):
     for label, layer, shape in cases:
         x = np.random.default_rng(5).random(shape)
         h = crelu_features(x, layer)
-        for pre in ("none", "jacobi", "circulant"):
+        runs = [("lsmr", pre, {}) for pre in ("none", "jacobi", "circulant")]
+        runs += [("cgls", "jacobi", {"precision": p}) for p in ("float64", "mixed")]
+        for solver, pre, extra in runs:
             units, times = [], []
             for _ in range(repeat):
                 u0 = forward_unit(layer, x)
                 t0 = time.perf_counter()
-                res = invert_crelu(h, layer, shape, "lsmr", certify=False, precondition=pre,
-                                   atol=1e-13, btol=1e-13, maxiter=5000)
+                res = invert_crelu(h, layer, shape, solver, certify=False, precondition=pre,
+                                   atol=1e-13, btol=1e-13, maxiter=5000, **extra)
                 t = time.perf_counter() - t0
                 u1 = forward_unit(layer, x)
                 times.append(t)
                 units.append(t / (0.5 * (u0 + u1)))
             med = float(np.median(units))
             spread = f" ({min(units):.0f}-{max(units):.0f})" if repeat > 1 else ""
-            rows.append(("f", f"{label[:-7]}: lsmr, {pre}", float(np.median(times)), med,
+            name = f"{solver}, {pre}" + (f", {extra['precision']}" if extra else "")
+            rows.append(("f", f"{label[:-7]}: {name}", float(np.median(times)), med,
                          rel(res.x, x), f"{res.iterations} it{spread}, "
                          f"{res.stopping['reason']}"))
 

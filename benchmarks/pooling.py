@@ -16,7 +16,9 @@ relative difference: the noise of a shared machine). Methods, in one run:
   (not a frame: LSMR's projection, capped at ``--relu-maxiter``).
 
 ``--parts primitives`` times one application of the conv by torch's float64
-``unfold``/``fold`` against ``theory.im2col.Im2colConv`` and the bare GEMM it contains.
+``unfold``/``fold`` and ``conv2d`` against ``theory.im2col.Im2colConv``'s slices and the
+bare GEMM they contain, and the float32 forward by the slices against ``conv2d`` (which
+``Im2colConv`` uses in float32).
 
 Usage: python benchmarks/pooling.py [--filters 16,64] [--size 224] [--threads N]
        [--parts crelu,extra,primitives] [--repeat R] [--json PATH]
@@ -88,9 +90,10 @@ def _crelu_rows(x: np.ndarray, filters: int, extra: bool, repeat: int, relu_maxi
 def _primitive_rows(x: np.ndarray, filters: int) -> list[dict]:
     """One conv application (forward and adjoint) three ways, in units of the GEMM."""
     layer = ConvLayer(random_bank(np.random.default_rng(0), filters, 3, 3), padding=1)
-    conv = Im2colConv(layer, x.shape)
+    conv = Im2colConv(layer, x.shape, (torch.float64, torch.float32))
     t = torch.from_numpy(np.ascontiguousarray(x))
-    w = layer._weight.to(torch.float64).reshape(filters, -1)
+    w4 = layer._weight.to(torch.float64)
+    w = w4.reshape(filters, -1)
     cols = F.unfold(t[None], 3, padding=1)[0]
     z = w @ cols
     gemm = timeit(lambda: w @ cols, repeat=9)
@@ -98,8 +101,18 @@ def _primitive_rows(x: np.ndarray, filters: int) -> list[dict]:
         "unfold + GEMM (forward)": timeit(lambda: w @ F.unfold(t[None], 3, padding=1)[0], 9),
         "GEMM + fold (adjoint)": timeit(lambda: F.fold((w.t() @ z)[None], x.shape[1:], 3,
                                                        padding=1), 9),
-        "im2col slices + GEMM (forward)": timeit(lambda: conv.forward(t), 9),
+        "im2col slices + GEMM (forward)": timeit(lambda: conv.forward_slices(t), 9),
         "GEMM + slices (adjoint)": timeit(lambda: conv.adjoint(z), 9),
+        "torch conv2d (forward)": timeit(lambda: F.conv2d(t[None], w4, padding=1), 9),
+        "im2col slices + GEMM (forward, float32)":
+            timeit(lambda: conv.forward_slices(t, torch.float32), 9),
+        "torch conv2d (forward, float32)":
+            timeit(lambda: F.conv2d(t[None].float(), w4.float(), padding=1), 9),
+        "GEMM + slices (adjoint, float32)": timeit(lambda: conv.adjoint(z, torch.float32), 9),
+        "torch transposed conv (adjoint, float32)": timeit(
+            lambda: torch.nn.grad.conv2d_input((1, *x.shape), w4.float(),
+                                               z.reshape(1, filters, *x.shape[1:]).float(),
+                                               padding=1), 9),
     }
     return [dict(part=f"primitives K={filters}", method=k, forward_units=float("nan"),
                  relative_error=float("nan"), gemm_units=v / gemm, seconds=v,
