@@ -18,10 +18,12 @@ relative difference: the noise of a shared machine). Methods, in one run:
 ``--parts primitives`` times one application of the conv by torch's float64
 ``unfold``/``fold`` and ``conv2d`` against ``theory.im2col.Im2colConv``'s slices and the
 bare GEMM they contain, and the float32 forward by the slices against ``conv2d`` (which
-``Im2colConv`` uses in float32).
+``Im2colConv`` uses in float32). ``--parts adjoint32`` times the float32 adjoint of
+zero-padded 3x3 layers with 3 to 48 input channels, slices against torch's transposed conv
+(the rule of ``theory.im2col.ADJOINT_CONV_CHANNELS``).
 
 Usage: python benchmarks/pooling.py [--filters 16,64] [--size 224] [--threads N]
-       [--parts crelu,extra,primitives] [--repeat R] [--json PATH]
+       [--parts crelu,extra,primitives,adjoint32] [--repeat R] [--json PATH]
 """
 
 from __future__ import annotations
@@ -119,19 +121,56 @@ def _primitive_rows(x: np.ndarray, filters: int) -> list[dict]:
                  threads=torch.get_num_threads()) for k, v in times.items()]
 
 
+def _adjoint32_rows() -> list[dict]:
+    """The float32 adjoint of a zero-padded 3x3 conv, slices + GEMM against torch's
+    transposed conv, by input channels (the rule of theory.im2col.ADJOINT_CONV_CHANNELS)."""
+    rows = []
+    for k, c, n in [(16, 3, 224), (32, 8, 128), (64, 16, 128), (32, 32, 128), (128, 32, 128),
+                    (224, 32, 64), (224, 32, 256), (96, 48, 64)]:
+        w = np.random.default_rng(0).standard_normal((k, c, 3, 3))
+        shape = (c, n, n)
+        conv = Im2colConv(ConvLayer(w, padding=1), shape, (torch.float64, torch.float32))
+        z = torch.rand(k * n * n, dtype=torch.float64)
+        w32 = torch.from_numpy(w).float()
+        slices = timeit(lambda: _adjoint_slices(conv, z), 5)
+        transposed = timeit(lambda: torch.nn.grad.conv2d_input(
+            (1, *shape), w32, z.reshape(1, k, n, n).float(), padding=1), 5)
+        rows.append(dict(part="adjoint float32", method=f"K={k} C={c} {n}x{n}",
+                         forward_units=float("nan"), relative_error=float("nan"),
+                         slices_ms=slices * 1e3, transposed_ms=transposed * 1e3,
+                         ratio=transposed / slices))
+        print(f"adjoint32 K={k:3d} C={c:2d} {n}x{n}: slices {slices * 1e3:6.1f} ms, "
+              f"transposed conv {transposed * 1e3:6.1f} ms, ratio {transposed / slices:.2f}",
+              flush=True)
+    return rows
+
+
+def _adjoint_slices(conv: Im2colConv, z: torch.Tensor) -> torch.Tensor:
+    """The float32 adjoint by the slices, whatever the channel rule would pick."""
+    from theory import im2col
+
+    keep = im2col.ADJOINT_CONV_CHANNELS
+    im2col.ADJOINT_CONV_CHANNELS = 10 ** 9
+    try:
+        return conv.adjoint(z, torch.float32)
+    finally:
+        im2col.ADJOINT_CONV_CHANNELS = keep
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--filters", default="16,64", help="comma-separated filter counts")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
-    ap.add_argument("--parts", default="crelu", help="crelu, extra, primitives")
+    ap.add_argument("--parts", default="crelu", help="crelu, extra, primitives, adjoint32")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--relu-maxiter", type=int, default=2000)
     ap.add_argument("--json", default=None, help="write the rows here (atomically)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
-    if not parts <= {"crelu", "extra", "primitives"}:
-        ap.error(f"unknown part(s) {sorted(parts - {'crelu', 'extra', 'primitives'})}")
+    known = {"crelu", "extra", "primitives", "adjoint32"}
+    if not parts <= known:
+        ap.error(f"unknown part(s) {sorted(parts - known)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     x = load_photo("astronaut", size=args.size)
@@ -142,6 +181,8 @@ def main() -> None:
                 rows += _primitive_rows(x, k)
             if parts & {"crelu", "extra"}:
                 rows += _crelu_rows(x, k, "extra" in parts, args.repeat, args.relu_maxiter)
+        if "adjoint32" in parts:
+            rows += _adjoint32_rows()
     print(f"3x{args.size}x{args.size} astronaut crop, random orthonormal 3x3 filters (seed 0), "
           f"padding 1, 2x2 max-pool, float64, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}; 1 unit = crelu_maxpool, timed around each "
@@ -149,6 +190,8 @@ def main() -> None:
     print(f"{'part':<22}{'method':<24}{'units':>8}{'iters':>7}{'rel. error':>11}"
           f"{'rel. resid.':>12}{'unit ms':>9}{'spread':>8}")
     for r in rows:
+        if r["part"] == "adjoint float32":
+            continue                       # printed as measured
         if r["part"].startswith("primitives"):
             print(f"{r['part']:<22}{r['method']:<34}{r['gemm_units']:>8.2f} GEMMs "
                   f"({r['seconds'] * 1e3:.1f} ms)")

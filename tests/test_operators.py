@@ -409,3 +409,44 @@ def test_adjoint_of_the_wrong_shape_is_refused_naming_both_shapes():
         with pytest.raises(ValueError, match="^" + re.escape(
                 f"y must end in the output shape (1, 2, 2), got {y.shape}") + "$"):
             op.adjoint(y)
+
+
+@pytest.mark.parametrize("c, stride, dilation, mode", [
+    (3, 1, 1, "zeros"), (3, 2, 1, "circular"), (16, 1, 1, "zeros"), (20, 2, 1, "zeros"),
+    (16, 1, 2, "zeros"), (16, 2, 1, "circular")])
+def test_im2col_operator_float32_paths_agree_with_the_dense_oracle(c, stride, dilation, mode):
+    """Im2colOperator's float32 products take torch's conv2d (forward) and, from
+    ADJOINT_CONV_CHANNELS input channels with zero padding, its transposed conv (adjoint):
+    each within the float32 rounding bound of the definition-built matrix, the float64
+    products to float64 accuracy, and <A x, y> = <x, A^T y> to float32 rounding."""
+    from theory.im2col import ADJOINT_CONV_CHANNELS, Im2colOperator
+
+    rng = np.random.default_rng(c + 7 * stride + 3 * dilation)
+    layer = ConvLayer(rng.standard_normal((6, c, 3, 3)), stride=stride, padding=2,
+                      dilation=dilation, padding_mode=mode)
+    shape = (c, 11, 10)
+    op = Im2colOperator(layer, shape)
+    a = reference_matrix(layer, shape)
+    x, y = rng.standard_normal(a.shape[1]), rng.standard_normal(a.shape[0])
+    # componentwise: the float32 rounding of the input (u) and gamma_n of a sum of n terms,
+    # n the most non-zeros of a row (forward) or a column (adjoint), any summation order
+    u32 = 2.0 ** -24
+    gam = lambda n: (n + 1) * u32 / (1 - (n + 1) * u32)  # noqa: E731
+    fwd = gam(int((a != 0).sum(axis=1).max())) * (np.abs(a) @ np.abs(x))
+    adj = gam(int((a != 0).sum(axis=0).max())) * (np.abs(a).T @ np.abs(y))
+    assert (np.abs(op.matvec32(x) - a @ x) <= fwd).all()
+    assert (np.abs(op.rmatvec32(y) - a.T @ y) <= adj).all()
+    assert np.abs(op.matvec(x) - a @ x).max() <= 1e-12 * np.abs(a @ x).max()
+    assert np.abs(op.rmatvec(y) - a.T @ y).max() <= 1e-12 * np.abs(a.T @ y).max()
+    lhs, rhs = float(op.matvec32(x) @ y), float(x @ op.rmatvec32(y))
+    assert abs(lhs - rhs) <= 1e-5 * (np.abs(a) @ np.abs(x)) @ np.abs(y)
+    if mode == "zeros" and c >= ADJOINT_CONV_CHANNELS:   # control: the oracle sees a slip
+        from theory import im2col
+
+        im2col.ADJOINT_CONV_CHANNELS, keep = 10 ** 9, im2col.ADJOINT_CONV_CHANNELS
+        try:
+            slices = op.rmatvec32(y)
+        finally:
+            im2col.ADJOINT_CONV_CHANNELS = keep
+        assert (np.abs(slices - a.T @ y) <= adj).all()        # the other path agrees too
+        assert not (np.abs(1.001 * op.rmatvec32(y) - a.T @ y) <= adj).all()

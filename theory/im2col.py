@@ -29,8 +29,12 @@ hundreds of times allocates nothing large after its first iteration.
 In float32 the forward map is torch's own `conv2d` (oneDNN) instead, which is faster there
 (`python benchmarks/pooling.py --filters 16,64 --parts primitives`, one thread, 3x224x224,
 one run: 0.9 ms against 1.6 ms for 16 filters 3x3, 4.6 against 6.8 for 64); the float64
-forward and the adjoint in both precisions stay the slices (`forward_slices`; torch's
-float32 transposed conv took 4.7 and 16.8 ms, the slices 2.1 and 9.9).
+forward stays the slices (`forward_slices`). For the float32 adjoint of a zero-padded layer
+it depends on the input channels: with 3, torch's transposed conv took 4.7 and 16.8 ms, the
+slices 2.1 and 9.9 (same run); from `ADJOINT_CONV_CHANNELS` = 16 channels on the transposed
+conv is the faster (`python benchmarks/pooling.py --parts adjoint32`, one run: 0.40-0.80 of
+the slices' time for 16 to 48 channels, 1.45 and 1.66 times it for 8 and 3), so it is used
+there.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ import torch
 from scipy.sparse.linalg import LinearOperator
 
 from theory.conv import ConvLayer
+
+#: In float32 with zero padding, the adjoint is torch's transposed conv from this many input
+#: channels on (faster there than the slices; slower below: module notes).
+ADJOINT_CONV_CHANNELS = 16
 
 
 class Im2colConv:
@@ -193,6 +201,16 @@ class Im2colConv:
                                            dilation=lay.dilation)
         return z.reshape(self.output_shape[0], -1)
 
+    def _transposed32(self, z: torch.Tensor) -> torch.Tensor:
+        """The float32 adjoint (zero padding) by torch's transposed conv, flat."""
+        if "w32" not in self._work[torch.float32]:
+            self._work[torch.float32]["w32"] = self.layer._weight.to(torch.float32).contiguous()
+        lay = self.layer
+        g = torch.nn.grad.conv2d_input((1, *self.input_shape), self._work[torch.float32]["w32"],
+                                       z, stride=lay.stride, padding=lay.padding,
+                                       dilation=lay.dilation)
+        return g.reshape(-1)
+
     def adjoint(self, z: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """$A^T z$ (flat, length $CHW$, in `dtype`, a new tensor) for `z` of `K H'W'` values.
 
@@ -211,6 +229,8 @@ class Im2colConv:
         ws = self._prepare(dtype)
         c, h, w = self.input_shape
         k = self.output_shape[0]
+        if dtype == torch.float32 and not self.circular and c >= ADJOINT_CONV_CHANNELS:
+            return self._transposed32(z.reshape(1, k, *self.output_shape[1:]).to(dtype))
         v = torch.mm(self._wmat[dtype].t(), z.reshape(k, -1).to(dtype), out=ws["v"])
         gp = ws["gp"]
         gp.zero_()
@@ -302,4 +322,4 @@ class Im2colOperator(LinearOperator):
         return self._abs_norm
 
 
-__all__ = ["Im2colConv", "Im2colOperator"]
+__all__ = ["ADJOINT_CONV_CHANNELS", "Im2colConv", "Im2colOperator"]
