@@ -244,13 +244,49 @@ class Im2colConv:
         return torch.zeros(c, h, w, dtype=dtype).index_add_(2, self._cidx, g).reshape(-1)
 
 
-class Im2colOperator(LinearOperator):
-    r"""A conv layer's matrix $A$ (`M x D`, $M = KH'W'$, $D = CHW$) as a float64 scipy
-    LinearOperator computed by `Im2colConv`, with float32 products for mixed precision.
+class TorchProducts(LinearOperator):
+    """scipy's face of a map computed by torch in float64 or float32: float64 `matvec` and
+    `rmatvec`, and `matvec32`, `rmatvec32` with the products in float32 (float64 in and
+    out), what `theory.solvers.solve_cgls` needs for `precision="mixed"`. Subclasses give
+    `_forward(x, dtype)` and `_backward(y, dtype)` on flat float64 tensors, returning new
+    flat tensors (any float dtype)."""
 
-    What `theory.solvers.solve_cgls` needs of an operator: `matvec` and `rmatvec` in
-    float64, `matvec32` and `rmatvec32` (products in float32, float64 in and out), and
-    `abs_norm_bound` for its rounding floor.
+    def __init__(self, shape: tuple[int, int]):
+        super().__init__(np.float64, shape)
+
+    def _forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _backward(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def _t(v) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+
+    def _matvec(self, x):
+        return self._forward(self._t(x), torch.float64).to(torch.float64).numpy()
+
+    def _rmatvec(self, y):
+        return self._backward(self._t(y), torch.float64).to(torch.float64).numpy()
+
+    def _adjoint(self):
+        return LinearOperator((self.shape[1], self.shape[0]), matvec=self._rmatvec,
+                              rmatvec=self._matvec, dtype=np.float64)
+
+    def matvec32(self, x) -> np.ndarray:
+        """The forward map with float32 products (float64 in and out)."""
+        return self._forward(self._t(x), torch.float32).to(torch.float64).numpy()
+
+    def rmatvec32(self, y) -> np.ndarray:
+        """The adjoint with float32 products (float64 in and out)."""
+        return self._backward(self._t(y), torch.float32).to(torch.float64).numpy()
+
+
+class Im2colOperator(TorchProducts):
+    r"""A conv layer's matrix $A$ (`M x D`, $M = KH'W'$, $D = CHW$) as a float64 scipy
+    LinearOperator computed by `Im2colConv`, with float32 products for mixed precision
+    (`TorchProducts`) and `abs_norm_bound` for CGLS's rounding floor.
 
     Parameters
     ----------
@@ -280,29 +316,14 @@ class Im2colOperator(LinearOperator):
         self.conv = Im2colConv(layer, input_shape, (torch.float64, torch.float32))
         k, ho, wo = self.conv.output_shape
         c, h, w = self.conv.input_shape
-        super().__init__(np.float64, (k * ho * wo, c * h * w))
+        super().__init__((k * ho * wo, c * h * w))
 
-    @staticmethod
-    def _t(v) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+    def _forward(self, x, dtype):
+        z = self.conv.forward(x, dtype).reshape(-1)
+        return z.clone() if dtype == torch.float64 else z   # float64: off the workspace
 
-    def _matvec(self, x):
-        return self.conv.forward(self._t(x)).reshape(-1).numpy().copy()   # off the workspace
-
-    def _rmatvec(self, y):
-        return self.conv.adjoint(self._t(y)).numpy()
-
-    def _adjoint(self):
-        return LinearOperator((self.shape[1], self.shape[0]), matvec=self._rmatvec,
-                              rmatvec=self._matvec, dtype=np.float64)
-
-    def matvec32(self, x) -> np.ndarray:
-        """$Ax$ with float32 products (float64 in and out)."""
-        return self.conv.forward(self._t(x), torch.float32).reshape(-1).to(torch.float64).numpy()
-
-    def rmatvec32(self, y) -> np.ndarray:
-        """$A^Ty$ with float32 products (float64 in and out)."""
-        return self.conv.adjoint(self._t(y), torch.float32).to(torch.float64).numpy()
+    def _backward(self, y, dtype):
+        return self.conv.adjoint(y, dtype)
 
     def abs_norm_bound(self) -> float:
         r"""$\sqrt{\|A\|_1\|A\|_\infty} \ge \||A|\|_2 \ge \|A\|_2$ (Higham, *Accuracy
@@ -322,4 +343,4 @@ class Im2colOperator(LinearOperator):
         return self._abs_norm
 
 
-__all__ = ["ADJOINT_CONV_CHANNELS", "Im2colConv", "Im2colOperator"]
+__all__ = ["ADJOINT_CONV_CHANNELS", "Im2colConv", "Im2colOperator", "TorchProducts"]

@@ -41,6 +41,7 @@ from scipy.sparse.linalg import LinearOperator
 from theory.conv import ConvLayer, as_tensor
 from theory.features import Activation, _check_activation, check_bias, check_pool
 from theory.frames import FrameBounds
+from theory.im2col import TorchProducts
 from theory.preconditioner import column_norms
 
 #: Largest `n_selected * taps` for which the sparse matrix of the selected filters is built
@@ -890,34 +891,18 @@ class SelectedRows:
         return LinearOperator((d, d), matvec=mv, rmatvec=mv, dtype=np.float64)
 
 
-class _RowsLinearOperator(LinearOperator):
+class _RowsLinearOperator(TorchProducts):
     """scipy's face of `SelectedRows` (float64 in and out), with the float32 products."""
 
     def __init__(self, rows: SelectedRows):
-        super().__init__(np.float64, rows.shape)
+        super().__init__(rows.shape)
         self.rows = rows
 
-    @staticmethod
-    def _t(v) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()))
+    def _forward(self, x, dtype):
+        return self.rows.matvec(x, dtype)
 
-    def _matvec(self, x):
-        return self.rows.matvec(self._t(x)).numpy()
-
-    def _rmatvec(self, y):
-        return self.rows.rmatvec(self._t(y)).numpy()
-
-    def _adjoint(self):
-        return LinearOperator((self.shape[1], self.shape[0]), matvec=self._rmatvec,
-                              rmatvec=self._matvec, dtype=np.float64)
-
-    def matvec32(self, x) -> np.ndarray:
-        """$W_x^Tx$ with float32 products (float64 in and out)."""
-        return self.rows.matvec(self._t(x), torch.float32).numpy()
-
-    def rmatvec32(self, y) -> np.ndarray:
-        """$W_xy$ with float32 products (float64 in and out)."""
-        return self.rows.rmatvec(self._t(y), torch.float32).numpy()
+    def _backward(self, y, dtype):
+        return self.rows.rmatvec(y, dtype)
 
 
 def validate_pooled(features, switches, layer, input_shape, pool, activation):
