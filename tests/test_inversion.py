@@ -663,3 +663,16 @@ def test_cgls_batch_reports_each_input():
     res = invert_crelu(features(layer, xb), layer, x.shape, "cgls")
     assert len(res) == 2 and all(r.solver == "cgls" and r.converged for r in res)
     assert np.abs(res.x - xb).max() <= 1e-8 * np.abs(xb).max()
+
+
+def test_the_fft_solve_names_its_method_in_stopping():
+    """What the result reports about the fft solve: the method, written out as in
+    `theory.solvers.solve_fft`, and the plan's rtol and SVD frequencies (killer of the
+    seed-7 mutant that garbled the name)."""
+    layer = ConvLayer(np.random.default_rng(0).standard_normal((8, 1, 3, 3)), padding=1,
+                      padding_mode="circular")
+    x = np.random.default_rng(1).random((1, 8, 8))
+    res = invert_crelu(features(layer, x), layer, x.shape)
+    assert res.solver == "fft"
+    assert res.stopping["solver"] == "per-frequency pseudo-inverse (Gram or SVD per frequency)"
+    assert set(res.stopping) >= {"rtol", "svd_frequencies"}
