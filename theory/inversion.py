@@ -517,7 +517,9 @@ def invert_crelu(
             prec = "mixed" if precision == "auto" else precision
             cop = Im2colOperator(sop.layer, shape)
             scale = None
-            if pre_name == "jacobi":
+            if pre_name == "jacobi" and pre is not None:   # auto: choose_preconditioner's
+                scale = pre.matvec(np.ones(op.d))           # diag(1/||a_j||), read off
+            elif pre_name == "jacobi":
                 cn = column_norms(sop.layer, shape)
                 scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 1.0)
             cap = maxiter if maxiter is not None else 10 * min(op.m, op.d)
