@@ -112,9 +112,8 @@ def _primitive_rows(x: np.ndarray, filters: int) -> list[dict]:
             timeit(lambda: F.conv2d(t[None].float(), w4.float(), padding=1), 9),
         "GEMM + slices (adjoint, float32)": timeit(lambda: conv.adjoint(z, torch.float32), 9),
         "torch transposed conv (adjoint, float32)": timeit(
-            lambda: torch.nn.grad.conv2d_input((1, *x.shape), w4.float(),
-                                               z.reshape(1, filters, *x.shape[1:]).float(),
-                                               padding=1), 9),
+            lambda: conv._layer32._apply_adjoint(z.reshape(1, filters, *x.shape[1:]).float(),
+                                                 x.shape), 9),
     }
     return [dict(part=f"primitives K={filters}", method=k, forward_units=float("nan"),
                  relative_error=float("nan"), gemm_units=v / gemm, seconds=v,
@@ -131,10 +130,9 @@ def _adjoint32_rows() -> list[dict]:
         shape = (c, n, n)
         conv = Im2colConv(ConvLayer(w, padding=1), shape, (torch.float64, torch.float32))
         z = torch.rand(k * n * n, dtype=torch.float64)
-        w32 = torch.from_numpy(w).float()
         slices = timeit(lambda: _adjoint_slices(conv, z), 5)
-        transposed = timeit(lambda: torch.nn.grad.conv2d_input(
-            (1, *shape), w32, z.reshape(1, k, n, n).float(), padding=1), 5)
+        transposed = timeit(lambda: conv._layer32._apply_adjoint(
+            z.reshape(1, k, n, n).float(), shape), 5)
         rows.append(dict(part="adjoint float32", method=f"K={k} C={c} {n}x{n}",
                          forward_units=float("nan"), relative_error=float("nan"),
                          slices_ms=slices * 1e3, transposed_ms=transposed * 1e3,

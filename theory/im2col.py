@@ -26,15 +26,16 @@ product 2.3 products, slices + product 1.6; fold 1.9, slices 1.7). All buffers a
 allocated once per precision and reused (workspaces), so a solve that applies the layer
 hundreds of times allocates nothing large after its first iteration.
 
-In float32 the forward map is torch's own `conv2d` (oneDNN) instead, which is faster there
-(`python benchmarks/pooling.py --filters 16,64 --parts primitives`, one thread, 3x224x224,
-one run: 0.9 ms against 1.6 ms for 16 filters 3x3, 4.6 against 6.8 for 64); the float64
-forward stays the slices (`forward_slices`). For the float32 adjoint of a zero-padded layer
-it depends on the input channels: with 3, torch's transposed conv took 4.7 and 16.8 ms, the
-slices 2.1 and 9.9 (same run); from `ADJOINT_CONV_CHANNELS` = 16 channels on the transposed
-conv is the faster (`python benchmarks/pooling.py --parts adjoint32`, one run: 0.40-0.80 of
-the slices' time for 16 to 48 channels, 1.45 and 1.66 times it for 8 and 3), so it is used
-there.
+In float32 the maps are torch's own convs where those are the faster: the forward map is
+the float32 layer's `conv2d` (`python benchmarks/pooling.py --filters 16,64 --parts
+primitives,adjoint32`, one thread, 3x224x224, one run: 0.7 ms against 0.9 ms for 16 filters
+3x3, 2.9 against 4.0 for 64); the float64 forward stays the slices (`forward_slices`). For the
+float32 adjoint of a zero-padded layer it depends on the input channels: with 3, torch's
+transposed conv took 3.5 and 14.6 ms, the slices 1.3 and 5.3 (same run); from
+`ADJOINT_CONV_CHANNELS` = 16 channels on the transposed conv is the faster (same run:
+0.59-0.92 of the slices' time for 16 to 48 channels, 1.72 and 2.73 times it for 8 and 3), so
+it is used there. Both are the float32 copy of the layer's own `_apply` and
+`_apply_adjoint` (`theory.conv`).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ class Im2colConv:
         """
         if dtype == torch.float32:   # torch's own conv is the faster one in single precision
             c, h, w = self.input_shape
-            return self._conv2d32(x.reshape(1, c, h, w).to(torch.float32))
+            z = self._layer32._apply(x.reshape(1, c, h, w).to(torch.float32))
+            return z.reshape(self.output_shape[0], -1)
         return self.forward_slices(x, dtype)
 
     def forward_slices(self, x: torch.Tensor, dtype: torch.dtype = torch.float64
@@ -184,32 +186,16 @@ class Im2colConv:
             cols[t].copy_(xp[:, rs, cs])
         return torch.mm(self._wmat[dtype], cols.view(len(self._taps) * c, -1), out=ws["z"])
 
-    def _conv2d32(self, x: torch.Tensor) -> torch.Tensor:
-        """The float32 forward map by `torch.nn.functional.conv2d` (oneDNN), `(K, H'W')`."""
-        if "w32" not in self._work[torch.float32]:
-            self._work[torch.float32]["w32"] = self.layer._weight.to(torch.float32).contiguous()
-        lay = self.layer
-        if self.circular:
-            ph, pw = lay.padding
-            if ph or pw:
-                x = torch.nn.functional.pad(x, (pw, pw, ph, ph), mode="circular")
-            z = torch.nn.functional.conv2d(x, self._work[torch.float32]["w32"],
-                                           stride=lay.stride, dilation=lay.dilation)
-        else:
-            z = torch.nn.functional.conv2d(x, self._work[torch.float32]["w32"],
-                                           stride=lay.stride, padding=lay.padding,
-                                           dilation=lay.dilation)
-        return z.reshape(self.output_shape[0], -1)
-
-    def _transposed32(self, z: torch.Tensor) -> torch.Tensor:
-        """The float32 adjoint (zero padding) by torch's transposed conv, flat."""
-        if "w32" not in self._work[torch.float32]:
-            self._work[torch.float32]["w32"] = self.layer._weight.to(torch.float32).contiguous()
-        lay = self.layer
-        g = torch.nn.grad.conv2d_input((1, *self.input_shape), self._work[torch.float32]["w32"],
-                                       z, stride=lay.stride, padding=lay.padding,
-                                       dilation=lay.dilation)
-        return g.reshape(-1)
+    @property
+    def _layer32(self) -> ConvLayer:
+        """The layer with float32 weights: its `_apply` and `_apply_adjoint` are torch's own
+        (transposed) conv, used by the float32 paths."""
+        if not hasattr(self, "_float32_layer"):
+            lay = self.layer
+            self._float32_layer = ConvLayer(lay._weight.to(torch.float32), stride=lay.stride,
+                                            padding=lay.padding, padding_mode=lay.padding_mode,
+                                            dilation=lay.dilation)
+        return self._float32_layer
 
     def adjoint(self, z: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """$A^T z$ (flat, length $CHW$, in `dtype`, a new tensor) for `z` of `K H'W'` values.
@@ -230,7 +216,8 @@ class Im2colConv:
         c, h, w = self.input_shape
         k = self.output_shape[0]
         if dtype == torch.float32 and not self.circular and c >= ADJOINT_CONV_CHANNELS:
-            return self._transposed32(z.reshape(1, k, *self.output_shape[1:]).to(dtype))
+            zt = z.reshape(1, k, *self.output_shape[1:]).to(dtype)
+            return self._layer32._apply_adjoint(zt, self.input_shape).reshape(-1)
         v = torch.mm(self._wmat[dtype].t(), z.reshape(k, -1).to(dtype), out=ws["v"])
         gp = ws["gp"]
         gp.zero_()
@@ -331,16 +318,45 @@ class Im2colOperator(TorchProducts):
         largest column sum $|A|^T\mathbf 1$ (one adjoint conv of the absolute weights; a
         circular layer's wrapped taps counted separately, still an upper bound)."""
         if not hasattr(self, "_abs_norm"):
-            absw = self.layer._weight.to(torch.float64).abs()
-            row_max = float(absw.reshape(absw.shape[0], -1).sum(1).max())
-            lay = self.layer
-            conv = Im2colConv(ConvLayer(absw, stride=lay.stride, padding=lay.padding,
-                                        padding_mode=lay.padding_mode, dilation=lay.dilation),
-                              self.conv.input_shape)
-            ones = torch.ones(self.conv.output_shape, dtype=torch.float64)
-            col_max = float(conv.adjoint(ones).max())
-            self._abs_norm = float(np.sqrt(row_max * col_max))
+            self._abs_norm = abs_norm_bound(self.layer, self.conv.input_shape)
         return self._abs_norm
 
 
-__all__ = ["ADJOINT_CONV_CHANNELS", "Im2colConv", "Im2colOperator", "TorchProducts"]
+def abs_norm_bound(layer: ConvLayer, input_shape: Sequence[int],
+                   counts: torch.Tensor | None = None,
+                   filters: torch.Tensor | None = None) -> float:
+    r"""$\sqrt{\|B\|_1\|B\|_\infty} \ge \||B|\|_2$ for the rows of $A$ that `counts`
+    (`K H'W'` multiplicities; default every row once) selects, from `filters` (indices of
+    the filters that have a selected row; default all).
+
+    The largest row sum of $|B|$ is at most the largest $\|w_k\|_1$ of those filters; the
+    column sums are $|A|^Tm$, one adjoint conv of the absolute weights applied to the
+    counts $m$ (a circular layer's wrapped taps counted separately: still an upper bound).
+    `Im2colOperator.abs_norm_bound` and `MaxPoolSelection.abs_norm_bound` are this.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from theory import ConvLayer
+    >>> from theory.im2col import abs_norm_bound
+    >>> layer = ConvLayer(np.random.default_rng(0).standard_normal((3, 2, 3, 3)), padding=1)
+    >>> a = np.abs(layer.dense((2, 5, 5)))
+    >>> bool(np.linalg.norm(a, 2) <= abs_norm_bound(layer, (2, 5, 5)))
+    True
+    >>> m = torch.zeros(3 * 25, dtype=torch.float64); m[:25] = 1      # filter 0's rows only
+    >>> bound = abs_norm_bound(layer, (2, 5, 5), m, torch.tensor([0]))
+    >>> bool(np.linalg.norm(a[:25], 2) <= bound < abs_norm_bound(layer, (2, 5, 5)))
+    True
+    """
+    absw = layer._weight.to(torch.float64).abs()
+    rows = absw.reshape(absw.shape[0], -1).sum(1)
+    row_max = float((rows if filters is None else rows[filters]).max())
+    conv = Im2colConv(ConvLayer(absw, stride=layer.stride, padding=layer.padding,
+                                padding_mode=layer.padding_mode, dilation=layer.dilation),
+                      input_shape)
+    m = torch.ones(conv.output_shape, dtype=torch.float64) if counts is None else counts
+    return float(np.sqrt(row_max * float(conv.adjoint(m).max())))
+
+
+__all__ = ["ADJOINT_CONV_CHANNELS", "Im2colConv", "Im2colOperator", "TorchProducts",
+           "abs_norm_bound"]

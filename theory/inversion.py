@@ -46,7 +46,7 @@ from theory.frames import FrameBounds
 from theory.im2col import Im2colOperator
 from theory.operator import ConvOperator
 from theory.polyphase import coarse_form
-from theory.preconditioner import CirculantPreconditioner, column_norms, jacobi
+from theory.preconditioner import CirculantPreconditioner, jacobi
 from theory.results import InversionBatch, InversionResult
 from theory.solvers import (CGLS_REASONS, LSMR_REASONS, solve_cgls, solve_dense, solve_fft,
                             solve_lsmr)
@@ -517,11 +517,8 @@ def invert_crelu(
             prec = "mixed" if precision == "auto" else precision
             cop = Im2colOperator(sop.layer, shape)
             scale = None
-            if pre_name == "jacobi" and pre is not None:   # auto: choose_preconditioner's
-                scale = pre.matvec(np.ones(op.d))           # diag(1/||a_j||), read off
-            elif pre_name == "jacobi":
-                cn = column_norms(sop.layer, shape)
-                scale = np.where(cn > 0, 1.0 / np.where(cn > 0, cn, 1.0), 1.0)
+            if pre_name == "jacobi":   # diag(1/||a_j||) read off the Jacobi preconditioner
+                scale = (pre if pre is not None else jacobi(sop)).matvec(np.ones(op.d))
             cap = maxiter if maxiter is not None else 10 * min(op.m, op.d)
             per_input = [solve_cgls(cop, zi.ravel(), atol=atol, btol=btol, maxiter=cap,
                                     column_scale=scale, precision=prec,
@@ -587,7 +584,8 @@ def invert_crelu(
                        "layer or shape?)", on_inconsistent, InconsistentFeaturesWarning,
                        InconsistentFeaturesError)
         if not sol.converged:
-            report(f"{'CGLS' if solver == 'cgls' else 'LSMR'} did not converge{where}: {sol.stopping.get('reason', '?')} after "
+            name = "CGLS" if solver == "cgls" else "LSMR"
+            report(f"{name} did not converge{where}: {sol.stopping.get('reason', '?')} after "
                    f"{sol.iterations} iterations (relative residual {rel:.3e}); raise maxiter "
                    "or loosen atol/btol", on_not_converged, NotConvergedWarning,
                    NotConvergedError)

@@ -41,7 +41,7 @@ from scipy.sparse.linalg import LinearOperator
 from theory.conv import ConvLayer, as_tensor
 from theory.features import Activation, _check_activation, check_bias, check_pool
 from theory.frames import FrameBounds
-from theory.im2col import TorchProducts
+from theory.im2col import TorchProducts, abs_norm_bound
 from theory.preconditioner import column_norms
 
 #: Largest `n_selected * taps` for which the sparse matrix of the selected filters is built
@@ -681,19 +681,10 @@ class MaxPoolSelection:
 
     @functools.cached_property
     def _abs_norm_bound(self) -> float:
-        from theory.im2col import Im2colConv
-
         if self.n_selected == 0:
             return 0.0
-        layer = self.layer
-        absw = layer._weight.to(torch.float64).abs()
-        row_max = float(absw.reshape(layer.out_channels, -1).sum(1)[
-            torch.from_numpy(np.unique(self.filter_index))].max())
-        conv = Im2colConv(ConvLayer(absw, stride=layer.stride, padding=layer.padding,
-                                    padding_mode=layer.padding_mode, dilation=layer.dilation),
-                          self.input_shape)
-        col_max = float(conv.adjoint(self.rows_operator.multiplicity).max())
-        return float(np.sqrt(row_max * col_max))
+        return abs_norm_bound(self.layer, self.input_shape, self.rows_operator.multiplicity,
+                              torch.from_numpy(np.unique(self.filter_index)))
 
     def residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`(W_x^T x - rhs, z)` from the layer's own conv (`ConvLayer.forward`, torch's
