@@ -357,6 +357,32 @@ def test_rule_two_with_its_rounding_floor_on_almost_consistent_data():
     assert np.linalg.norm(floor.x - ls) / np.linalg.norm(ls) < 1e3 * sv[0] / sv[-1] * EPS
 
 
+
+@pytest.mark.parametrize("precision", ["float64", "mixed"])
+def test_ritz_values_stay_inside_the_spectrum_when_residuals_are_replaced_at_the_floor(
+        precision):
+    """The a_norm and cond estimates (Ritz values of CG's Lanczos tridiagonal) against the
+    dense SVD of the scaled matrix A S, on the almost consistent data above, where the solve
+    runs into the rounding floor and replaces its residual: each replacement there ends the
+    Lanczos run. Planted bug (the old code, on one machine): coefficients taken across those
+    replacements gave a 'largest Ritz value' of 6.7e3 against the true 2.81, i.e. an a_norm 49
+    times too large in the stopping rule (which then stopped 'by rule 2' where it should
+    stagnate) and in the tolerance built from `a_norm_estimate`."""
+    x, layer, f, s, sel, a = _case(seed=11, h=16, w=16)
+    op = sel.rows_operator.linear_operator
+    noise = np.random.default_rng(1).standard_normal(sel.rhs.size)
+    b = sel.rhs + 1e-7 * np.linalg.norm(sel.rhs) * noise / np.linalg.norm(noise)
+    scale = _scale(sel)   # x = S y: the scaled matrix is A S
+    sv = np.linalg.svd(a * scale[None, :], compute_uv=False)
+    for taps in (None, sel._taps):
+        sol = solve_cgls(op, b, atol=1e-10, btol=1e-12, maxiter=3000, column_scale=scale,
+                         a_norm=sel.abs_norm_bound(), taps=taps, precision=precision)
+        assert sol.stopping["replacements"] >= 1   # the case exercises the replacements
+        lo, hi = sol.stopping["ritz"]
+        assert sv[-1] ** 2 * (1 - 1e-3) <= lo <= hi <= sv[0] ** 2 * (1 + 1e-3), (lo, hi, sv)
+        assert sol.a_norm_estimate <= sv[0] * (1 + 1e-3)
+        assert sol.cond_estimate <= sv[0] / sv[-1] * (1 + 1e-3)
+
 # Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
 def _skewed_columns(seed=0):
     """A dense 30 x 6 system whose column norms spread over 300x (Jacobi matters)."""

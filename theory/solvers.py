@@ -193,6 +193,10 @@ def solve_lsmr(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int | No
 
 
 _EPS = float(np.finfo(np.float64).eps)
+_EPS32 = float(np.finfo(np.float32).eps)
+#: The Ritz values come from CG's coefficients while the gradient exceeds this many times
+#: its rounding error (`solve_cgls`, Notes, *Condition estimate*).
+LANCZOS_FLOOR = 1e3
 
 #: Why `solve_cgls` stopped (reported in `stopping["reason"]`); 0-7 are LSMR's codes, 8 and
 #: 9 CGLS's own (not converged).
@@ -314,7 +318,17 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     diagonal $1/\alpha_i + \beta_{i-1}/\alpha_{i-1}$, off-diagonal
     $\sqrt{\beta_i}/\alpha_i$. Its extreme eigenvalues (Ritz values) lie inside the
     spectrum, so $\sqrt{\theta_{\max}/\theta_{\min}}$ estimates $\kappa(AM^{1/2})$ from
-    below. $\kappa(A) \le \kappa(AM^{1/2})\,\kappa(M^{-1/2})$ (`stopping["scale_spread"]`
+    below. That holds while the computed gradients are CG's: near the rounding floor
+    they are not, and the coefficients stop defining a Lanczos tridiagonal (one run of
+    almost consistent data gave $\theta_{\max} = 6.7\cdot10^3$ for a true
+    $\|AS\|^2 = 2.81$, a 49 times too large $\|AS\|$ in rule 2). The run therefore ends at
+    the first residual replacement that corrects a drifted recurrence (a rule met by the
+    recurrence but not by the true residual, a stagnation check) and once
+    $\|(AS)^Tr\| \le 10^3\,\|AS\|\,(u_p\|r\| + u\,\|AS\|\,\|y\|)$
+    (`LANCZOS_FLOOR`; $u_p$ the unit roundoff of the products, $u$ float64's: the
+    rounding of a float32 gradient and of a float64 residual); a restart (the switch to
+    float64 products) begins a new one, and the estimates come from the longest run
+    (`tests/test_cgls.py`, against the dense SVD of $AS$). $\kappa(A) \le \kappa(AM^{1/2})\,\kappa(M^{-1/2})$ (`stopping["scale_spread"]`
     is $\kappa(M^{-1/2})$ = the spread of the column norms).
 
     Examples
@@ -421,7 +435,15 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
         delta = floor_per_x * float(np.linalg.norm(x))   # rounding of a float64 residual
         return float(np.sqrt(max(sg2, 0.0))) <= a_norm_now() * (atol * rn + delta)
 
+    def at_floor(rn: float, sg2: float) -> bool:
+        """The gradient within LANCZOS_FLOOR times its rounding error: the CG
+        coefficients no longer define a Lanczos tridiagonal (Notes)."""
+        unit = _EPS32 if mixed else _EPS
+        err = a_norm_now() * (unit * rn + _EPS * a_norm_now() * y_norm())
+        return float(np.sqrt(max(sg2, 0.0))) <= LANCZOS_FLOOR * err
+
     code = 7
+    lanczos = True   # the CG coefficients still form one Lanczos run
     r_is_true = True
     rec_rn = float(np.linalg.norm(r))       # r is the true residual of the start here
     if bnorm == 0.0 and x0 is None:
@@ -450,9 +472,10 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
             r = daxpy(q, r, a=-alpha)  # for contiguous float64 (a copy otherwise)
             r_is_true = False
             it += 1
-            alphas.append(alpha)
+            if lanczos:
+                alphas.append(alpha)
             rec_rn = float(np.linalg.norm(r))
-            restart = fresh = False
+            restart = fresh = broken = False
             hit = rule1(rec_rn)
             if hit or (mixed and rec_rn <= replace_factor * last):
                 r_true = b - mv(x)                # the true residual, float64
@@ -462,6 +485,7 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                     if callback is not None:
                         callback(it)
                     break
+                broken = hit   # the recurrence had drifted from the truth (Notes)
                 if mixed and true_rn > 10.0 * max(rec_rn, 1e-300):
                     fwd, adj, mixed = mv, rmv, False   # float32 drift: finish in float64
                     float64_from, restart = it, True
@@ -478,7 +502,7 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                     s_vec = rmv(r)
                     z = precond(s_vec)
                     gamma_new = float(s_vec @ z)
-                    r_is_true = True
+                    r_is_true = broken = True
                     replacements += 1
                 if rule2(rec_rn, s_vec, gamma_new):
                     code = 2
@@ -499,7 +523,7 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                     r = b - mv(x)
                     rec_rn = float(np.linalg.norm(r))
                     s_vec = adj(r)
-                    r_is_true = True
+                    r_is_true = broken = True
                     replacements += 1
                     grads[-1] = min(grads[-2], float(np.linalg.norm(s_vec)))
                     z = precond(s_vec)
@@ -516,14 +540,19 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                 elif stalled():
                     code = 9
                     break
-            if restart:
+            if lanczos and not restart and (broken or at_floor(rec_rn, gamma_new)):
+                lanczos = False   # the Lanczos run ends here (Notes)
+            if not lanczos or restart:
                 if len(alphas) > len(segment[0]):
                     segment = (alphas, betas)
                 alphas, betas = [], []
+            if restart:
+                lanczos = True    # p = z: a new Lanczos run
                 p = z.copy()
             else:
                 beta = gamma_new / gamma
-                betas.append(beta)
+                if lanczos:
+                    betas.append(beta)
                 p *= beta
                 p += z
             gamma = gamma_new
