@@ -357,7 +357,6 @@ def test_rule_two_with_its_rounding_floor_on_almost_consistent_data():
     assert np.linalg.norm(floor.x - ls) / np.linalg.norm(ls) < 1e3 * sv[0] / sv[-1] * EPS
 
 
-
 @pytest.mark.parametrize("precision", ["float64", "mixed"])
 def test_ritz_values_stay_inside_the_spectrum_when_residuals_are_replaced_at_the_floor(
         precision):
@@ -379,9 +378,34 @@ def test_ritz_values_stay_inside_the_spectrum_when_residuals_are_replaced_at_the
                          a_norm=sel.abs_norm_bound(), taps=taps, precision=precision)
         assert sol.stopping["replacements"] >= 1   # the case exercises the replacements
         lo, hi = sol.stopping["ritz"]
-        assert sv[-1] ** 2 * (1 - 1e-3) <= lo <= hi <= sv[0] ** 2 * (1 + 1e-3), (lo, hi, sv)
-        assert sol.a_norm_estimate <= sv[0] * (1 + 1e-3)
-        assert sol.cond_estimate <= sv[0] / sv[-1] * (1 + 1e-3)
+        assert sv[-1] ** 2 * (1 - 1e-4) <= lo <= hi <= sv[0] ** 2 * (1 + 1e-4), (lo, hi, sv)
+        assert sol.a_norm_estimate <= sv[0] * (1 + 1e-4)
+        assert sol.cond_estimate <= sv[0] / sv[-1] * (1 + 1e-4)
+
+
+def test_without_the_floor_test_the_ritz_values_leave_the_spectrum(monkeypatch):
+    """Planted bug for the test above: with the floor test off (LANCZOS_FLOOR = 0), the
+    mixed-precision run keeps CG's coefficients past the float32 floor of its gradients and
+    its Ritz values leave the dense spectrum of A S (here [1.7e-5, 7.81] against
+    [0.0698, 2.81]). The garbage is rounding, so it depends on the CPU: where it does not
+    show, the test skips and says so."""
+    import theory.solvers as solvers
+
+    x, layer, f, s, sel, a = _case(seed=11, h=16, w=16)
+    op = sel.rows_operator.linear_operator
+    noise = np.random.default_rng(1).standard_normal(sel.rhs.size)
+    b = sel.rhs + 1e-7 * np.linalg.norm(sel.rhs) * noise / np.linalg.norm(noise)
+    scale = _scale(sel)
+    sv = np.linalg.svd(a * scale[None, :], compute_uv=False)
+    monkeypatch.setattr(solvers, "LANCZOS_FLOOR", 0.0)
+    sol = solve_cgls(op, b, atol=1e-10, btol=1e-12, maxiter=3000, column_scale=scale,
+                     a_norm=sel.abs_norm_bound(), precision="mixed")
+    lo, hi = sol.stopping["ritz"]
+    inside = sv[-1] ** 2 * (1 - 1e-4) <= lo <= hi <= sv[0] ** 2 * (1 + 1e-4)
+    if inside:
+        pytest.skip(f"the planted bug gives Ritz values inside the spectrum on this CPU "
+                    f"({lo:.3g}, {hi:.3g})")
+    assert not inside
 
 # Killers of the mutants that survived the seed-1 mutation sample (docs/dev/mutation.md).
 def _skewed_columns(seed=0):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from theory import ConvLayer
-from theory.checks import NotConvergedWarning
+from theory.checks import NotConvergedError, NotConvergedWarning
 from theory.deep import Stage, deep_forward, invert_deep
 from verify.deep import random_weights
 
@@ -369,3 +369,33 @@ def test_the_reported_seconds_are_the_wall_time_of_the_whole_inversion():
     wall = time.perf_counter() - t0
     assert isinstance(res.seconds, float)
     assert 0 < sum(r.seconds for r in res.stages) <= res.seconds <= wall
+
+
+def test_a_threshold_above_every_recovered_feature_is_reported_not_inverted_to_zero():
+    """A zero threshold that removes every recovered intermediate feature (a previous stage
+    solved too loosely for its condition number; planted here by zero_tol_factor = 1e30)
+    left nothing to invert: stage 1 then returned x = 0 as 'the exact solution', silently
+    (seen on a four-stage stack with a wrong condition estimate). It is reported like an
+    unconverged stage, and the result records the threshold and what it removed; with the
+    default factor only the solve's spurious values are removed (control)."""
+    x, stages = _small_certified_stack()
+    fwd = deep_forward(x, stages)
+    with pytest.warns(NotConvergedWarning, match="above every one of the"):
+        bad = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense",
+                          zero_tol_factor=1e30)
+    assert not bad.x.any()
+    # every recovered positive value, the true ones and the solve's small spurious ones
+    assert bad.stages[1].stopping["zeroed_below_threshold"] >= np.count_nonzero(
+        fwd.features[0])
+    with pytest.raises(NotConvergedError, match="above every one of the"):
+        invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense",
+                    zero_tol_factor=1e30, on_not_converged="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = invert_deep(fwd.last, fwd.switches, stages, x.shape, solver="dense")
+    # exactly the solve's spurious positive values are removed, every true one is kept
+    spurious = (np.count_nonzero(np.maximum(good.stages[0].x, 0.0))
+                - np.count_nonzero(fwd.features[0]))
+    assert good.stages[1].stopping["zeroed_below_threshold"] == spurious
+    assert good.stages[1].stopping["zero_threshold"] > 0
+    assert _rel(good.x, x) < 1e-8

@@ -360,7 +360,7 @@ def invert_deep(
     results: list[PoolInversionResult] = []
     for i in range(len(stages) - 1, -1, -1):
         st = stages[i]
-        tol = 0.0
+        tol, zeroed = 0.0, 0
         if results:  # u was reconstructed: clip, and zero what is below its accuracy
             prev = results[-1]
             fb = prev.frame_bounds
@@ -373,7 +373,16 @@ def invert_deep(
             u = np.maximum(u, 0.0)
             tol = max(zero_tol_rel * float(u.max(initial=0.0)),
                       zero_tol_factor * kappa * prev.relative_residual * float(np.linalg.norm(u)))
+            before = int(np.count_nonzero(u))
             u = np.where(u > tol, u, 0.0)
+            zeroed = before - int(np.count_nonzero(u))
+            if before and zeroed == before and prev.converged:   # else reported above
+                report(f"stage {i + 1}: the zero threshold {tol:.3g} (from stage {i + 2}'s "
+                       f"relative residual {prev.relative_residual:.3g} and condition "
+                       f"estimate {kappa:.3g}) is above every one of the {before} recovered "
+                       f"features: stage {i + 2} was not solved accurately enough to "
+                       "go on (nothing is left to invert; tighten atol/btol)",
+                       on_not_converged, NotConvergedWarning, NotConvergedError)
         stage_btol = btol
         if results and adaptive_tol:
             stage_btol = max(btol, zero_tol_factor * kappa * results[-1].relative_residual)
@@ -398,6 +407,9 @@ def invert_deep(
         if tries:
             res.iterations = spent
             res.stopping["retries"] = tries
+        if results:   # what the threshold above removed (module notes)
+            res.stopping["zero_threshold"] = tol
+            res.stopping["zeroed_below_threshold"] = zeroed
         if not res.converged:
             report(f"stage {i + 1}: the pooled solve did not converge: "
                    f"{res.stopping.get('reason', '?')} after {res.iterations} iterations "

@@ -196,7 +196,7 @@ _EPS = float(np.finfo(np.float64).eps)
 _EPS32 = float(np.finfo(np.float32).eps)
 #: The Ritz values come from CG's coefficients while the gradient exceeds this many times
 #: its rounding error (`solve_cgls`, Notes, *Condition estimate*).
-LANCZOS_FLOOR = 1e3
+LANCZOS_FLOOR = 10.0
 
 #: Why `solve_cgls` stopped (reported in `stopping["reason"]`); 0-7 are LSMR's codes, 8 and
 #: 9 CGLS's own (not converged).
@@ -322,13 +322,17 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
     they are not, and the coefficients stop defining a Lanczos tridiagonal (one run of
     almost consistent data gave $\theta_{\max} = 6.7\cdot10^3$ for a true
     $\|AS\|^2 = 2.81$, a 49 times too large $\|AS\|$ in rule 2). The run therefore ends at
-    the first residual replacement that corrects a drifted recurrence (a rule met by the
-    recurrence but not by the true residual, a stagnation check) and once
-    $\|(AS)^Tr\| \le 10^3\,\|AS\|\,(u_p\|r\| + u\,\|AS\|\,\|y\|)$
-    (`LANCZOS_FLOOR`; $u_p$ the unit roundoff of the products, $u$ float64's: the
-    rounding of a float32 gradient and of a float64 residual); a restart (the switch to
-    float64 products) begins a new one, and the estimates come from the longest run
-    (`tests/test_cgls.py`, against the dense SVD of $AS$). $\kappa(A) \le \kappa(AM^{1/2})\,\kappa(M^{-1/2})$ (`stopping["scale_spread"]`
+    the first residual replacement that corrects a drifted recurrence or rechecks a
+    rule (a rule met by the recurrence but not by the true residual, the float64 recheck
+    of rule 2, a stagnation check) and once
+    $\|(AS)^Tr\| \le 10\,\|AS\|\,(u_p\|r\| + u\,\|AS\|\,\|y\|)$
+    (`LANCZOS_FLOOR`: the gradient is then wrong by 10% or more; $u_p$ the unit roundoff
+    of the products, $u$ float64's: the rounding of a float32 gradient and of a float64
+    residual). The periodic replacements of mixed precision keep it going (the residual is
+    far above its floor there). The restart at the switch to float64 products, at most one,
+    begins a new run, and the estimates come from the longest (`tests/test_cgls.py`,
+    against the dense SVD of $AS$).
+    $\kappa(A) \le \kappa(AM^{1/2})\,\kappa(M^{-1/2})$ (`stopping["scale_spread"]`
     is $\kappa(M^{-1/2})$ = the spread of the column norms).
 
     Examples
@@ -546,6 +550,7 @@ def solve_cgls(op, b: np.ndarray, *, atol: float, btol: float, maxiter: int,
                 if len(alphas) > len(segment[0]):
                     segment = (alphas, betas)
                 alphas, betas = [], []
+                hi_cache[0] = -1   # the lists changed: recompute the Ritz value
             if restart:
                 lanczos = True    # p = z: a new Lanczos run
                 p = z.copy()
