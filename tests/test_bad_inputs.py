@@ -403,6 +403,8 @@ CASES: dict[str, tuple[Callable[[], Any], Any]] = {
                                           _files() / "afile" / "p.png", "--no-progress"),
                              Exits(2, "is not a folder")),
     "cli-stages-negative": (lambda: _recon("rgb.png", "--stages", "-3"), Exits(2, "--stages")),
+    "cli-stages-too-wide": (lambda: _recon("rgb.png", "--stages", "4"),
+                            Exits(2, "18.6 GiB of float64 weights")),
     "cli-train-steps-0": (lambda: _cli("train", "relu", "--steps", "0"), Exits(2, "--steps")),
     "cli-verify-seed-negative": (lambda: _cli("verify", "--seed", "-1"), Exits(2, "--seed")),
     "cli-verify-out-is-a-file": (lambda: _cli("verify", "--out", _files() / "afile", "--only",

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Refuse images with more pixels than this unless --max-pixels is raised.
 DEFAULT_MAX_PIXELS = 1024 * 1024
+#: Refuse random stacks whose float64 weights exceed this (four stages would need 18.6 GiB).
+MAX_RANDOM_WEIGHT_BYTES = 2 * 2 ** 30
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -131,8 +133,19 @@ def _weights(spec: str, stages: int, seed: int, channels: int = 3):
     if stages < 1:
         raise ValueError(f"--stages must be >= 1, got {stages}")
     if spec == "random":
-        return (random_weights(np.random.default_rng(seed), channels, stage_widths(stages)),
-                "random")
+        widths = stage_widths(stages)
+        ins = (channels,) + tuple(2 * k for k in widths[:-1])   # CReLU doubles the channels
+        size = sum(8 * k * c * 9 for k, c in zip(widths, ins))
+        if size > MAX_RANDOM_WEIGHT_BYTES:
+            raise ValueError(
+                f"--stages {stages} with the random banks needs filters {widths}: "
+                f"{size / 2 ** 30:.1f} GiB of float64 weights (the Gaussian draw and its QR "
+                f"need several times that), more than the "
+                f"{MAX_RANDOM_WEIGHT_BYTES / 2 ** 30:.0f} GiB this command builds; each "
+                "stage needs about 14 times the filters of the one before to stay well "
+                "conditioned (docs/theory/maxpool.md, 'Deep stacks'): use at most 3 stages, "
+                "or --weights PATH with a stack of your own")
+        return random_weights(np.random.default_rng(seed), channels, widths), "random"
     path = trained_weights_path() if spec == "trained" else Path(spec)
     weights = load_weights(path)
     if len(weights) < stages:
