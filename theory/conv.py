@@ -247,7 +247,22 @@ class ConvLayer:
         >>> bool(np.allclose(double.forward(x), 2 * layer.forward(x)))
         True
         """
-        return ConvLayer(self._weight * factor, stride=self.stride, padding=self.padding,
+        return self.with_weight(self._weight * factor)
+
+    def with_weight(self, weight) -> "ConvLayer":
+        """A layer of the same geometry (stride, padding, padding mode, dilation) with other
+        weights, e.g. their absolute values, squares or a float32 copy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from theory import ConvLayer
+        >>> layer = ConvLayer(np.ones((2, 1, 3, 3)), stride=2, padding=1, dilation=2)
+        >>> half = layer.with_weight(layer.weight.float() / 2)
+        >>> half.weight.dtype, half.stride, half.padding, half.dilation, half.padding_mode
+        (torch.float32, (2, 2), (1, 1), (2, 2), 'zeros')
+        """
+        return ConvLayer(weight, stride=self.stride, padding=self.padding,
                          padding_mode=self.padding_mode, dilation=self.dilation)
 
     @property

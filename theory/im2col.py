@@ -191,10 +191,7 @@ class Im2colConv:
         """The layer with float32 weights: its `_apply` and `_apply_adjoint` are torch's own
         (transposed) conv, used by the float32 paths."""
         if not hasattr(self, "_float32_layer"):
-            lay = self.layer
-            self._float32_layer = ConvLayer(lay._weight.to(torch.float32), stride=lay.stride,
-                                            padding=lay.padding, padding_mode=lay.padding_mode,
-                                            dilation=lay.dilation)
+            self._float32_layer = self.layer.with_weight(self.layer._weight.to(torch.float32))
         return self._float32_layer
 
     def adjoint(self, z: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -351,9 +348,7 @@ def abs_norm_bound(layer: ConvLayer, input_shape: Sequence[int],
     absw = layer._weight.to(torch.float64).abs()
     rows = absw.reshape(absw.shape[0], -1).sum(1)
     row_max = float((rows if filters is None else rows[filters]).max())
-    conv = Im2colConv(ConvLayer(absw, stride=layer.stride, padding=layer.padding,
-                                padding_mode=layer.padding_mode, dilation=layer.dilation),
-                      input_shape)
+    conv = Im2colConv(layer.with_weight(absw), input_shape)
     m = torch.ones(conv.output_shape, dtype=torch.float64) if counts is None else counts
     return float(np.sqrt(row_max * float(conv.adjoint(m).max())))
 

@@ -87,9 +87,7 @@ def column_norms(layer: ConvLayer, input_shape, rows: np.ndarray | torch.Tensor 
     >>> bool(np.allclose(column_norms(layer, (2, 7, 7)), np.linalg.norm(a, axis=0)))
     True
     """
-    sq = ConvLayer(layer._weight.to(torch.float64) ** 2, stride=layer.stride,
-                   padding=layer.padding, padding_mode=layer.padding_mode,
-                   dilation=layer.dilation)
+    sq = layer.with_weight(layer._weight.to(torch.float64) ** 2)
     out_shape = sq.output_shape(tuple(input_shape))
     m = (torch.ones(out_shape, dtype=torch.float64) if rows is None
          else torch.as_tensor(rows, dtype=torch.float64).reshape(out_shape))

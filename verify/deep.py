@@ -206,9 +206,7 @@ def optimisation_inversion(target: np.ndarray, stages: Sequence[Stage], input_sh
     # relative feature loss; features that are all zero (a black image) have no relative
     # scale, and the loss is then the absolute one
     norm0 = torch.clamp(phi0.pow(2).sum(), min=1.0) if not phi0.any() else phi0.pow(2).sum()
-    f32 = [Stage(ConvLayer(st.layer.weight.float(), stride=st.layer.stride,
-                           padding=st.layer.padding, padding_mode=st.layer.padding_mode,
-                           dilation=st.layer.dilation), st.pool) for st in stages]
+    f32 = [Stage(st.layer.with_weight(st.layer.weight.float()), st.pool) for st in stages]
     opt = torch.optim.Adam([x], lr=lr)
     taken = 0
     for it in range(steps):
