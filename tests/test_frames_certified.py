@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sl
 import scipy.sparse
+import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -338,6 +339,61 @@ def test_planted_small_rounding_margin_accepts_a_singular_matrix(monkeypatch):
         b = rng.integers(-3, 4, size=(11, 12)).astype(float)
         accepted += bool(certify_lower(b.T @ b, 0.0))
     assert accepted > 0
+
+
+def _gaussian_integer_gram(seed: int, n: int = 12):
+    """``B^H B`` with ``B`` of Gaussian integers, ``(n-1) x n``: exact in float, singular."""
+    rng = np.random.default_rng(seed)
+    b = rng.integers(-3, 4, size=(n - 1, n)) + 1j * rng.integers(-3, 4, size=(n - 1, n))
+    return np.conj(b.T) @ b
+
+
+def test_complex_certificate_refuses_singular_hermitian_grams(monkeypatch):
+    """Rump's control for Lemma C_C: complex Cholesky (torch, LAPACK zpotrf) runs to
+    completion on exactly singular Hermitian integer Grams; the certificate refuses every
+    one. With the margin shrunk 1e6-fold (the planted bug) it 'proves' some of them."""
+    found = 0
+    for seed in range(200):
+        x = _gaussian_integer_gram(seed)
+        assert np.array_equal(x, np.conj(x.T))
+        if int(torch.linalg.cholesky_ex(torch.from_numpy(x))[1]) != 0:
+            continue
+        found += 1
+        assert not certify_lower(x, 0.0)
+    assert found > 0
+    real = rigour._margin
+    monkeypatch.setattr(rigour, "_margin", lambda *a, **k: real(*a, **k) * 1e-6)
+    assert sum(bool(certify_lower(_gaussian_integer_gram(s), 0.0)) for s in range(200)) > 0
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 30))
+def test_complex_certificate_proves_below_and_refuses_above(seed, n):
+    """Lemma C_C against the dense oracle (`eigvalsh`), both sides, on random Hermitian
+    matrices (a batch, with per-matrix shifts)."""
+    rng = np.random.default_rng(seed)
+    m = n + int(rng.integers(0, 5))
+    b = rng.standard_normal((3, m, n)) + 1j * rng.standard_normal((3, m, n))
+    x = np.conj(np.swapaxes(b, 1, 2)) @ b
+    x = (x + np.conj(np.swapaxes(x, 1, 2))) / 2
+    x.imag[:, range(n), range(n)] = 0.0
+    lam = np.linalg.eigvalsh(x)
+    gap = 1e-6 * lam[:, -1]
+    ok = lam[:, 0] > gap
+    assert np.array_equal(certify_lower(x, lam[:, 0] - gap) & ok, ok)
+    assert not certify_lower(x, lam[:, 0] + gap).any()
+    assert certify_upper(x, lam[:, -1] + gap).all()
+    assert not certify_upper(x, lam[:, -1] - gap).any()
+
+
+def test_complex_certificate_needs_exactly_hermitian_input():
+    x = _gaussian_integer_gram(0) + 5 * np.eye(12)
+    y = x.copy()
+    y[0, 1] += 1e-12                                   # no longer Hermitian
+    z = x.copy()
+    z[2, 2] += 1e-300j                                 # a diagonal that is not real
+    for bad in (y, z):
+        with pytest.raises(ValueError, match="Hermitian"):
+            certify_lower(bad, 0.0)
 
 
 def test_planted_symbol_margin_breaks_exact_containment(monkeypatch):

@@ -67,8 +67,10 @@ def test_gram_within_lemma_r_of_the_exact_gram(params, side):
     cf = coarse_form(layer.at((c, 4 * s, 4 * s)))
     for Nh, Nw in [(4, 4), (5, 7)]:
         gs = gram_symbol(cf, Nh, Nw, side)
-        X = gs.real
-        assert np.array_equal(X, np.swapaxes(X, 1, 2))          # exactly symmetric
+        G = gs.complex()
+        assert np.array_equal(G, np.conj(np.swapaxes(G, 1, 2)))  # exactly Hermitian
+        X = gs.real_embedding()
+        assert np.array_equal(X, np.swapaxes(X, 1, 2))          # its embedding symmetric
         ref = exact_gram(cf, Nh, Nw, side)
         err = np.linalg.norm(gs.complex() - ref, ord=2, axis=(1, 2)).max()
         assert err <= gs.eps                                      # Lemma R holds
@@ -138,7 +140,7 @@ def test_planted_zero_rounding_bound_is_caught():
     lam_true = np.linalg.eigvalsh(ref)
     lam = np.linalg.eigvalsh(gs.complex())
     assert np.all(np.abs(lam - lam_true) <= gs.eps)             # the real bound holds
-    gs.real += 50 * gs.eps * np.eye(gs.real.shape[-1])          # a Gram off by 50 eps
+    gs.G += 50 * gs.eps * np.eye(gs.n)                          # a Gram off by 50 eps
     lam_bad = np.linalg.eigvalsh(gs.complex())
     assert not np.all(np.abs(lam_bad - lam_true) <= gs.eps)     # eps no longer covers it
 

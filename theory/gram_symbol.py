@@ -37,9 +37,10 @@ E = \sqrt2\,\beta' \sum_\delta |\tilde R_\delta| + \gamma_{n_R} \sum_\delta P_\d
 $$
 
 and every eigenvalue of ``G(w)`` lies within ``eps_G`` of the same-index eigenvalue of the
-exactly Hermitian float matrix ``G~(w)`` (Weyl), whose real embedding
-``[[Re, -Im], [Im, Re]]`` is exactly symmetric and has the same eigenvalues, each twice: the
-matrices `theory.rigour.certify_lower` and `certify_upper` are applied to.
+exactly Hermitian float matrix ``G~(w)`` (Weyl): the matrices `theory.rigour.certify_lower`
+and `certify_upper` are applied to, by Lemma C_C (complex Cholesky). Its real embedding
+``[[Re, -Im], [Im, Re]]`` (`GramSymbol.real_embedding`) has the same eigenvalues, each twice,
+and is what the certificate used before (Lemma C, four times the flops).
 """
 
 from __future__ import annotations
@@ -56,31 +57,37 @@ from theory.symbol import TAU, _twiddles
 
 @dataclasses.dataclass
 class GramSymbol:
-    """``G~(w)`` on the half plane as its real embedding ``real`` (F, 2n, 2n), ``F = Fh * Fw``.
+    """``G~(w)`` on the half plane as complex matrices ``G`` (F, n, n), ``F = Fh * Fw``.
 
-    ``real[f] = [[Re G~, -Im G~], [Im G~, Re G~]]``, exactly symmetric; ``eps`` bounds
+    ``G`` is exactly Hermitian (its diagonal exactly real); ``eps`` bounds
     ``||G~(w) - G(w)||_2`` at every frequency (Lemma R); ``side`` is ``"C"`` (``G = A^H A``,
     ``n = C'``) or ``"K"`` (the Gram of the transposed kernel, ``n = K``).
     """
 
-    real: np.ndarray
+    G: np.ndarray
     eps: float
     side: str
     shape: tuple            # (Fh, Fw)
 
     @property
     def n(self) -> int:
-        return self.real.shape[-1] // 2
+        return self.G.shape[-1]
 
     def complex(self, idx=None) -> np.ndarray:
-        """``G~`` as complex (F, n, n), or at the flat frequency indices ``idx``."""
-        x = self.real if idx is None else self.real[idx]
-        n = self.n
-        return x[:, :n, :n] + 1j * x[:, n:, :n]
+        """``G~`` as complex (F, n, n), or at the flat frequency indices ``idx`` (all: no copy)."""
+        return self.G if idx is None else self.G[idx]
 
     def real_embedding(self, idx=None) -> np.ndarray:
-        """The real embeddings at the flat frequency indices ``idx`` (all: no copy)."""
-        return self.real if idx is None else self.real[idx]
+        """``[[Re G~, -Im G~], [Im G~, Re G~]]`` (F, 2n, 2n), exactly symmetric, with the
+        eigenvalues of ``G~``, each twice (the form Lemma C applies to)."""
+        x = self.complex(idx)
+        n = self.n
+        out = np.empty((x.shape[0], 2 * n, 2 * n))
+        out[:, :n, :n] = x.real
+        out[:, n:, n:] = x.real
+        out[:, n:, :n] = x.imag
+        np.negative(x.imag, out=out[:, :n, n:])
+        return out
 
 
 def _pairwise_sum(x: np.ndarray) -> np.ndarray:
@@ -97,35 +104,32 @@ def _pairwise_sum(x: np.ndarray) -> np.ndarray:
 def _lags(W: np.ndarray):
     """``R~_delta``, ``P~_delta`` for every lag (dict), with the exact symmetry of ``R``.
 
-    Each entry of ``R~_delta`` is, per filter ``k``, a dot product over the overlapping taps
-    (at most ``k_h k_w`` terms, one `bmm`), then a pairwise sum over the ``K`` filters in a
-    fixed tree: error ``<= gamma_{k_h k_w + ceil(log2 K)} P_delta`` (Lemma R).
+    Each entry of ``R~_delta`` is, per filter ``k``, a dot product over the taps ``q`` (at
+    most ``k_h k_w`` terms; taps with ``q + delta`` outside the kernel meet a zero of the
+    shifted copy, and a zero term is added exactly), then a pairwise sum over the ``K``
+    filters in a fixed tree: error ``<= gamma_{k_h k_w + ceil(log2 K)} P_delta`` (Lemma R).
+    All lags of one half-plane, for ``W`` and ``|W|`` together, are one batched product.
     """
     K, C, kh, kw = W.shape
-    absW = np.abs(W)
+    lags = [(dh, dw) for dh in range(kh) for dw in range(-(kw - 1), kw)
+            if not (dh == 0 and dw < 0)]
+    V = np.stack([W, np.abs(W)])                          # (2, K, C, kh, kw)
+    Vp = np.zeros((2, K, C, 2 * kh - 1, 3 * kw - 2))     # room for the shifts q + delta
+    Vp[..., :kh, kw - 1:2 * kw - 1] = V
+    shifted = np.stack([Vp[..., dh:dh + kh, kw - 1 + dw:2 * kw - 1 + dw] for dh, dw in lags],
+                       axis=1).reshape(2, len(lags), K, C, kh * kw)       # V[q + delta]
+    a = torch.from_numpy(V.reshape(2, 1, K, C, kh * kw))
+    prod = torch.matmul(a, torch.from_numpy(shifted).transpose(-1, -2))   # (2, L, K, C, C)
+    sums = _pairwise_sum(prod.permute(2, 0, 1, 3, 4).numpy())            # over K: (2, L, C, C)
     out = {}
-
-    def corr(V, h0, h1, w0, w1, dh, dw):
-        a = torch.from_numpy(np.ascontiguousarray(V[:, :, h0:h1, w0:w1]).reshape(K, C, -1))
-        b = torch.from_numpy(np.ascontiguousarray(
-            V[:, :, h0 + dh:h1 + dh, w0 + dw:w1 + dw]).reshape(K, C, -1))
-        return _pairwise_sum(torch.bmm(a, b.transpose(1, 2)).numpy())   # (C, C)
-
-    for dh in range(kh):
-        for dw in range(-(kw - 1), kw):
-            if dh == 0 and dw < 0:
-                continue
-            # taps q with q and q + delta both inside the kernel
-            h0, h1 = max(0, -dh), min(kh, kh - dh)
-            w0, w1 = max(0, -dw), min(kw, kw - dw)
-            r = corr(W, h0, h1, w0, w1, dh, dw)
-            p = corr(absW, h0, h1, w0, w1, dh, dw)
-            if dh == 0 and dw == 0:
-                r = np.triu(r) + np.triu(r, 1).T        # exactly symmetric, entries unchanged
-                p = np.triu(p) + np.triu(p, 1).T
-            out[(dh, dw)] = (r, p)
-            if (dh, dw) != (0, 0):
-                out[(-dh, -dw)] = (r.T.copy(), p.T.copy())
+    for i, (dh, dw) in enumerate(lags):
+        r, p = sums[0, i], sums[1, i]
+        if dh == 0 and dw == 0:
+            r = np.triu(r) + np.triu(r, 1).T        # exactly symmetric, entries unchanged
+            p = np.triu(p) + np.triu(p, 1).T
+        out[(dh, dw)] = (r, p)
+        if (dh, dw) != (0, 0):
+            out[(-dh, -dw)] = (r.T.copy(), p.T.copy())
     return out
 
 
@@ -156,8 +160,8 @@ def gram_symbol(cf, Nh: int, Nw: int, side: str = "C") -> GramSymbol:
     ...                   padding=1, padding_mode="circular")
     >>> cf = coarse_form(layer.at((1, 8, 8)))
     >>> g = gram_symbol(cf, 4, 4)
-    >>> g.real.shape                  # 4 x 3 frequencies, C' = 4 phases, real embedding 8 x 8
-    (12, 8, 8)
+    >>> g.G.shape                     # 4 x 3 frequencies, C' = 4 phases
+    (12, 4, 4)
     >>> a = symbol(cf, 4, 4).complex.reshape(12, 4, 4)    # A(w), K x C'
     >>> bool(np.allclose(g.complex(), np.conj(np.swapaxes(a, 1, 2)) @ a))
     True
@@ -182,33 +186,34 @@ def gram_symbol(cf, Nh: int, Nw: int, side: str = "C") -> GramSymbol:
     fw = np.arange(Nw // 2 + 1)
     ch, sh = _twiddles(Nh, dh, fh)                        # (Fh, 2kh-1)
     cw, sw = _twiddles(Nw, dw, fw)                        # (Fw, 2kw-1)
-    Rm = torch.from_numpy(Rl.reshape(n * n * len(dh), len(dw)))
-    tc = (Rm @ torch.from_numpy(cw.T.copy())).reshape(n * n, len(dh), -1)   # over delta_w
-    ts = (Rm @ torch.from_numpy(sw.T.copy())).reshape(n * n, len(dh), -1)
-    T = torch.cat([tc, ts], dim=1).permute(2, 0, 1).reshape(-1, 2 * len(dh))  # (Fw*n*n, 2L)
-    Mr = torch.from_numpy(np.concatenate([ch, -sh], axis=1).T.copy())        # (2L, Fh)
-    Mi = torch.from_numpy(np.concatenate([sh, ch], axis=1).T.copy())
+    # only the upper triangle i <= j is evaluated; the lower one is its exact conjugate
+    iu = np.triu_indices(n)
+    npair = len(iu[0])
+    Rm = torch.from_numpy(np.ascontiguousarray(Rl[iu[0], iu[1]]).reshape(npair * len(dh), len(dw)))
+    tc = (Rm @ torch.from_numpy(cw.T.copy())).reshape(npair, len(dh), -1)   # over delta_w
+    ts = (Rm @ torch.from_numpy(sw.T.copy())).reshape(npair, len(dh), -1)
+    T = torch.cat([tc, ts], dim=1).permute(2, 0, 1).reshape(-1, 2 * len(dh))  # (Fw*P, 2L)
+    # one product for both parts: columns (f_h, part) interleaved, so the result is the
+    # complex array (Fw, P, Fh) as (real, imag) pairs, viewed without a copy
     Fh, Fw = len(fh), len(fw)
-    re = (T @ Mr).reshape(Fw, n, n, Fh).permute(3, 0, 1, 2).reshape(Fh * Fw, n, n).numpy()
-    im = (T @ Mi).reshape(Fw, n, n, Fh).permute(3, 0, 1, 2).reshape(Fh * Fw, n, n).numpy()
-    # exact symmetry from the upper triangle (Re symmetric, Im antisymmetric, diag Im = 0)
-    iu = np.triu_indices(n, 1)
-    re = np.ascontiguousarray(re)
-    im = np.ascontiguousarray(im)
-    re[:, iu[1], iu[0]] = re[:, iu[0], iu[1]]
-    im[:, iu[1], iu[0]] = -im[:, iu[0], iu[1]]
+    M = np.empty((2 * len(dh), Fh, 2))
+    M[:, :, 0] = np.concatenate([ch, -sh], axis=1).T      # Re: [c_h, -s_h] . [tc; ts]
+    M[:, :, 1] = np.concatenate([sh, ch], axis=1).T       # Im: [s_h,  c_h] . [tc; ts]
+    out = (T @ torch.from_numpy(M.reshape(2 * len(dh), 2 * Fh))).reshape(Fw, npair, Fh, 2)
+    upper = torch.view_as_complex(out).permute(2, 0, 1).numpy()       # (Fh, Fw, P), a view
+    # exact Hermitian symmetry: the lower triangle is the conjugate of the upper one, and the
+    # diagonal is made exactly real (the exact G has both properties, so no bound is lost)
+    G = np.empty((Fh, Fw, n * n), np.complex128)
+    G[:, :, iu[0] * n + iu[1]] = upper
+    G[:, :, iu[1] * n + iu[0]] = np.conj(upper)
+    G = G.reshape(Fh * Fw, n, n)
     d = np.arange(n)
-    im[:, d, d] = 0.0
-    real = np.empty((Fh * Fw, 2 * n, 2 * n))
-    real[:, :n, :n] = re
-    real[:, n:, n:] = re
-    real[:, n:, :n] = im
-    np.negative(im, out=real[:, :n, n:])
+    G.imag[:, d, d] = 0.0
     beta = 4.01 * TAU + 1.01 * gamma(len(dw) + 2 * len(dh))
     n_r = kh * kw + (math.ceil(math.log2(K)) if K > 1 else 0)      # Lemma R's n_R
     E = math.sqrt(2) * beta * np.abs(Rl).sum(axis=(2, 3)) + gamma(n_r) * Pl.sum(axis=(2, 3))
     eps = float(np.sqrt((E ** 2).sum())) * (1 + 1e-6)
-    return GramSymbol(real, eps, side, (Fh, Fw))
+    return GramSymbol(G, eps, side, (Fh, Fw))
 
 
 __all__ = ["GramSymbol", "gram_symbol"]

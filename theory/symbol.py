@@ -26,7 +26,7 @@ tau^2)`` (Cauchy-Schwarz: ``|c_h c_w| + |s_h s_w| <= 1``). Hence, uniformly in `
 
 The certified bounds (`symbol_bounds`) do not form ``A^H A`` from ``A~``: they use the Gram
 symbol built from the kernel's autocorrelation (`theory.gram_symbol`, Lemma R, which reuses
-Lemma S's twiddles and contraction order) and prove every frequency with Lemma C
+Lemma S's twiddles and contraction order) and prove every frequency with Lemma C_C
 (`theory.rigour`): with ``b`` certified for ``G~(w)``, ``sigma_max(A(w))^2 <= b + eps_G``;
 with ``t`` certified, ``sigma_min(A(w))^2 >= t - eps_G`` (Weyl's inequality).
 """
@@ -137,26 +137,26 @@ SCREEN_STEP = 4
 
 
 def _certify_at(gs, idx: np.ndarray, value: float, upper: bool, chunk: int) -> np.ndarray:
-    """Lemma C on the real embeddings of ``G~`` at the flat frequencies ``idx``."""
+    """Lemma C_C (`theory.rigour`) on ``G~`` at the flat frequencies ``idx``."""
     ok = np.zeros(len(idx), bool)
-    everyone = len(idx) == gs.real.shape[0]          # idx is then arange(F): no copies
+    everyone = len(idx) == gs.G.shape[0]             # idx is then arange(F): no copies
     for s0 in range(0, len(idx), chunk):
-        X = gs.real[s0:s0 + chunk] if everyone else gs.real_embedding(idx[s0:s0 + chunk])
+        X = gs.G[s0:s0 + chunk] if everyone else gs.complex(idx[s0:s0 + chunk])
         ok[s0:s0 + chunk] = certify_upper(X, value) if upper else certify_lower(X, value)
     return ok
 
 
 #: Frequencies per batched Cholesky proof, and the most bytes of its scaled copy (wide
 #: layers get smaller chunks).
-CHUNK = 4096
-CHUNK_BYTES = 64 * 2 ** 20
+CHUNK = 16384
+CHUNK_BYTES = 8 * 2 ** 20
 
 
 def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
                   chunk: int | None = None) -> SymbolBounds:
     """Certified ``[min_w sigma_min^2, max_w sigma_max^2]`` of the symbol on a grid.
 
-    Lemma R (`theory.gram_symbol`) and Lemma C (`theory.rigour`) applied to every frequency
+    Lemma R (`theory.gram_symbol`) and Lemma C_C (`theory.rigour`) applied to every frequency
     with one common shift per side; `lower` is 0 when ``K < C'`` or nothing positive is
     provable.
 
@@ -198,9 +198,9 @@ def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
         evaluated.reshape(Fh, Fw)[::SCREEN_STEP, ::SCREEN_STEP] = True
     lam = np.linalg.eigvalsh(gs.complex(np.flatnonzero(evaluated)))
     lo_est, hi_est = float(lam[:, 0].min()), float(lam[:, -1].max())
-    n = 2 * gs.n                             # the real embedding's order
+    n = gs.n
     if chunk is None:
-        chunk = max(1, min(CHUNK, CHUNK_BYTES // (8 * n * n)))
+        chunk = max(1, min(CHUNK, CHUNK_BYTES // (16 * n * n)))
 
     def estimate(idx):
         nonlocal lo_est, hi_est
@@ -214,7 +214,7 @@ def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
 
     sweeps = 0
     # upper: prove lambda_max(G~(w)) <= b at every frequency
-    delta = 4 * n * (n + 1) * U + 1e-15     # about the Cholesky margin of Lemma C
+    delta = 4 * n * (n + 3) * U + 1e-15     # about the Cholesky margin of Lemma C_C
     b, pending, raises = None, np.arange(F), 0
     while raises < 5:
         sweeps += 1
@@ -228,7 +228,7 @@ def symbol_bounds(cf: Coarse, Nh: int, Nw: int, need_lower: bool = True,
             raises += 1
     t = None
     if lower_possible:
-        d2 = 4 * n * (n + 1) * U + 1e-15
+        d2 = 4 * n * (n + 3) * U + 1e-15
         pending, raises = np.arange(F), 0
         while raises < 5:
             sweeps += 1
