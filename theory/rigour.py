@@ -72,8 +72,6 @@ accepts is refused here (tests/test_frames_certified.py).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
