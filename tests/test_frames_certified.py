@@ -321,9 +321,7 @@ def test_planted_small_rounding_margin_accepts_a_singular_matrix(monkeypatch):
     positive definite, which the true margin refuses (Rump's control)."""
     found = 0
     for seed in range(200):
-        rng = np.random.default_rng(seed)
-        b = rng.integers(-3, 4, size=(11, 12)).astype(float)
-        x = b.T @ b                                   # exact integers, rank <= 11
+        x = _integer_gram(seed)
         try:
             sl.cholesky(x, lower=True)                # the unguarded test accepts it
         except np.linalg.LinAlgError:
@@ -331,14 +329,14 @@ def test_planted_small_rounding_margin_accepts_a_singular_matrix(monkeypatch):
         found += 1
         assert not certify_lower(x, 0.0)
     assert found > 0
-    real = rigour._margin
-    monkeypatch.setattr(rigour, "_margin", lambda *a, **k: real(*a, **k) * 1e-6)
-    accepted = 0
-    for seed in range(200):
-        rng = np.random.default_rng(seed)
-        b = rng.integers(-3, 4, size=(11, 12)).astype(float)
-        accepted += bool(certify_lower(b.T @ b, 0.0))
-    assert accepted > 0
+    _shrink_margin(monkeypatch)
+    assert sum(bool(certify_lower(_integer_gram(s), 0.0)) for s in range(200)) > 0
+
+
+def _integer_gram(seed: int, n: int = 12):
+    """``B^T B`` with ``B`` of integers, ``(n-1) x n``: exact in float, singular."""
+    b = np.random.default_rng(seed).integers(-3, 4, size=(n - 1, n)).astype(float)
+    return b.T @ b
 
 
 def _gaussian_integer_gram(seed: int, n: int = 12):
@@ -346,6 +344,12 @@ def _gaussian_integer_gram(seed: int, n: int = 12):
     rng = np.random.default_rng(seed)
     b = rng.integers(-3, 4, size=(n - 1, n)) + 1j * rng.integers(-3, 4, size=(n - 1, n))
     return np.conj(b.T) @ b
+
+
+def _shrink_margin(monkeypatch, factor: float = 1e-6):
+    """The planted bug: Lemma C's (and C_C's) rounding margin shrunk `factor`-fold."""
+    real = rigour._margin
+    monkeypatch.setattr(rigour, "_margin", lambda *a, **k: real(*a, **k) * factor)
 
 
 def test_complex_certificate_refuses_singular_hermitian_grams(monkeypatch):
@@ -361,8 +365,7 @@ def test_complex_certificate_refuses_singular_hermitian_grams(monkeypatch):
         found += 1
         assert not certify_lower(x, 0.0)
     assert found > 0
-    real = rigour._margin
-    monkeypatch.setattr(rigour, "_margin", lambda *a, **k: real(*a, **k) * 1e-6)
+    _shrink_margin(monkeypatch)
     assert sum(bool(certify_lower(_gaussian_integer_gram(s), 0.0)) for s in range(200)) > 0
 
 
