@@ -21,12 +21,14 @@ builder is checked in the same run against the dense A^T A (``ConvLayer.dense``)
 input; the script stops if they differ by more than 1e-12 relative.
 
 Measured, per random bank (Gaussian / sqrt(fan-in), seeds as given), consistent data
-z = A x with x uniform in [0, 1): CG iterations to ||z - A x_k|| <= 1e-12 ||z|| from 0 (a
-plain float64 CG, the same for every M), the relative error of x, the number of distinct
-blocks and of unknowns in blocks, the block setup time, and one application of M and of
-M^T (float64, gather and scatter included) in units of one float64 conv + CReLU forward pass
-of the layer on the same input, all in this run. The package's own solver is not used:
-the iteration counts are those of one algorithm (CGLS) with each M, not of ``invert_crelu``.
+z = A x with x uniform in [0, 1): the iterations of the package's CGLS
+(``theory.solvers.solve_cgls``, float64 products, atol = btol = 1e-13 as in
+``inversion.py --parts f``) on A M from 0, whether it converged, the relative error of
+x = M y, the number of distinct blocks and of unknowns in blocks, the block setup time, and
+one application of M (float64, gather and scatter included), in the unit of
+``inversion.py`` (``forward_unit``: one plain torch conv + CReLU of the layer on the same
+input), all in this run. ``invert_crelu`` itself is not used: its CGLS takes only a diagonal
+scaling, so M is applied here as part of the operator A M.
 
 Usage: python benchmarks/border_blocks.py [--size 224] [--seeds 0,1,2]
        [--configs jacobi,ring12x16,ring16x16,tiles16] [--check-size 32] [--json PATH]
@@ -35,16 +37,22 @@ Usage: python benchmarks/border_blocks.py [--size 224] [--seeds 0,1,2]
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import numpy as np
 import torch
 
+from scipy.sparse.linalg import LinearOperator
+
 from _timing import timeit, write_rows
-from theory import ConvLayer, crelu
+from inversion import forward_unit
+from theory import ConvLayer
 from theory.preconditioner import column_norms
+from theory.solvers import solve_cgls
 
 K, C, KS, STRIDE, PAD = 96, 3, 11, 4, 2      # AlexNet conv1
+ATOL = 1e-13                                # atol = btol, as in inversion.py --parts f
 
 
 def windows(a0: int, a1: int, n_out: int) -> np.ndarray:
@@ -87,10 +95,9 @@ def segments(n: int, depth: int, length: int) -> list[tuple[int, int]]:
 class BlockPreconditioner:
     """M = blockdiag(R_T^-1) on the chosen tiles, Jacobi elsewhere (prototype, float64)."""
 
-    def __init__(self, w, shape, ys, xs, ring_only: bool, jacobi: torch.Tensor):
-        _, h, wd = shape
-        h_out = (h + 2 * PAD - KS) // STRIDE + 1
-        w_out = (wd + 2 * PAD - KS) // STRIDE + 1
+    def __init__(self, layer, shape, ys, xs, ring_only: bool, jacobi: torch.Tensor):
+        w = layer.weight.numpy()
+        _, h_out, w_out = layer.output_shape(shape)
         flat = np.arange(np.prod(shape)).reshape(shape)
         t0 = time.perf_counter()
         inv, members = {}, {}
@@ -116,25 +123,33 @@ class BlockPreconditioner:
         return out
 
 
-def cg(forward, adjoint, z, m, mt, x_true, tol=1e-12, maxiter=3000):
-    """CGLS on min ||A M y - z|| from 0; returns (iterations, relative error of x = M y)."""
-    y = torch.zeros_like(x_true)
-    r = z.clone()
-    s = mt(adjoint(r))
-    p, gam, zn = s.clone(), s @ s, z.norm()
-    for it in range(1, maxiter + 1):
-        q = forward(m(p))
-        alpha = gam / (q @ q)
-        y += alpha * p
-        r -= alpha * q
-        if r.norm() <= tol * zn:
-            break
-        s = mt(adjoint(r))
-        g2 = s @ s
-        p = s + (g2 / gam) * p
-        gam = g2
-    x = m(y)
-    return it, float((x - x_true).norm() / x_true.norm())
+def solve(layer, shape, z, m, mt, x_true):
+    """The package's CGLS (`theory.solvers.solve_cgls`, float64) on min ||A M y - z||, x = M y."""
+    out_shape = layer.output_shape(shape)
+    n, n_out = int(np.prod(shape)), int(np.prod(out_shape))
+
+    def am(v):
+        y = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))
+        return layer.forward(m(y).reshape(1, *shape)).reshape(-1).numpy()
+
+    def amt(u):
+        r = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)).reshape(1, *out_shape)
+        return mt(layer.adjoint(r, shape).reshape(-1)).numpy()
+
+    op = LinearOperator((n_out, n), matvec=am, rmatvec=amt, dtype=np.float64)
+    sol = solve_cgls(op, z.numpy(), atol=ATOL, btol=ATOL, maxiter=3000)
+    x = m(torch.from_numpy(sol.x))
+    return sol.iterations, sol.converged, float((x - x_true).norm() / x_true.norm())
+
+
+def parse_config(name: str) -> tuple[str, int, int]:
+    """``jacobi``, ``ring<depth>x<length>`` or ``tiles<t>`` -> (kind, first, second)."""
+    m = re.fullmatch(r"jacobi|ring(\d+)x(\d+)|tiles(\d+)", name)
+    if m is None:
+        raise SystemExit(f"unknown config {name!r}: use jacobi, ring<depth>x<length> or tiles<t>")
+    if name == "jacobi":
+        return "jacobi", 0, 0
+    return ("ring", int(m[1]), int(m[2])) if m[1] else ("tiles", int(m[3]), int(m[3]))
 
 
 def check_blocks(size: int) -> float:
@@ -144,7 +159,7 @@ def check_blocks(size: int) -> float:
     shape = (C, size, size)
     A = layer.dense(shape, force=True)
     G = A.T @ A
-    h_out = (size + 2 * PAD - KS) // STRIDE + 1
+    _, h_out, _ = layer.output_shape(shape)
     flat = np.arange(np.prod(shape)).reshape(shape)
     worst = 0.0
     for ya in segments(size, 6, 8):
@@ -179,43 +194,33 @@ def main():
         w = rng.standard_normal((K, C, KS, KS)) / np.sqrt(C * KS * KS)
         layer = ConvLayer(w, stride=STRIDE, padding=PAD)
         x_true = torch.from_numpy(rng.random(int(np.prod(shape))))
-        xt = x_true.reshape(1, *shape)
-        out_shape = layer.output_shape(shape)
-        unit = timeit(lambda: crelu(layer.forward(xt)), repeat=5)
-
-        def forward(v):
-            return layer.forward(v.reshape(1, *shape)).reshape(-1)
-
-        def adjoint(u):
-            return layer.adjoint(u.reshape(1, *out_shape), shape).reshape(-1)
-
-        z = forward(x_true)
+        unit = forward_unit(layer, x_true.reshape(shape).numpy())
+        z = layer.forward(x_true.reshape(1, *shape)).reshape(-1)
         jac = torch.from_numpy(1.0 / column_norms(layer, shape))
         for name in args.configs.split(","):
-            if name == "jacobi":
+            kind, a, b = parse_config(name)
+            if kind == "jacobi":
                 m = mt = (lambda v: jac * v)
                 info = {"distinct_blocks": 0, "unknowns_in_blocks": 0, "setup_s": 0.0}
                 apply_s = timeit(lambda: jac * x_true, repeat=5)
             else:
-                kind, dims = (name[:4], name[4:]) if name.startswith("ring") else (name[:5], name[5:])
                 if kind == "ring":
-                    depth, length = (int(v) for v in dims.split("x"))
-                    ys, xs = segments(args.size, depth, length), segments(args.size, depth, length)
+                    ys = xs = segments(args.size, a, b)
                 else:
-                    t = int(dims)
-                    ys = xs = [(a, min(a + t, args.size)) for a in range(0, args.size, t)]
-                P = BlockPreconditioner(w, shape, ys, xs, kind == "ring", jac)
+                    ys = xs = [(i, min(i + a, args.size)) for i in range(0, args.size, a)]
+                P = BlockPreconditioner(layer, shape, ys, xs, kind == "ring", jac)
                 m, mt = P.apply, (lambda v, P=P: P.apply(v, True))
                 info = {"distinct_blocks": P.distinct, "unknowns_in_blocks": P.in_blocks,
                         "setup_s": P.setup_s}
                 apply_s = timeit(lambda: P.apply(x_true), repeat=5)
             t0 = time.perf_counter()
-            its, rel = cg(forward, adjoint, z, m, mt, x_true)
-            row = {"seed": seed, "config": name, "iterations": its, "relative_error": rel,
-                   "solve_s": time.perf_counter() - t0, "unit_s": unit,
+            its, converged, rel = solve(layer, shape, z, m, mt, x_true)
+            row = {"seed": seed, "config": name, "iterations": its, "converged": converged,
+                   "relative_error": rel, "solve_s": time.perf_counter() - t0, "unit_s": unit,
                    "apply_units": apply_s / unit, "setup_units": info["setup_s"] / unit, **info}
             rows.append(row)
-            print(f"seed {seed} {name:10s} {its:4d} it  err {rel:.1e}  blocks {info['distinct_blocks']:3d} "
+            print(f"seed {seed} {name:10s} {its:4d} it{'' if converged else ' (NOT converged)'}  "
+                  f"err {rel:.1e}  blocks {info['distinct_blocks']:3d} "
                   f"({info['unknowns_in_blocks']:6d} unknowns)  setup {row['setup_units']:6.1f} units  "
                   f"one M {row['apply_units']:.2f} units  (unit {unit * 1e3:.1f} ms)", flush=True)
     if args.json:
